@@ -1,0 +1,223 @@
+"""Command line: parse options, pick REPL or script, map every failure to an exit code.
+
+This is the one place where exceptions become exit statuses (DESIGN.md
+section 1), so a user sees one line and never a traceback. prompt_toolkit and
+rich are only imported when a person is at the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from qmpsh import __version__
+from qmpsh.errors import ExitStatus, QmpshError, UsageError
+from qmpsh.render import PlainRenderer, RichRenderer
+from qmpsh.session import Session
+
+EPILOG = """\
+input:
+  query-status                         a QMP command
+  blockdev-add driver=qcow2 file.driver=file file.filename=/x.qcow2
+                                       k=v arguments; dotted keys nest
+  qom-get path="/machine" property=type  quoted values are strings
+  {"execute": "query-status"}          raw JSON
+  transaction( a k=v ; b k=v )         a QMP transaction (one action per line too)
+  /hmp info block                      one HMP line; /hmp and /qmp switch mode
+  /help  /exit                         built-ins ('quit' is QEMU's command)
+
+exit codes:
+  0 all commands succeeded     1 a command failed or a line did not parse
+  2 usage error                3 could not connect or negotiate
+  4 connection lost            130 interrupted
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qmpsh",
+        description="An interactive shell for QEMU's machine protocol (QMP).",
+        usage="qmpsh [OPTIONS] TARGET\n       qmpsh [OPTIONS] --launch [-- QEMU-ARGS...]",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "target", nargs="?", metavar="TARGET", help="/path/to.sock, HOST:PORT or [v6addr]:PORT"
+    )
+    parser.add_argument(
+        "--launch",
+        action="store_true",
+        help="start a throwaway QEMU (TCG) and attach; it is stopped on exit",
+    )
+    parser.add_argument("-H", "--hmp", action="store_true", help="start in HMP mode")
+    parser.add_argument("-p", "--pretty", action="store_true", help="indent JSON in scripts")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show the JSON sent")
+    parser.add_argument(
+        "-N",
+        "--skip-negotiation",
+        action="store_true",
+        help="no greeting or negotiation (a qemu-ga socket)",
+    )
+    parser.add_argument(
+        "-c",
+        "--command",
+        action="append",
+        metavar="CMD",
+        default=None,
+        help="run CMD and exit (repeatable; runs in order)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print every message received (replies as sent, events) as one JSON line",
+    )
+    parser.add_argument(
+        "--return-value",
+        action="store_true",
+        help="print return values as compact JSON, as scripts do, also on a terminal",
+    )
+    parser.add_argument(
+        "-k",
+        "--keep-going",
+        action="store_true",
+        help="in scripts, go on after a failure (exit 1 at the end if any failed)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="connect and greeting timeout (default 5)",
+    )
+    parser.add_argument("--version", action="version", version=f"qmpsh {__version__}")
+    return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"out of range: {text!r}")
+    return value
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Split off ``-- QEMU-ARGS`` for ``--launch``, then parse the rest."""
+    argv = list(argv)
+    qemu_args: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, qemu_args = argv[:at], argv[at + 1 :]
+    args = build_parser().parse_args(argv)
+    if args.launch and args.target:
+        raise UsageError("give either TARGET or --launch, not both")
+    if not args.launch and not args.target:
+        raise UsageError("no TARGET given (a QMP socket path, HOST:PORT, or --launch)")
+    if qemu_args and not args.launch:
+        raise UsageError("'-- QEMU-ARGS' only goes with --launch")
+    return args, qemu_args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args, qemu_args = parse_args(sys.argv[1:] if argv is None else argv)
+    except UsageError as err:
+        print(f"qmpsh: {err}", file=sys.stderr)
+        return ExitStatus.USAGE
+    except SystemExit as exit_:  # argparse: --help, --version, or its own usage error
+        return int(exit_.code or 0)
+    try:
+        return asyncio.run(_run(args, qemu_args))
+    except KeyboardInterrupt:
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:  # `qmpsh ... | head`: the reader left, nothing more to say
+        _silence_stdout()
+        return ExitStatus.OK
+    except Exception as err:  # a bug in qmpsh: still one line, unless debugging
+        if os.environ.get("QMPSH_DEBUG"):
+            raise
+        print(
+            f"qmpsh: internal error: {type(err).__name__}: {err} (QMPSH_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
+        return ExitStatus.FAILED
+
+
+async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
+    from qmpsh.launch import launch
+    from qmpsh.protocol import QmpTransport
+
+    interactive = not args.command and sys.stdin.isatty() and sys.stdout.isatty()
+    renderer: PlainRenderer
+    if interactive:
+        pretty = not args.return_value
+        renderer = RichRenderer(pretty=pretty, json_lines=args.json, verbose=args.verbose)
+    else:
+        renderer = PlainRenderer(pretty=args.pretty, json_lines=args.json, verbose=args.verbose)
+    _stop_on_signals()
+    launched = None
+    transport = None
+    try:
+        if args.launch:
+            launched = await asyncio.to_thread(launch, qemu_args, timeout=max(args.timeout, 10))
+        target = str(launched.socket) if launched else args.target
+        transport = QmpTransport(target, negotiate=not args.skip_negotiation)
+        transport.observe(renderer.traffic)
+        await transport.connect(args.timeout)
+        session = Session(transport, hmp_mode=args.hmp)
+        if interactive:
+            return await _interactive(session, renderer, target)
+        return await _script(session, renderer, args)
+    except QmpshError as err:
+        renderer.problem(f"qmpsh: {err}")
+        return err.status
+    except asyncio.CancelledError:  # SIGTERM / SIGHUP (see _stop_on_signals)
+        return ExitStatus.INTERRUPTED
+    finally:
+        if transport is not None:
+            await transport.close()
+        if launched is not None:
+            await asyncio.to_thread(launched.stop)
+
+
+async def _interactive(session: Session, renderer: PlainRenderer, target: str) -> int:
+    from qmpsh.config import history_path
+    from qmpsh.repl import run_repl
+
+    renderer.banner(target, session.transport.info, session.mode)
+    return await run_repl(session, renderer, history=history_path())
+
+
+async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:
+    from qmpsh.script import numbered, read_lines, run_script
+
+    if args.command:
+        lines, label = numbered(args.command), "-c"
+    else:
+        lines, label = read_lines(sys.stdin), "line"
+    return await run_script(session, lines, renderer, keep_going=args.keep_going, label=label)
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM/SIGHUP cancel the run, so ``finally`` still stops a launched QEMU."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - always inside asyncio.run
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, task.cancel)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -1,0 +1,65 @@
+"""The one error tree of qmpsh, and the exit statuses it maps to.
+
+Every failure a user can cause or meet is one of these, carrying a one-line
+message; ``cli`` is the only place that turns them into an exit status, so no
+traceback ever reaches a terminal::
+
+    QmpshError                 (status 1 unless a subclass says otherwise)
+     ├── UsageError            2  bad command line
+     ├── InputError            1  a line that could not be parsed (has a column)
+     ├── ConnectFailed         3  missing / refused / busy / not QMP / timeout
+     └── ConnectionLost        4  the server went away mid-session
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    """Exit codes of DESIGN.md section 1; automation relies on them."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    CONNECT = 3
+    LOST = 4
+    INTERRUPTED = 130
+
+
+class QmpshError(Exception):
+    """Base of every error qmpsh reports; ``str()`` is the one line shown."""
+
+    status = ExitStatus.FAILED
+
+
+class UsageError(QmpshError):
+    """The command line itself is wrong."""
+
+    status = ExitStatus.USAGE
+
+
+class InputError(QmpshError):
+    """An input line is malformed; ``column`` (0-based) points at the culprit."""
+
+    def __init__(self, message: str, column: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+    def __str__(self) -> str:
+        if self.column is None:
+            return self.message
+        return f"{self.message} (column {self.column + 1})"
+
+
+class ConnectFailed(QmpshError):
+    """No session could be established with the target."""
+
+    status = ExitStatus.CONNECT
+
+
+class ConnectionLost(QmpshError):
+    """An established session ended under us."""
+
+    status = ExitStatus.LOST

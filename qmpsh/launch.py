@@ -1,0 +1,104 @@
+"""``--launch``: a throwaway QEMU on a private socket, gone without a trace on exit.
+
+By default a small q35 under TCG with a scratch qcow2 on a virtio disk (so
+``query-block`` and block jobs have something to work on); ``-- ARGS`` replaces
+that machine. QEMU runs in its own session so a Ctrl-C at the terminal reaches
+qmpsh, which then stops QEMU itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qmpsh.errors import ConnectFailed
+
+DEFAULT_MACHINE = ["-machine", "q35", "-accel", "tcg", "-m", "128", "-nodefaults"]
+
+
+@dataclass
+class Launched:
+    """A running throwaway QEMU and the private directory holding its files."""
+
+    process: subprocess.Popen[bytes]
+    directory: Path
+    socket: Path
+    log: Path
+    command: list[str] = field(default_factory=list)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop QEMU (SIGTERM, then SIGKILL) and remove every file it had."""
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(grace)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def qemu_binary(env: os._Environ[str] | dict[str, str] = os.environ) -> str:
+    return env.get("QMPSH_QEMU") or "qemu-system-x86_64"
+
+
+def launch(extra: list[str], *, timeout: float = 10.0) -> Launched:
+    """Start QEMU and wait for its QMP socket; ``ConnectFailed`` if it cannot start."""
+    binary = qemu_binary()
+    if shutil.which(binary) is None:
+        raise ConnectFailed(f"{binary}: QEMU not found (apt-get install qemu-system-x86)")
+    directory = Path(tempfile.mkdtemp(prefix="qmpsh-"))
+    socket = directory / "qmp.sock"
+    log = directory / "qemu.log"
+    try:
+        args = list(extra) if extra else DEFAULT_MACHINE + _scratch_disk(directory)
+        if not any(a in ("-display", "-nographic") for a in args):
+            args += ["-display", "none"]
+        command = [binary, *args, "-qmp", f"unix:{socket},server=on,wait=off"]
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
+    except (OSError, subprocess.SubprocessError, ConnectFailed) as err:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise ConnectFailed(f"{binary}: could not start QEMU: {err}") from None
+    launched = Launched(process, directory, socket, log, command)
+    deadline = time.monotonic() + timeout
+    while not socket.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            reason = _last_line(log) or f"no QMP socket after {timeout:g} s"
+            launched.stop()
+            raise ConnectFailed(f"{binary}: QEMU did not start: {reason}")
+        time.sleep(0.01)
+    return launched
+
+
+def _scratch_disk(directory: Path) -> list[str]:
+    """A 64 MiB qcow2 as node 'scratch' on virtio disk 'disk0', if qemu-img exists."""
+    image = directory / "scratch.qcow2"
+    try:
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    node = f"driver=qcow2,node-name=scratch,file.driver=file,file.filename={image}"
+    return ["-blockdev", node, "-device", "virtio-blk-pci,drive=scratch,id=disk0"]
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""

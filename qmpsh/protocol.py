@@ -1,0 +1,212 @@
+"""The transport: one QMP connection through qemu.qmp, behind a small interface.
+
+``Transport`` is all the session needs (connect, execute a message and get the
+whole reply, observe traffic, notice the end); a libvirt or multi-target
+transport can implement it later. This is the only module that imports
+qemu.qmp, and it maps qemu.qmp's failures onto the one-line errors of
+``qmpsh.errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from qemu.qmp import ConnectError, ExecInterruptedError, QMPClient, Runstate, StateError
+from qemu.qmp.message import DeserializationError, Message
+from qemu.qmp.qmp_client import GreetingError, NegotiationError
+
+from qmpsh.errors import ConnectFailed, ConnectionLost, InputError
+
+# qemu.qmp logs every failure it raises; qmpsh reports them itself, once.
+logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
+logging.getLogger("qemu.qmp").propagate = False
+
+Address = str | tuple[str, int]
+#: Called with ("send" | "recv", message) for every message after negotiation,
+#: in the order they cross the socket; events included.
+Observer = Callable[[str, Mapping[str, object]], None]
+
+_V6 = re.compile(r"\[([0-9A-Fa-f:.%\w]+)\]:([0-9]+)")
+_HOST = re.compile(r"([^/:\[\]]+):([0-9]+)")
+
+
+def parse_target(target: str) -> Address:
+    """``/path``, ``HOST:PORT`` or ``[v6addr]:PORT`` -> a qemu.qmp address."""
+    for pattern in (_V6, _HOST):
+        match = pattern.fullmatch(target)
+        if match:
+            return match.group(1), int(match.group(2))
+    return target
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the greeting said about the server (empty fields with ``-N``)."""
+
+    version: str = ""
+    package: str = ""
+    capabilities: tuple[str, ...] = ()
+
+
+class Transport(Protocol):
+    """What a session needs from a connection to one QEMU monitor."""
+
+    target: str
+    info: ServerInfo
+
+    async def connect(self, timeout: float) -> None: ...
+
+    async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
+        """Send one command; return the whole reply (``return`` or ``error``)."""
+        ...
+
+    def observe(self, observer: Observer) -> None: ...
+
+    async def wait_closed(self) -> str:
+        """Return (with a reason) once the connection has ended."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _Client(QMPClient):
+    """QMPClient that hands every message to observers, in socket order."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.observers: list[Observer] = []
+
+    async def _event_dispatch(self, msg: Message) -> None:
+        """Events reach observers through _cb_inbound, in socket order; qemu.qmp's
+        default listener would otherwise queue every event forever."""
+
+    def _notify(self, direction: str, msg: Message) -> None:
+        # Greeting and negotiation happen before RUNNING; users never asked for those.
+        if self.runstate == Runstate.RUNNING and self.observers:
+            plain = dict(msg)  # a Message is a Mapping, not a dict: json.dumps needs a dict
+            for observer in self.observers:
+                observer(direction, plain)
+
+    def _cb_inbound(self, msg: Message) -> Message:
+        self._notify("recv", msg)
+        return msg
+
+    def _cb_outbound(self, msg: Message) -> Message:
+        self._notify("send", msg)
+        return msg
+
+
+class QmpTransport:
+    """A QMP monitor on a unix socket or TCP port."""
+
+    def __init__(self, target: str, *, negotiate: bool = True) -> None:
+        self.target = target
+        self.address = parse_target(target)
+        self.info = ServerInfo()
+        self._client = _Client(target)
+        self._client.negotiate = negotiate
+        self._client.await_greeting = negotiate
+
+    def observe(self, observer: Observer) -> None:
+        self._client.observers.append(observer)
+
+    async def connect(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._client.connect(self.address), timeout)
+        except TimeoutError:
+            raise ConnectFailed(self._timeout_message(timeout)) from None
+        except ConnectError as err:
+            raise ConnectFailed(self._connect_message(err.exc)) from None
+        greeting = self._client.greeting
+        if greeting is not None:
+            version = greeting.QMP.version
+            qemu = version.get("qemu", {})
+            assert isinstance(qemu, Mapping)
+            numbers = (qemu.get("major"), qemu.get("minor"), qemu.get("micro"))
+            package = version.get("package", "")
+            self.info = ServerInfo(
+                ".".join(str(n) for n in numbers),
+                str(package).strip(),
+                tuple(str(c) for c in greeting.QMP.capabilities),
+            )
+
+    def _timeout_message(self, timeout: float) -> str:
+        if not self._client.await_greeting:
+            return f"{self.target}: could not connect within {timeout:g} s"
+        return (
+            f"{self.target}: no QMP greeting within {timeout:g} s; another client may hold "
+            "this monitor (QEMU serves one client per QMP socket), or it is not QMP "
+            "(a guest agent needs -N)"
+        )
+
+    def _connect_message(self, exc: BaseException) -> str:
+        target = self.target
+        if isinstance(exc, FileNotFoundError):
+            return f"{target}: no such socket"
+        if isinstance(exc, PermissionError):
+            return f"{target}: permission denied"
+        if isinstance(exc, ConnectionRefusedError):
+            if isinstance(self.address, str) and _exists_not_socket(self.address):
+                return f"{target}: not a socket"
+            return f"{target}: connection refused (is QEMU running?)"
+        if isinstance(exc, GreetingError):
+            return f"{target}: not a QMP server ({_what_was_sent(exc.exc)})"
+        if isinstance(exc, NegotiationError):
+            return f"{target}: QMP capabilities negotiation failed ({_what_was_sent(exc.exc)})"
+        if isinstance(exc, EOFError):
+            return f"{target}: the server closed the connection before greeting (not QMP?)"
+        if isinstance(exc, OSError):
+            return f"{target}: {exc.strerror or exc}"
+        return f"{target}: could not connect ({type(exc).__name__})"
+
+    async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
+        client = self._client
+        if client.runstate != Runstate.RUNNING:
+            raise ConnectionLost(f"{self.target}: connection closed")
+        try:
+            reply = await client._raw(message, assign_id="id" not in message)
+        except (ExecInterruptedError, StateError):
+            raise ConnectionLost(f"{self.target}: connection closed by QEMU") from None
+        except (TypeError, ValueError) as err:
+            raise InputError(f"cannot send: {err}") from None
+        return dict(reply)
+
+    async def wait_closed(self) -> str:
+        client = self._client
+        while client.runstate == Runstate.RUNNING:
+            await client.runstate_changed()
+        return f"{self.target}: connection closed by QEMU"
+
+    async def close(self) -> None:
+        # The reason the connection ended was already reported; closing must not fail.
+        with contextlib.suppress(Exception):
+            await self._client.disconnect()
+
+
+def _exists_not_socket(path: str) -> bool:
+    try:
+        return not stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _what_was_sent(exc: BaseException) -> str:
+    """A short, printable account of what a non-QMP server said."""
+    raw = getattr(exc, "raw", None)
+    if isinstance(raw, bytes):
+        text = raw.decode("utf-8", "replace").strip()
+        if text.startswith("QEMU") and "monitor" in text:
+            return "this is an HMP monitor; use the socket given to -qmp"
+        shown = text[:60].encode("unicode_escape").decode("ascii")
+        return f"it sent {shown!r}" if text else "it sent an empty line"
+    if isinstance(exc, DeserializationError):  # pragma: no cover - raw always set
+        return "it sent something that is not JSON"
+    return f"unexpected greeting: {type(exc).__name__}"

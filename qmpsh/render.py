@@ -1,0 +1,261 @@
+"""Everything qmpsh prints: results, errors, events, traffic, the banner.
+
+``PlainRenderer`` serves scripts (compact JSON, no colour, no rich import);
+``RichRenderer`` serves a terminal (highlighted JSON, styled errors). Server
+text is data, never markup: it is printed through ``Text`` objects, and when it
+goes to a terminal its control characters are shown as escapes (``\\x1b``), so a
+guest cannot drive the user's terminal through a QMP reply.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING
+
+from qmpsh.protocol import ServerInfo
+from qmpsh.session import Exit, HelpList, Notice, Outcome, Reply
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+# C0 controls but tab and newline, DEL, C1 controls, and bidi overrides (which
+# reorder what the terminal shows).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# In JSON text, C0 is already escaped by json.dumps; the rest is not.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Replace terminal control characters with printable escapes."""
+    return _CONTROL.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        text,
+    )
+
+
+def hmp_text(text: str) -> str:
+    """HMP output as a person reads it: QEMU's ``\\r\\n`` line ends become ``\\n``."""
+    return text.replace("\r", "")
+
+
+def dump_json(value: object, *, indent: int | None = None, terminal: bool = False) -> str:
+    """Compact (or indented) JSON; for a terminal, DEL/C1/bidi become ``\\u`` escapes."""
+    if indent is None:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = json.dumps(value, ensure_ascii=False, indent=indent)
+    if terminal:
+        text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class PlainRenderer:
+    """Script output: return values on stdout, errors on stderr, nothing else."""
+
+    def __init__(
+        self,
+        *,
+        pretty: bool = False,
+        json_lines: bool = False,
+        verbose: bool = False,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+    ) -> None:
+        self.pretty = pretty
+        self.json_lines = json_lines
+        self.verbose = verbose
+        self._out = out
+        self._err = err
+
+    # Streams are looked up at each write: the REPL swaps sys.stdout while it runs.
+    @property
+    def out(self) -> IO[str]:
+        return self._out or sys.stdout
+
+    @property
+    def err(self) -> IO[str]:
+        return self._err or sys.stderr
+
+    def _write(self, stream: IO[str], text: str) -> None:
+        stream.write(text if not _isatty(stream) else visible(text))
+        stream.write("\n")
+        stream.flush()
+
+    def outcome(self, outcome: Outcome) -> None:
+        if isinstance(outcome, Reply):
+            self.reply(outcome)
+        elif isinstance(outcome, HelpList):
+            self.help(outcome)
+        elif isinstance(outcome, Notice):
+            self.notice(outcome.text)
+        elif isinstance(outcome, Exit):
+            pass
+
+    def reply(self, reply: Reply) -> None:
+        if not reply.ok:
+            if not self.json_lines:
+                cls, desc = reply.error
+                self._write(self.err, f"{cls}: {desc}")
+            return
+        if self.json_lines:  # traffic() already printed the whole reply
+            return
+        if reply.hmp and isinstance(reply.value, str):
+            text = hmp_text(reply.value)
+            if text:
+                self.out.write(visible(text) if _isatty(self.out) else text)
+                self.out.flush()
+            return
+        self.out.write(self.json(reply.value) + "\n")
+        self.out.flush()
+
+    def json(self, value: object) -> str:
+        return dump_json(value, indent=2 if self.pretty else None, terminal=_isatty(self.out))
+
+    def help(self, listing: HelpList) -> None:
+        lines = [*listing.builtins, *listing.commands]
+        self.out.write("".join(f"{line}\n" for line in lines))
+        self.out.flush()
+
+    def notice(self, text: str) -> None:
+        """Scripts keep stdout for results; qmpsh's own remarks are not results."""
+
+    def problem(self, text: str) -> None:
+        """A one-line failure of qmpsh's own (bad input, lost connection)."""
+        self._write(self.err, text)
+
+    def warning(self, text: str) -> None:
+        self._write(self.err, f"warning: {text}")
+
+    def traffic(self, direction: str, msg: Mapping[str, object]) -> None:
+        """Transport observer: ``--json`` prints what arrives, ``-v`` what is sent."""
+        if direction == "recv" and self.json_lines:
+            self.out.write(dump_json(msg, terminal=_isatty(self.out)) + "\n")
+            self.out.flush()
+        elif direction == "send" and self.verbose:
+            self._write(self.err, dump_json(msg))
+
+    def event(self, msg: Mapping[str, object]) -> None:
+        """Events are not printed by scripts unless ``--json`` asks (via traffic)."""
+
+    def banner(self, target: str, info: ServerInfo, mode: str) -> None:
+        """Scripts have no banner."""
+
+
+class RichRenderer(PlainRenderer):
+    """A person at a terminal: highlighted JSON, styled errors and events."""
+
+    def __init__(
+        self, *, pretty: bool = True, json_lines: bool = False, verbose: bool = False
+    ) -> None:
+        super().__init__(pretty=pretty, json_lines=json_lines, verbose=verbose)
+        from rich.console import Console
+
+        from qmpsh.style import rich_theme
+
+        # No file given: rich follows sys.stdout, which the REPL patches so that
+        # output lands above the prompt.
+        options = {"theme": rich_theme(), "highlight": False, "emoji": False}
+        self.console: Console = Console(**options)  # type: ignore[arg-type]
+        self.err_console: Console = Console(stderr=True, **options)  # type: ignore[arg-type]
+
+    def _json_text(self, value: object, indent: int | None = 2) -> Text:
+        from rich.highlighter import JSONHighlighter
+        from rich.text import Text
+
+        text = Text(dump_json(value, indent=indent, terminal=True))
+        JSONHighlighter().highlight(text)
+        return text
+
+    def _plain(self, text: str, style: str = "") -> Text:
+        from rich.text import Text
+
+        return Text(visible(text), style=style)
+
+    def reply(self, reply: Reply) -> None:
+        if self.json_lines:
+            return
+        if not reply.ok:
+            cls, desc = reply.error
+            line = self._plain(cls, "error")
+            line.append(": ")
+            line.append_text(self._plain(desc, "error.desc"))
+            self.err_console.print(line, soft_wrap=True)
+        elif reply.hmp and isinstance(reply.value, str):
+            text = hmp_text(reply.value)
+            if text:
+                self.console.print(self._plain(text.removesuffix("\n")), soft_wrap=True)
+        else:
+            self.console.print(self._json_text(reply.value, 2 if self.pretty else None))
+
+    def help(self, listing: HelpList) -> None:
+        from rich.columns import Columns
+
+        self.console.print(self._plain("Built-ins:", "help.builtin"))
+        for line in listing.builtins:
+            self.console.print(self._plain("  " + line))
+        title = f"Commands matching {listing.pattern!r}" if listing.pattern else "Commands"
+        self.console.print(self._plain(f"{title} ({len(listing.commands)}):", "help.builtin"))
+        self.console.print(Columns([self._plain(n) for n in listing.commands], padding=(0, 2)))
+
+    def notice(self, text: str) -> None:
+        self.console.print(self._plain(text, "notice"))
+
+    def problem(self, text: str) -> None:
+        self.err_console.print(self._plain(text, "error"), soft_wrap=True)
+
+    def warning(self, text: str) -> None:
+        self.err_console.print(self._plain(f"warning: {text}", "notice"), soft_wrap=True)
+
+    def traffic(self, direction: str, msg: Mapping[str, object]) -> None:
+        if direction == "recv" and self.json_lines:
+            self.console.print(self._json_text(msg, None), soft_wrap=True)
+        elif direction == "send" and self.verbose:
+            line = self._plain("→ ", "sent")
+            line.append_text(self._json_text(msg, None))
+            self.console.print(line, soft_wrap=True)
+
+    def event(self, msg: Mapping[str, object]) -> None:
+        if self.json_lines:  # already printed as traffic
+            return
+        line = self._plain(str(msg.get("event", "?")), "event")
+        line.append_text(self._plain(f"  {_event_time(msg)}  ", "event.time"))
+        line.append_text(self._json_text(msg.get("data", {}), None))
+        self.console.print(line, soft_wrap=True)
+
+    def banner(self, target: str, info: ServerInfo, mode: str) -> None:
+        if info.version:
+            package = f" ({info.package})" if info.package else ""
+            head = f"Connected to QEMU {info.version}{package} at {target}"
+        else:
+            head = f"Connected to {target} (no QMP greeting: -N)"
+        self.console.print(self._plain(head, "help.builtin"))
+        self.console.print(
+            self._plain(
+                f"{mode} mode. /help lists commands; Tab completes; "
+                "Ctrl-D or /exit leaves ('quit' stops QEMU).",
+                "notice",
+            )
+        )
+
+
+def _event_time(msg: Mapping[str, object]) -> str:
+    stamp = msg.get("timestamp")
+    if isinstance(stamp, Mapping):
+        seconds, micro = stamp.get("seconds"), stamp.get("microseconds")
+        if isinstance(seconds, int) and isinstance(micro, int) and seconds >= 0:
+            return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{micro:06d}"
+    return ""

@@ -1,0 +1,193 @@
+"""The interactive prompt: read, run, render, with events shown above the line.
+
+prompt_toolkit is imported here (and in ``completer`` / ``style``) only, so
+scripts never pay for it. Ctrl-C clears the line at the prompt and cancels a
+command in flight; Ctrl-D or ``/exit`` leaves; QEMU going away ends the prompt
+with one line (``ConnectionLost``, exit 4, reported by ``cli``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qmpsh.completer import make_completer
+from qmpsh.config import ensure_private_file
+from qmpsh.errors import ConnectionLost, ExitStatus, InputError
+from qmpsh.render import PlainRenderer
+from qmpsh.session import Exit, Outcome, Session
+from qmpsh.style import prompt_style
+from qmpsh.syntax import Parsed, is_incomplete
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.formatted_text import StyleAndTextTuples
+    from prompt_toolkit.history import History
+    from prompt_toolkit.input import Input
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.output import Output
+
+
+def _message(session: Session) -> StyleAndTextTuples:
+    mode = session.mode
+    parts: StyleAndTextTuples = [(f"class:prompt-{mode.lower()}", mode)]
+    if session.vm_name:
+        parts += [("", " "), ("class:prompt-name", session.vm_name)]
+    parts.append(("", "> "))
+    return parts
+
+
+def _bindings() -> KeyBindings:
+    from prompt_toolkit.filters import completion_is_selected
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+    kb = KeyBindings()
+
+    @kb.add("enter", filter=completion_is_selected)
+    def _close_menu(event: KeyPressEvent) -> None:
+        """Enter on a highlighted completion takes it, without running the line."""
+        event.current_buffer.complete_state = None
+
+    @kb.add("enter", filter=~completion_is_selected)
+    def _accept_or_continue(event: KeyPressEvent) -> None:
+        """Open JSON braces or an open ``transaction(`` continue on the next line."""
+        buffer = event.current_buffer
+        if is_incomplete(buffer.text):
+            buffer.insert_text("\n")
+        else:
+            buffer.validate_and_handle()
+
+    return kb
+
+
+def _history(path: Path | None, renderer: PlainRenderer) -> History:
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    if path is None:
+        return InMemoryHistory()
+    try:
+        ensure_private_file(path)
+    except OSError as err:
+        renderer.warning(f"history not saved: {path}: {err.strerror or err}")
+        return InMemoryHistory()
+    return FileHistory(str(path))
+
+
+def make_prompt(
+    session: Session,
+    renderer: PlainRenderer,
+    *,
+    history: Path | None,
+    input: Input | None = None,
+    output: Output | None = None,
+) -> PromptSession[str]:
+    from prompt_toolkit import PromptSession
+
+    return PromptSession(
+        message=lambda: _message(session),
+        history=_history(history, renderer),
+        completer=make_completer(lambda: session.commands, lambda: session.hmp_mode),
+        complete_while_typing=True,
+        key_bindings=_bindings(),
+        style=prompt_style(),
+        multiline=True,
+        prompt_continuation="... ",
+        input=input,
+        output=output,
+    )
+
+
+async def run_repl(
+    session: Session,
+    renderer: PlainRenderer,
+    *,
+    history: Path | None,
+    input: Input | None = None,
+    output: Output | None = None,
+) -> ExitStatus:
+    """Prompt until Ctrl-D or ``/exit``; raise ``ConnectionLost`` if QEMU goes away."""
+    from prompt_toolkit.patch_stdout import patch_stdout
+
+    prompt = make_prompt(session, renderer, history=history, input=input, output=output)
+    session.learn_in_background()
+    learning = asyncio.ensure_future(session.learn())
+    learning.add_done_callback(lambda _: prompt.app.invalidate())
+    closed = asyncio.ensure_future(session.transport.wait_closed())
+
+    def on_close(task: asyncio.Future[str]) -> None:
+        if prompt.app.is_running and not task.cancelled():
+            prompt.app.exit(exception=ConnectionLost(task.result()))
+
+    closed.add_done_callback(on_close)
+    session.on_event = renderer.event
+    try:
+        with patch_stdout(raw=True):
+            return await _loop(session, renderer, prompt)
+    finally:
+        session.on_event = None
+        closed.cancel()
+        learning.cancel()
+
+
+async def _loop(
+    session: Session, renderer: PlainRenderer, prompt: PromptSession[str]
+) -> ExitStatus:
+    while True:
+        try:
+            text = await prompt.prompt_async()
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            return ExitStatus.OK
+        try:
+            item = session.parse(text)
+        except InputError as err:
+            _show_input_error(renderer, session, text, err)
+            continue
+        if item is None:
+            continue
+        outcome = await _run_cancellable(session, item, renderer)
+        if outcome is not None:
+            renderer.outcome(outcome)
+            if isinstance(outcome, Exit):
+                return ExitStatus.OK
+
+
+async def _run_cancellable(
+    session: Session, item: Parsed, renderer: PlainRenderer
+) -> Outcome | None:
+    """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(session.run(item))
+    try:
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        interruptible = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        interruptible = False
+    try:
+        return await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        renderer.notice("cancelled; QEMU may still complete the command")
+        return None
+    except InputError as err:
+        renderer.problem(str(err))
+        return None
+    finally:
+        if interruptible:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _show_input_error(
+    renderer: PlainRenderer, session: Session, text: str, err: InputError
+) -> None:
+    """Point at the offending column under the line just typed."""
+    if err.column is not None and "\n" not in text:
+        width = sum(len(fragment[1]) for fragment in _message(session))
+        renderer.problem(" " * (width + err.column) + "^ " + err.message)
+    else:
+        renderer.problem(str(err))

@@ -1,0 +1,113 @@
+"""Scripts and one-shot commands: run lines in order, stop at the first failure.
+
+The exit status is the contract automation relies on (DESIGN.md section 1):
+0 when every command succeeded, 1 when one failed or a line did not parse.
+Losing the connection raises ``ConnectionLost`` to ``cli`` (exit 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+from collections.abc import AsyncIterator, Iterable
+from typing import IO, Protocol
+
+from qmpsh.errors import ExitStatus, InputError
+from qmpsh.session import Exit, Outcome, Reply, Session
+from qmpsh.syntax import is_incomplete
+
+
+class Output(Protocol):
+    def outcome(self, outcome: Outcome) -> None: ...
+
+    def problem(self, text: str) -> None: ...
+
+
+async def run_script(
+    session: Session,
+    lines: AsyncIterator[tuple[int, str]],
+    output: Output,
+    *,
+    keep_going: bool = False,
+    label: str = "line",
+) -> ExitStatus:
+    """Run numbered lines; a ``transaction(`` may span lines up to its ``)``."""
+    failed = False
+    pending: list[str] = []
+    first = 0
+    async for number, line in lines:
+        if not pending:
+            first = number
+        pending.append(line)
+        text = "\n".join(pending)
+        if is_incomplete(text, multiline_json=False):
+            continue
+        pending = []
+        ok, leave = await _run_one(session, text, output, f"{label} {first}")
+        if not ok:
+            failed = True
+            if not keep_going:
+                return ExitStatus.FAILED
+        if leave:
+            break
+    if pending:
+        output.problem(f"{label} {first}: transaction( is missing its closing ')'")
+        failed = True
+    return ExitStatus.FAILED if failed else ExitStatus.OK
+
+
+async def _run_one(session: Session, text: str, output: Output, where: str) -> tuple[bool, bool]:
+    """Run one input; return (succeeded, wants to leave)."""
+    try:
+        outcome = await session.run_text(text)
+    except InputError as err:
+        output.problem(f"{where}: {err}")
+        return False, False
+    if outcome is None:
+        return True, False
+    output.outcome(outcome)
+    return not isinstance(outcome, Reply) or outcome.ok, isinstance(outcome, Exit)
+
+
+async def numbered(commands: Iterable[str]) -> AsyncIterator[tuple[int, str]]:
+    """``-c`` commands, numbered from 1."""
+    for number, command in enumerate(commands, 1):
+        yield number, command
+
+
+async def read_lines(stream: IO[str] = sys.stdin) -> AsyncIterator[tuple[int, str]]:
+    """Lines of a script as they arrive, without blocking the event loop on a pipe.
+
+    A regular file never blocks, so it is read directly; a pipe or terminal is
+    read through asyncio so replies and events keep flowing while the writer
+    thinks. Undecodable bytes become lone surrogates, which the parser rejects
+    line by line instead of the whole script dying on a UnicodeDecodeError.
+    """
+    fd = stream.fileno()
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        number = 0
+        with open(fd, "rb", closefd=False) as raw:
+            for number, data in enumerate(raw, 1):
+                yield number, _decode(data)
+        return
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+    was_blocking = os.get_blocking(fd)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader),
+        open(fd, "rb", closefd=False),  # noqa: SIM115
+    )
+    try:
+        number = 0
+        while data := await reader.readline():
+            number += 1
+            yield number, _decode(data)
+    finally:
+        transport.close()
+        os.set_blocking(fd, was_blocking)
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape").rstrip("\r\n")

@@ -1,0 +1,160 @@
+"""One session with one QEMU: runs parsed inputs, returns results as plain data.
+
+The session owns the transport, the mode (QMP or HMP) and what it learned from
+the server (command names, VM name); it never prints. Renderers and the REPL
+read what it returns, so the same session serves scripts and the prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from qmpsh.errors import InputError, QmpshError
+from qmpsh.protocol import Transport
+from qmpsh.syntax import BUILTINS, Builtin, HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
+
+
+@dataclass(frozen=True)
+class Reply:
+    """QEMU's whole reply to one command; ``hmp`` marks text to print verbatim."""
+
+    command: str
+    reply: Mapping[str, object]
+    hmp: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return "error" not in self.reply
+
+    @property
+    def value(self) -> object:
+        return self.reply.get("return")
+
+    @property
+    def error(self) -> tuple[str, str]:
+        """``(class, desc)`` of an error reply."""
+        err = self.reply.get("error")
+        if isinstance(err, Mapping):
+            return str(err.get("class", "Error")), str(err.get("desc", ""))
+        return "Error", "malformed error reply"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something qmpsh itself has to say (a mode switch)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class HelpList:
+    """``/help``: built-ins and (optionally filtered) command names."""
+
+    builtins: tuple[str, ...]
+    commands: tuple[str, ...]
+    pattern: str = ""
+
+
+@dataclass(frozen=True)
+class Exit:
+    """``/exit``: the user wants to leave."""
+
+
+Outcome = Reply | Notice | HelpList | Exit
+
+EventSink = Callable[[Mapping[str, object]], None]
+
+
+@dataclass
+class Session:
+    """A connected transport plus the state a user builds up while working."""
+
+    transport: Transport
+    hmp_mode: bool = False
+    on_event: EventSink | None = None
+    commands: tuple[str, ...] = ()
+    vm_name: str = ""
+    _learned: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.transport.observe(self._observe)
+
+    def _observe(self, direction: str, msg: Mapping[str, object]) -> None:
+        if direction == "recv" and "event" in msg and self.on_event is not None:
+            self.on_event(msg)
+
+    @property
+    def mode(self) -> str:
+        return "HMP" if self.hmp_mode else "QMP"
+
+    def parse(self, text: str) -> Parsed | None:
+        return parse(text, hmp_mode=self.hmp_mode)
+
+    async def run_text(self, text: str) -> Outcome | None:
+        item = self.parse(text)
+        return None if item is None else await self.run(item)
+
+    async def run(self, item: Parsed) -> Outcome:
+        if isinstance(item, Builtin):
+            return await self._builtin(item)
+        if isinstance(item, HmpLine):
+            return Reply("human-monitor-command", await self.execute(item.message()), hmp=True)
+        if isinstance(item, RawJson):
+            return Reply(item.command, await self.execute(item.message))
+        if isinstance(item, (QmpCall, Transaction)):
+            return Reply(item.command, await self.execute(item.message()))
+        raise AssertionError(item)  # pragma: no cover - Parsed is closed
+
+    async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
+        return await self.transport.execute(message)
+
+    async def _builtin(self, item: Builtin) -> Outcome:
+        if item.name == "exit":
+            return Exit()
+        if item.name in ("hmp", "qmp"):
+            self.hmp_mode = item.name == "hmp"
+            return Notice(f"{self.mode} mode" + ("; /qmp goes back" if self.hmp_mode else ""))
+        if item.name == "help":
+            await self.learn()
+            names = self.commands
+            if item.argument:
+                names = tuple(n for n in names if item.argument in n)
+            return HelpList(tuple(BUILTINS.values()), names, item.argument)
+        raise InputError(f"built-in '/{item.name}' is not available here")  # pragma: no cover
+
+    def learn_in_background(self) -> None:
+        """Start fetching command names and the VM name; the prompt does not wait."""
+        if self._learned is None:
+            self._learned = asyncio.ensure_future(self._learn())
+
+    async def learn(self) -> None:
+        self.learn_in_background()
+        assert self._learned is not None
+        await asyncio.shield(self._learned)
+
+    async def _learn(self) -> None:
+        with contextlib.suppress(QmpshError):  # a lost connection is reported elsewhere
+            await self._ask_server()
+
+    async def _ask_server(self) -> None:
+        reply = await self.execute({"execute": "query-commands"})
+        names = _names(reply.get("return"), "name")
+        if "error" in reply:  # a guest agent lists its commands in guest-info
+            reply = await self.execute({"execute": "guest-info"})
+            info = reply.get("return")
+            listed = info.get("supported_commands") if isinstance(info, dict) else None
+            names = _names(listed, "name")
+        self.commands = tuple(sorted(names))
+        reply = await self.execute({"execute": "query-name"})
+        name = reply.get("return")
+        if isinstance(name, dict) and isinstance(name.get("name"), str):
+            self.vm_name = name["name"]
+
+
+def _names(items: object, key: str) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [str(i[key]) for i in items if isinstance(i, dict) and key in i]

@@ -1,0 +1,345 @@
+"""Pure parsing of one input into what the session should run (DESIGN.md section 1).
+
+Nothing here does I/O or knows the schema: a value typed bare keeps its raw
+text (``Arg.raw``) so that schema-aware code can re-type it later (``id=123``
+for a ``str`` member is the string "123"). Every rejection is an
+``InputError`` carrying the column of the offending token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qmpsh.errors import InputError
+
+#: Built-in commands: name -> one-line description (shown by ``/help``).
+BUILTINS: dict[str, str] = {
+    "help": "/help [CMD]      list built-ins and commands",
+    "hmp": "/hmp [LINE]      run one HMP line, or switch to HMP mode",
+    "qmp": "/qmp             switch to QMP mode",
+    "exit": "/exit            leave the shell (Ctrl-D too); 'quit' stops QEMU",
+}
+
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+_TRANSACTION = re.compile(r"\s*transaction\s*\(", re.ASCII)
+# NUL, and the lone surrogates that stand for undecodable input bytes.
+_UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
+_WORD_END = frozenset(" \t\r\n")
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One ``key=value`` of the shorthand; ``path`` is the dotted key split."""
+
+    path: tuple[str, ...]
+    value: object
+    raw: str
+    quoted: bool
+    column: int
+
+    @property
+    def key(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True)
+class QmpCall:
+    """``command k=v ...``; ``arguments`` nests dotted keys, each on its own."""
+
+    command: str
+    args: tuple[Arg, ...] = ()
+    column: int = 0
+
+    @property
+    def arguments(self) -> dict[str, object]:
+        return build_arguments(self.args)
+
+    def message(self) -> dict[str, object]:
+        msg: dict[str, object] = {"execute": self.command}
+        if self.args:
+            msg["arguments"] = self.arguments
+        return msg
+
+
+@dataclass(frozen=True)
+class RawJson:
+    """A JSON object typed by hand; sent as written."""
+
+    message: dict[str, object]
+
+    @property
+    def command(self) -> str:
+        name = self.message.get("execute", self.message.get("exec-oob"))
+        return name if isinstance(name, str) else ""
+
+
+@dataclass(frozen=True)
+class Transaction:
+    """qmp-shell's ``transaction( ... )``: one QMP transaction of several actions."""
+
+    actions: tuple[QmpCall, ...]
+    command = "transaction"
+
+    def message(self) -> dict[str, object]:
+        actions = [{"type": a.command, "data": a.arguments} for a in self.actions]
+        return {"execute": "transaction", "arguments": {"actions": actions}}
+
+
+@dataclass(frozen=True)
+class HmpLine:
+    """One HMP command line, sent through ``human-monitor-command``."""
+
+    command_line: str
+
+    def message(self) -> dict[str, object]:
+        return {
+            "execute": "human-monitor-command",
+            "arguments": {"command-line": self.command_line},
+        }
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A ``/name [argument]`` built-in handled by qmpsh itself."""
+
+    name: str
+    argument: str = ""
+
+
+Parsed = QmpCall | RawJson | Transaction | HmpLine | Builtin
+
+
+def parse(text: str, *, hmp_mode: bool = False) -> Parsed | None:
+    """Parse one (possibly multi-line) input; ``None`` for blank lines and comments."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    bad = _UNSENDABLE.search(text)
+    if bad:
+        what = "a NUL byte" if bad.group() == "\x00" else "bytes that are not UTF-8"
+        raise InputError(f"input contains {what}", bad.start())
+    offset = len(text) - len(text.lstrip())
+    if stripped.startswith("/"):
+        return _parse_builtin(stripped, offset)
+    if hmp_mode:
+        return HmpLine(stripped)
+    if stripped.startswith("{"):
+        return RawJson(_parse_raw_json(stripped, offset))
+    if _TRANSACTION.match(text):
+        return _parse_transaction(text)
+    calls = _parse_calls(text, 0, separators="")
+    if len(calls) != 1:  # pragma: no cover - one line without separators is one call
+        raise InputError("expected one command", offset)
+    return calls[0]
+
+
+def is_incomplete(text: str, *, multiline_json: bool = True) -> bool:
+    """True while an input needs more lines: an open transaction, open JSON braces (REPL)."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        if not multiline_json:
+            return False
+        return _bracket_depth(stripped) > 0
+    if _TRANSACTION.match(text):
+        return not stripped.endswith(")")
+    return False
+
+
+def _bracket_depth(text: str) -> int:
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+    return depth
+
+
+def _parse_builtin(stripped: str, offset: int) -> Parsed:
+    name, _, rest = stripped[1:].partition(" ")
+    rest = rest.strip()
+    if name == "hmp" and rest:
+        return HmpLine(rest)
+    if name not in BUILTINS:
+        raise InputError(f"unknown built-in '/{name}' (try /help)", offset)
+    return Builtin(name, rest)
+
+
+def _loads(text: str, offset: int, what: str) -> object:
+    def no_constant(name: str) -> object:
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        return json.loads(text, parse_constant=no_constant)
+    except json.JSONDecodeError as err:
+        raise InputError(f"invalid {what}: {err.msg}", offset + err.pos) from None
+    except ValueError as err:
+        raise InputError(f"invalid {what}: {err}", offset) from None
+    except RecursionError:
+        raise InputError(f"invalid {what}: nested too deeply", offset) from None
+
+
+def _parse_raw_json(stripped: str, offset: int) -> dict[str, object]:
+    value = _loads(stripped, offset, "JSON")
+    if not isinstance(value, dict):  # pragma: no cover - starts with '{'
+        raise InputError("raw JSON must be an object", offset)
+    name = value.get("execute", value.get("exec-oob"))
+    if not isinstance(name, str):
+        raise InputError('raw JSON needs "execute": "<command>"', offset)
+    if "id" in value and not isinstance(value["id"], str):
+        raise InputError('raw JSON "id" must be a string', offset)
+    return value
+
+
+def _parse_transaction(text: str) -> Transaction:
+    opened = _TRANSACTION.match(text)
+    assert opened is not None
+    body_start = opened.end()
+    close = text.rstrip()
+    if not close.endswith(")"):
+        raise InputError("transaction( is missing its closing ')'", opened.start())
+    body_end = len(close) - 1
+    actions = _parse_calls(text[:body_end], body_start, separators=";\n")
+    return Transaction(tuple(actions))
+
+
+def _parse_calls(text: str, start: int, separators: str) -> list[QmpCall]:
+    """Split ``text[start:]`` into calls at separators; each is ``command k=v ...``."""
+    calls: list[QmpCall] = []
+    command: str | None = None
+    column = start
+    args: list[Arg] = []
+    i = start
+    n = len(text)
+    blank = " \t\r" if "\n" in separators else " \t\r\n"
+    while True:
+        while i < n and text[i] in blank:
+            i += 1
+        if i >= n or text[i] in separators:
+            if command is not None:
+                build_arguments(args)  # reject conflicting keys now, not when sending
+                calls.append(QmpCall(command, tuple(args), column))
+            elif args:
+                raise InputError("missing command name before arguments", args[0].column)
+            command, args = None, []
+            if i >= n:
+                return calls
+            i += 1
+            continue
+        word_start = i
+        while i < n and text[i] not in _WORD_END and text[i] != "=" and text[i] not in separators:
+            if command is None and text[i] in "\"'{[":
+                break
+            i += 1
+        word = text[word_start:i]
+        if i < n and text[i] == "=":
+            if command is None:
+                raise InputError("a line starts with a command name, not key=value", word_start)
+            arg, i = _parse_arg(text, word_start, word, i + 1, separators)
+            args.append(arg)
+        elif command is None and word:
+            command, column = word, word_start
+        elif command is None:
+            raise InputError(f"expected a command name, found {text[i]!r}", i)
+        else:
+            bad = word or text[i]
+            raise InputError(f"expected key=value, found {bad!r}", word_start)
+
+
+def _parse_arg(text: str, key_start: int, key: str, i: int, separators: str) -> tuple[Arg, int]:
+    path = tuple(key.split("."))
+    if not all(path):
+        raise InputError(f"bad key {key!r}: empty name between dots", key_start)
+    n = len(text)
+    value_start = i
+    if i < n and text[i] in "\"'":
+        quote = text[i]
+        chars: list[str] = []
+        i += 1
+        while i < n and text[i] != quote:
+            if quote == '"' and text[i] == "\\" and i + 1 < n and text[i + 1] in '"\\':
+                i += 1
+            chars.append(text[i])
+            i += 1
+        if i >= n:
+            raise InputError(f"unterminated {quote} in value of {key!r}", value_start)
+        i += 1
+        if i < n and text[i] not in _WORD_END and text[i] not in separators:
+            raise InputError(f"unexpected text after closing {quote}", i)
+        value = "".join(chars)
+        return Arg(path, value, text[value_start:i], True, key_start), i
+    if i < n and text[i] in "{[":
+        end = _bracket_end(text, i)
+        raw = text[i:end]
+        return Arg(path, _loads(raw, i, f"JSON in value of {key!r}"), raw, False, key_start), end
+    while i < n and text[i] not in _WORD_END and text[i] not in separators:
+        i += 1
+    raw = text[value_start:i]
+    return Arg(path, bare_value(raw), raw, False, key_start), i
+
+
+def _bracket_end(text: str, i: int) -> int:
+    depth, in_string, escaped = 0, False, False
+    for j in range(i, len(text)):
+        ch = text[j]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    raise InputError(f"unbalanced {text[i]!r}", i)
+
+
+def bare_value(raw: str) -> object:
+    """Type an unquoted value as JSON would (numbers, true/false/null), else a string."""
+    if raw in ("true", "false", "null"):
+        return {"true": True, "false": False, "null": None}[raw]
+    if _JSON_NUMBER.match(raw):
+        return json.loads(raw)
+    return raw
+
+
+def build_arguments(args: Sequence[Arg]) -> dict[str, object]:
+    """Nest dotted keys, each independently: ``a.b=1 a.c=2`` -> ``{"a": {"b": 1, "c": 2}}``."""
+    root: dict[str, object] = {}
+    made: set[int] = {id(root)}  # objects built from dots, which later keys may extend
+    for arg in args:
+        node = root
+        for depth, part in enumerate(arg.path[:-1]):
+            child = node.get(part)
+            if child is None and part not in node:
+                child = {}
+                node[part] = child
+                made.add(id(child))
+            elif not (isinstance(child, dict) and id(child) in made):
+                prefix = ".".join(arg.path[: depth + 1])
+                raise InputError(f"{arg.key!r}: {prefix!r} already has a value", arg.column)
+            assert isinstance(child, dict)
+            node = child
+        leaf = arg.path[-1]
+        if leaf in node:
+            raise InputError(f"duplicate argument {arg.key!r}", arg.column)
+        node[leaf] = arg.value
+    return root
