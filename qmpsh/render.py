@@ -159,18 +159,26 @@ class RichRenderer(PlainRenderer):
     """A person at a terminal: highlighted JSON, styled errors and events."""
 
     def __init__(
-        self, *, pretty: bool = True, json_lines: bool = False, verbose: bool = False
+        self,
+        *,
+        pretty: bool = True,
+        json_lines: bool = False,
+        verbose: bool = False,
+        file: IO[str] | None = None,
+        width: int | None = None,
     ) -> None:
+        """``file`` (tests) receives stdout and stderr output alike; by default rich
+        follows ``sys.stdout`` / ``sys.stderr`` at each write."""
         super().__init__(pretty=pretty, json_lines=json_lines, verbose=verbose)
         from rich.console import Console
 
         from qmpsh.style import rich_theme
 
-        # No file given: rich follows sys.stdout, which the REPL patches so that
-        # output lands above the prompt.
-        options = {"theme": rich_theme(), "highlight": False, "emoji": False}
-        self.console: Console = Console(**options)  # type: ignore[arg-type]
-        self.err_console: Console = Console(stderr=True, **options)  # type: ignore[arg-type]
+        theme = rich_theme()
+        self.console = Console(file=file, theme=theme, highlight=False, emoji=False, width=width)
+        self.err_console = Console(
+            file=file, stderr=file is None, theme=theme, highlight=False, emoji=False, width=width
+        )
 
     def _json_text(self, value: object, indent: int | None = 2) -> Text:
         from rich.highlighter import JSONHighlighter

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -108,8 +109,6 @@ async def run_repl(
     output: Output | None = None,
 ) -> ExitStatus:
     """Prompt until Ctrl-D or ``/exit``; raise ``ConnectionLost`` if QEMU goes away."""
-    from prompt_toolkit.patch_stdout import patch_stdout
-
     prompt = make_prompt(session, renderer, history=history, input=input, output=output)
     session.learn_in_background()
     learning = asyncio.ensure_future(session.learn())
@@ -121,14 +120,29 @@ async def run_repl(
             prompt.app.exit(exception=ConnectionLost(task.result()))
 
     closed.add_done_callback(on_close)
-    session.on_event = renderer.event
+    session.on_event = lambda msg: _above_prompt(prompt, lambda: renderer.event(msg))
     try:
-        with patch_stdout(raw=True):
-            return await _loop(session, renderer, prompt)
+        return await _loop(session, renderer, prompt)
     finally:
         session.on_event = None
         closed.cancel()
         learning.cancel()
+
+
+def _above_prompt(prompt: PromptSession[str], show: Callable[[], None]) -> None:
+    """Print while the user may be typing: erase the prompt, print, redraw it.
+
+    Results are printed straight to the terminal (the prompt is not shown while
+    a command runs); only output that arrives during typing, events, needs this.
+    """
+    from prompt_toolkit.application import run_in_terminal
+    from prompt_toolkit.application.current import set_app
+
+    if not prompt.app.is_running:
+        show()
+        return
+    with set_app(prompt.app):  # events arrive on qemu.qmp's task, outside the app's context
+        run_in_terminal(show)
 
 
 async def _loop(
