@@ -20,7 +20,6 @@ from qmpsh.protocol import ServerInfo
 from qmpsh.session import Exit, HelpList, Notice, Outcome, Reply
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from rich.text import Text
 
 # C0 controls but tab and newline, DEL, C1 controls, and bidi overrides (which
