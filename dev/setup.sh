@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Shared set-up for dev/try.sh and dev/test.sh on a fresh Debian machine:
+# the Debian packages qmpsh needs (QEMU, qemu-img, tmux, Python's venv), then a
+# virtualenv in .venv with qmpsh installed (editable) and the given extra.
+# Sourced, not run: it leaves VENV set for the caller.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${QMPSH_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+
+need_apt=()
+command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
+command -v qemu-img >/dev/null || need_apt+=(qemu-utils)
+if [ "${QMPSH_SETUP_TEST:-0}" = 1 ]; then
+    command -v tmux >/dev/null || need_apt+=(tmux)
+fi
+"$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "dev/setup: installing ${need_apt[*]} with apt-get" >&2
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${QMPSH_EXTRA:-}"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: installs QEMU, qemu-img,
+# tmux and a virtualenv with the dev extra, then runs ruff, mypy --strict and
+# every test (real QEMU under TCG). Extra arguments go to pytest.
+set -euo pipefail
+QMPSH_SETUP_TEST=1 QMPSH_EXTRA="[dev]" source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$ROOT"
+"$VENV/bin/ruff" check qmpsh tests
+"$VENV/bin/ruff" format --check qmpsh tests
+"$VENV/bin/mypy" --strict
+"$VENV/bin/pytest" -q "$@"
