@@ -9,6 +9,7 @@ with one line (``ConnectionLost``, exit 4, reported by ``cli``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -114,15 +115,9 @@ async def run_repl(
     learning = asyncio.ensure_future(session.learn())
     learning.add_done_callback(lambda _: prompt.app.invalidate())
     closed = asyncio.ensure_future(session.transport.wait_closed())
-
-    def on_close(task: asyncio.Future[str]) -> None:
-        if prompt.app.is_running and not task.cancelled():
-            prompt.app.exit(exception=ConnectionLost(task.result()))
-
-    closed.add_done_callback(on_close)
     session.on_event = lambda msg: _above_prompt(prompt, lambda: renderer.event(msg))
     try:
-        return await _loop(session, renderer, prompt)
+        return await _loop(session, renderer, prompt, closed)
     finally:
         session.on_event = None
         closed.cancel()
@@ -145,12 +140,28 @@ def _above_prompt(prompt: PromptSession[str], show: Callable[[], None]) -> None:
         run_in_terminal(show)
 
 
+async def _read(prompt: PromptSession[str], closed: asyncio.Future[str]) -> str:
+    """One input, or ``ConnectionLost`` as soon as QEMU goes away, even mid-typing."""
+    if not closed.done():
+        reading = asyncio.ensure_future(prompt.prompt_async())
+        await asyncio.wait({reading, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if reading.done():
+            return reading.result()
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt, EOFError):
+            await reading
+    raise ConnectionLost(closed.result())
+
+
 async def _loop(
-    session: Session, renderer: PlainRenderer, prompt: PromptSession[str]
+    session: Session,
+    renderer: PlainRenderer,
+    prompt: PromptSession[str],
+    closed: asyncio.Future[str],
 ) -> ExitStatus:
     while True:
         try:
-            text = await prompt.prompt_async()
+            text = await _read(prompt, closed)
         except KeyboardInterrupt:
             continue
         except EOFError:
