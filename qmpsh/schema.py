@@ -1,0 +1,239 @@
+"""Pure index of a ``query-qmp-schema`` reply: commands, argument trees, unions, enums.
+
+Built once per connection and immutable afterwards, so the completer and the
+validator can read it from any task without locks. Type names other than
+commands and events are masked numbers that differ between QEMU versions, so
+everything here follows references from a command's ``arg-type``; walks carry
+a visited set because the type graph is cyclic (blockdev-add -> BlockdevRef ->
+BlockdevOptions -> ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Entry = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of an object type (or one argument of a command)."""
+
+    name: str
+    type: str
+    optional: bool
+    features: tuple[str, ...] = ()
+
+    @property
+    def deprecated(self) -> bool:
+        return "deprecated" in self.features
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    arg_type: str
+    ret_type: str
+    features: tuple[str, ...] = ()
+    allow_oob: bool = False
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    arg_type: str
+    features: tuple[str, ...] = ()
+
+
+class SchemaIndex:
+    """Look-ups over one QEMU's schema; every method is total on malformed input."""
+
+    def __init__(self, entries: Iterable[object]) -> None:
+        self._types: dict[str, Entry] = {}
+        self.commands: dict[str, Command] = {}
+        self.events: dict[str, Event] = {}
+        for entry in entries:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+                continue
+            name = entry["name"]
+            meta = entry.get("meta-type")
+            features = _strings(entry.get("features"))
+            if meta == "command":
+                self.commands[name] = Command(
+                    name,
+                    _str(entry.get("arg-type"), "0"),
+                    _str(entry.get("ret-type"), "0"),
+                    features,
+                    entry.get("allow-oob") is True,
+                )
+            elif meta == "event":
+                self.events[name] = Event(name, _str(entry.get("arg-type"), "0"), features)
+            else:
+                self._types[name] = entry
+
+    # -- types -----------------------------------------------------------------
+
+    def entry(self, type_name: str) -> Entry:
+        return self._types.get(type_name, {})
+
+    def meta(self, type_name: str) -> str:
+        """``object``, ``enum``, ``array``, ``alternate``, ``builtin`` or ``""`` if unknown."""
+        return _str(self.entry(type_name).get("meta-type"), "")
+
+    def enum_values(self, type_name: str) -> tuple[str, ...]:
+        entry = self.entry(type_name)
+        values = entry.get("values")
+        if isinstance(values, list):
+            return _strings(values)
+        members = entry.get("members")  # 6.2+ also lists them with features
+        if isinstance(members, list):
+            return tuple(m["name"] for m in members if isinstance(m, Mapping) and "name" in m)
+        return ()
+
+    def element_type(self, type_name: str) -> str:
+        return _str(self.entry(type_name).get("element-type"), "")
+
+    def alternatives(self, type_name: str) -> tuple[str, ...]:
+        members = self.entry(type_name).get("members")
+        if not isinstance(members, list):
+            return ()
+        return tuple(m["type"] for m in members if isinstance(m, Mapping) and "type" in m)
+
+    def object_type(self, type_name: str) -> str | None:
+        """The object type behind ``type_name``: itself, or an alternate's object branch."""
+        meta = self.meta(type_name)
+        if meta == "object":
+            return type_name
+        if meta == "alternate":
+            for alt in self.alternatives(type_name):
+                if self.meta(alt) == "object":
+                    return alt
+        return None
+
+    def members(self, type_name: str, given: Mapping[str, object] | None = None) -> list[Member]:
+        """Members of an object type; a union's variant members join once its tag is given."""
+        found: list[Member] = []
+        self._collect(type_name, given or {}, found, set())
+        return found
+
+    def _collect(
+        self, type_name: str, given: Mapping[str, object], found: list[Member], seen: set[str]
+    ) -> None:
+        if type_name in seen:
+            return
+        seen.add(type_name)
+        entry = self.entry(type_name)
+        for raw in entry.get("members") or ():
+            if isinstance(raw, Mapping) and isinstance(raw.get("name"), str):
+                found.append(
+                    Member(
+                        raw["name"],
+                        _str(raw.get("type"), "any"),
+                        "default" in raw,
+                        _strings(raw.get("features")),
+                    )
+                )
+        tag = entry.get("tag")
+        case = given.get(tag) if isinstance(tag, str) else None
+        if isinstance(case, str):
+            for variant in entry.get("variants") or ():
+                if isinstance(variant, Mapping) and variant.get("case") == case:
+                    self._collect(_str(variant.get("type"), ""), given, found, seen)
+
+    def tag(self, type_name: str) -> str | None:
+        tag = self.entry(type_name).get("tag")
+        return tag if isinstance(tag, str) else None
+
+    def variants(self, type_name: str) -> dict[str, str]:
+        """``case -> type`` of a union."""
+        out: dict[str, str] = {}
+        for variant in self.entry(type_name).get("variants") or ():
+            if isinstance(variant, Mapping) and isinstance(variant.get("case"), str):
+                out[variant["case"]] = _str(variant.get("type"), "")
+        return out
+
+    # -- arguments -------------------------------------------------------------
+
+    def arguments(self, command: str, given: Mapping[str, object] | None = None) -> list[Member]:
+        """Top-level arguments of ``command`` (with union variants for ``given``)."""
+        cmd = self.commands.get(command)
+        if cmd is None:
+            return []
+        return self.members(cmd.arg_type, given)
+
+    def member_at(
+        self, command: str, path: Sequence[str], given: Mapping[str, object] | None = None
+    ) -> Member | None:
+        """The member a dotted key names (``file.driver``), following nested objects."""
+        cmd = self.commands.get(command)
+        if cmd is None or not path:
+            return None
+        type_name: str | None = cmd.arg_type
+        level: Mapping[str, object] = given or {}
+        member = None
+        for depth, part in enumerate(path):
+            if type_name is None:
+                return None
+            member = next((m for m in self.members(type_name, level) if m.name == part), None)
+            if member is None:
+                return None
+            if depth + 1 < len(path):
+                type_name = self.object_type(member.type)
+                nested = level.get(part)
+                level = nested if isinstance(nested, Mapping) else {}
+        return member
+
+    def nested_members(
+        self, command: str, path: Sequence[str], given: Mapping[str, object] | None = None
+    ) -> list[Member]:
+        """Members of the object at dotted ``path`` (empty path: the arguments)."""
+        if not path:
+            return self.arguments(command, given)
+        member = self.member_at(command, path, given)
+        if member is None:
+            return []
+        object_type = self.object_type(member.type)
+        if object_type is None:
+            return []
+        level: object = given or {}
+        for part in path:
+            level = level.get(part) if isinstance(level, Mapping) else None
+        return self.members(object_type, level if isinstance(level, Mapping) else {})
+
+    # -- describing types --------------------------------------------------------
+
+    def type_label(self, type_name: str, depth: int = 0) -> str:
+        """A short human name for a (masked) type: ``str``, ``enum``, ``array of int`` ..."""
+        meta = self.meta(type_name)
+        if meta == "builtin":
+            return type_name
+        if meta == "array" and depth < 3:
+            return f"array of {self.type_label(self.element_type(type_name), depth + 1)}"
+        if meta == "alternate" and depth < 3:
+            return " | ".join(self.type_label(a, depth + 1) for a in self.alternatives(type_name))
+        if meta == "object" and self.tag(type_name):
+            return f"union on {self.tag(type_name)}"
+        return meta or "any"
+
+    def accepts_string(self, type_name: str) -> bool:
+        """Whether a JSON string is a valid value: for re-typing shorthand's bare values."""
+        meta = self.meta(type_name)
+        if meta == "enum":
+            return True
+        if meta == "builtin":
+            return type_name in ("str", "any")
+        if meta == "alternate":
+            return any(self.accepts_string(a) for a in self.alternatives(type_name))
+        return False
+
+
+def _str(value: object, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
+def _strings(values: object) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        return ()
+    return tuple(v for v in values if isinstance(v, str))
