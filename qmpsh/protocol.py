@@ -95,6 +95,10 @@ class _Client(QMPClient):
             for observer in self.observers:
                 observer(direction, plain)
 
+    async def _do_recv(self) -> Message:
+        # qemu-ga sends 0xFF (never valid UTF-8) before its guest-sync-delimited reply.
+        return Message((await self._readline()).lstrip(b"\xff"), eager=True)
+
     def _cb_inbound(self, msg: Message) -> Message:
         self._notify("recv", msg)
         return msg
@@ -141,6 +145,11 @@ class QmpTransport:
     def _timeout_message(self, timeout: float) -> str:
         if not self._client.await_greeting:
             return f"{self.target}: could not connect within {timeout:g} s"
+        if self._client.greeting is not None:
+            return (
+                f"{self.target}: the server greeted but did not answer qmp_capabilities "
+                f"within {timeout:g} s"
+            )
         return (
             f"{self.target}: no QMP greeting within {timeout:g} s; another client may hold "
             "this monitor (QEMU serves one client per QMP socket), or it is not QMP "
@@ -161,6 +170,8 @@ class QmpTransport:
             return f"{target}: not a QMP server ({_what_was_sent(exc.exc)})"
         if isinstance(exc, NegotiationError):
             return f"{target}: QMP capabilities negotiation failed ({_what_was_sent(exc.exc)})"
+        if isinstance(exc, UnicodeDecodeError):  # json.loads() of a line that is not UTF-8
+            return f"{target}: not a QMP server (it sent bytes that are not UTF-8)"
         if isinstance(exc, EOFError):
             return f"{target}: the server closed the connection before greeting (not QMP?)"
         if isinstance(exc, OSError):
@@ -209,4 +220,5 @@ def _what_was_sent(exc: BaseException) -> str:
         return f"it sent {shown!r}" if text else "it sent an empty line"
     if isinstance(exc, DeserializationError):  # pragma: no cover - raw always set
         return "it sent something that is not JSON"
-    return f"unexpected greeting: {type(exc).__name__}"
+    # qemu.qmp's KeyError / TypeError say which member is missing or wrong.
+    return f"unexpected greeting: {exc.args[0] if exc.args else type(exc).__name__}"

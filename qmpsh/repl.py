@@ -140,15 +140,31 @@ def _above_prompt(prompt: PromptSession[str], show: Callable[[], None]) -> None:
         run_in_terminal(show)
 
 
+class _LineCleared(Exception):
+    """Ctrl-C at the prompt, carried out of the reading task as an ordinary exception."""
+
+
+async def _prompt_once(prompt: PromptSession[str]) -> str:
+    # prompt_toolkit raises KeyboardInterrupt for Ctrl-C; escaping a task, that
+    # BaseException would stop the event loop itself (and end qmpsh with 130).
+    try:
+        return await prompt.prompt_async()
+    except KeyboardInterrupt:
+        raise _LineCleared from None
+
+
 async def _read(prompt: PromptSession[str], closed: asyncio.Future[str]) -> str:
-    """One input, or ``ConnectionLost`` as soon as QEMU goes away, even mid-typing."""
+    """One input, or ``ConnectionLost`` as soon as QEMU goes away, even mid-typing.
+
+    Ctrl-C raises ``_LineCleared``, Ctrl-D ``EOFError``.
+    """
     if not closed.done():
-        reading = asyncio.ensure_future(prompt.prompt_async())
+        reading = asyncio.ensure_future(_prompt_once(prompt))
         await asyncio.wait({reading, closed}, return_when=asyncio.FIRST_COMPLETED)
         if reading.done():
             return reading.result()
         reading.cancel()
-        with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt, EOFError):
+        with contextlib.suppress(asyncio.CancelledError, _LineCleared, EOFError):
             await reading
     raise ConnectionLost(closed.result())
 
@@ -162,7 +178,7 @@ async def _loop(
     while True:
         try:
             text = await _read(prompt, closed)
-        except KeyboardInterrupt:
+        except _LineCleared:
             continue
         except EOFError:
             return ExitStatus.OK

@@ -2,21 +2,24 @@
 
 The exit status is the contract automation relies on (DESIGN.md section 1):
 0 when every command succeeded, 1 when one failed or a line did not parse.
-Losing the connection raises ``ConnectionLost`` to ``cli`` (exit 4).
+Losing the connection raises ``ConnectionLost`` to ``cli`` (exit 4), also
+while the script is waiting for its next line (a slow pipe), unless the
+script itself told QEMU to ``quit``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
 import sys
 from collections.abc import AsyncIterator, Iterable
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
-from qmpsh.errors import ExitStatus, InputError
+from qmpsh.errors import ConnectionLost, ExitStatus, InputError
 from qmpsh.session import Exit, Outcome, Reply, Session
-from qmpsh.syntax import is_incomplete
+from qmpsh.syntax import HmpLine, Parsed, QmpCall, RawJson, is_incomplete
 
 
 class Output(Protocol):
@@ -37,38 +40,73 @@ async def run_script(
     failed = False
     pending: list[str] = []
     first = 0
-    async for number, line in lines:
-        if not pending:
-            first = number
-        pending.append(line)
-        text = "\n".join(pending)
-        if is_incomplete(text, multiline_json=False):
-            continue
-        pending = []
-        ok, leave = await _run_one(session, text, output, f"{label} {first}")
-        if not ok:
-            failed = True
-            if not keep_going:
-                return ExitStatus.FAILED
-        if leave:
-            break
+    closed = asyncio.ensure_future(session.transport.wait_closed())
+    quitting = False
+    try:
+        while (got := await _next_line(lines, None if quitting else closed)) is not None:
+            number, line = got
+            if not pending:
+                first = number
+            pending.append(line)
+            text = "\n".join(pending)
+            if is_incomplete(text, multiline_json=False):
+                continue
+            pending = []
+            ok, leave, quits = await _run_one(session, text, output, f"{label} {first}")
+            quitting = quitting or quits
+            if not ok:
+                failed = True
+                if not keep_going:
+                    return ExitStatus.FAILED
+            if leave:
+                break
+    finally:
+        closed.cancel()
     if pending:
         output.problem(f"{label} {first}: transaction( is missing its closing ')'")
         failed = True
     return ExitStatus.FAILED if failed else ExitStatus.OK
 
 
-async def _run_one(session: Session, text: str, output: Output, where: str) -> tuple[bool, bool]:
-    """Run one input; return (succeeded, wants to leave)."""
+async def _next_line(
+    lines: AsyncIterator[tuple[int, str]], closed: asyncio.Future[str] | None
+) -> tuple[int, str] | None:
+    """The next line (``None`` at the end), or ``ConnectionLost`` if QEMU goes away first."""
+    if closed is None:
+        return await anext(lines, None)
+    reading = asyncio.ensure_future(anext(lines, None))
+    either: list[asyncio.Future[Any]] = [reading, closed]
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+    if reading.done():
+        return reading.result()
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reading
+    raise ConnectionLost(closed.result())
+
+
+async def _run_one(
+    session: Session, text: str, output: Output, where: str
+) -> tuple[bool, bool, bool]:
+    """Run one input; return (succeeded, wants to leave, told QEMU to quit)."""
     try:
-        outcome = await session.run_text(text)
+        item = session.parse(text)
+        outcome = None if item is None else await session.run(item)
     except InputError as err:
         output.problem(f"{where}: {err}")
-        return False, False
+        return False, False, False
     if outcome is None:
-        return True, False
+        return True, False, False
     output.outcome(outcome)
-    return not isinstance(outcome, Reply) or outcome.ok, isinstance(outcome, Exit)
+    ok = not isinstance(outcome, Reply) or outcome.ok
+    return ok, isinstance(outcome, Exit), ok and _is_quit(item)
+
+
+def _is_quit(item: Parsed | None) -> bool:
+    """QMP ``quit`` or HMP ``quit`` / ``q``: QEMU closing the socket next is expected."""
+    if isinstance(item, HmpLine):
+        return item.command_line.split()[0] in ("quit", "q")
+    return isinstance(item, (QmpCall, RawJson)) and item.command == "quit"
 
 
 async def numbered(commands: Iterable[str]) -> AsyncIterator[tuple[int, str]]:

@@ -9,6 +9,7 @@ for a ``str`` member is the string "123"). Every rejection is an
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -181,8 +182,14 @@ def _loads(text: str, offset: int, what: str) -> object:
     def no_constant(name: str) -> object:
         raise ValueError(f"{name} is not valid JSON")
 
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):  # 1e400 would go out as Infinity, which is not JSON
+            raise ValueError(f"{number} is out of range")
+        return value
+
     try:
-        return json.loads(text, parse_constant=no_constant)
+        return json.loads(text, parse_constant=no_constant, parse_float=finite)
     except json.JSONDecodeError as err:
         raise InputError(f"invalid {what}: {err.msg}", offset + err.pos) from None
     except ValueError as err:
@@ -209,7 +216,7 @@ def _parse_transaction(text: str) -> Transaction:
     body_start = opened.end()
     close = text.rstrip()
     if not close.endswith(")"):
-        raise InputError("transaction( is missing its closing ')'", opened.start())
+        raise InputError("transaction( is missing its closing ')'", len(text) - len(text.lstrip()))
     body_end = len(close) - 1
     actions = _parse_calls(text[:body_end], body_start, separators=";\n")
     return Transaction(tuple(actions))
@@ -282,6 +289,8 @@ def _parse_arg(text: str, key_start: int, key: str, i: int, separators: str) -> 
         return Arg(path, value, text[value_start:i], True, key_start), i
     if i < n and text[i] in "{[":
         end = _bracket_end(text, i)
+        if end < n and text[end] not in _WORD_END and text[end] not in separators:
+            raise InputError(f"unexpected text after closing {text[end - 1]!r}", end)
         raw = text[i:end]
         return Arg(path, _loads(raw, i, f"JSON in value of {key!r}"), raw, False, key_start), end
     while i < n and text[i] not in _WORD_END and text[i] not in separators:
@@ -317,7 +326,13 @@ def bare_value(raw: str) -> object:
     if raw in ("true", "false", "null"):
         return {"true": True, "false": False, "null": None}[raw]
     if _JSON_NUMBER.match(raw):
-        return json.loads(raw)
+        try:
+            number = json.loads(raw)
+        except ValueError:  # more digits than int() converts
+            return raw
+        if isinstance(number, float) and not math.isfinite(number):  # 1e400
+            return raw
+        return number
     return raw
 
 

@@ -86,10 +86,11 @@ class Qemu:
     _clients: list[RawQmp] = field(default_factory=list)
 
     def client(self) -> RawQmp:
-        """A raw client on the spare monitor (QEMU serves one client per socket)."""
-        raw = RawQmp(self.spare)
-        self._clients.append(raw)
-        return raw
+        """The raw client on the spare monitor; the same one each time, since QEMU
+        serves one client per monitor socket."""
+        if not self._clients:
+            self._clients.append(RawQmp(self.spare))
+        return self._clients[0]
 
     def stop(self) -> None:
         for raw in self._clients:
@@ -149,15 +150,19 @@ def run_qmpsh(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``qmpsh`` (``python -m qmpsh``) as a user would, from a pipe."""
-    full_env = {**os.environ, "XDG_STATE_HOME": str(short_tempdir()), **(env or {})}
+    state = short_tempdir()
+    full_env = {**os.environ, "XDG_STATE_HOME": str(state), **(env or {})}
     data = input.encode() if isinstance(input, str) else input
-    done = subprocess.run(
-        [sys.executable, "-m", "qmpsh", *args],
-        input=data if data is not None else b"",
-        capture_output=True,
-        timeout=timeout,
-        env=full_env,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "qmpsh", *args],
+            input=data if data is not None else b"",
+            capture_output=True,
+            timeout=timeout,
+            env=full_env,
+        )
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
     return subprocess.CompletedProcess(
         done.args,
         done.returncode,
