@@ -181,7 +181,7 @@ class QmpTransport:
     async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
         client = self._client
         if client.runstate != Runstate.RUNNING:
-            raise ConnectionLost(f"{self.target}: connection closed")
+            raise ConnectionLost(f"{self.target}: connection closed by QEMU")
         try:
             reply = await client._raw(message, assign_id="id" not in message)
         except (ExecInterruptedError, StateError):

@@ -41,7 +41,7 @@ def _message(session: Session) -> StyleAndTextTuples:
     return parts
 
 
-def _bindings() -> KeyBindings:
+def _bindings(session: Session) -> KeyBindings:
     from prompt_toolkit.filters import completion_is_selected
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
@@ -56,7 +56,7 @@ def _bindings() -> KeyBindings:
     def _accept_or_continue(event: KeyPressEvent) -> None:
         """Open JSON braces or an open ``transaction(`` continue on the next line."""
         buffer = event.current_buffer
-        if is_incomplete(buffer.text):
+        if is_incomplete(buffer.text, hmp_mode=session.hmp_mode):
             buffer.insert_text("\n")
         else:
             buffer.validate_and_handle()
@@ -92,7 +92,7 @@ def make_prompt(
         history=_history(history, renderer),
         completer=make_completer(lambda: session.commands, lambda: session.hmp_mode),
         complete_while_typing=True,
-        key_bindings=_bindings(),
+        key_bindings=_bindings(session),
         style=prompt_style(),
         multiline=True,
         prompt_continuation="... ",

@@ -49,7 +49,7 @@ async def run_script(
                 first = number
             pending.append(line)
             text = "\n".join(pending)
-            if is_incomplete(text, multiline_json=False):
+            if is_incomplete(text, multiline_json=False, hmp_mode=session.hmp_mode):
                 continue
             pending = []
             ok, leave, quits = await _run_one(session, text, output, f"{label} {first}")

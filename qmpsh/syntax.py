@@ -137,9 +137,11 @@ def parse(text: str, *, hmp_mode: bool = False) -> Parsed | None:
     return calls[0]
 
 
-def is_incomplete(text: str, *, multiline_json: bool = True) -> bool:
+def is_incomplete(text: str, *, multiline_json: bool = True, hmp_mode: bool = False) -> bool:
     """True while an input needs more lines: an open transaction, open JSON braces (REPL)."""
     stripped = text.strip()
+    if hmp_mode and not stripped.startswith("/"):
+        return False  # an HMP line is one line, whatever it contains
     if stripped.startswith("{"):
         if not multiline_json:
             return False
@@ -266,6 +268,8 @@ def _parse_calls(text: str, start: int, separators: str) -> list[QmpCall]:
 
 
 def _parse_arg(text: str, key_start: int, key: str, i: int, separators: str) -> tuple[Arg, int]:
+    if not key:
+        raise InputError("missing key before '='", key_start)
     path = tuple(key.split("."))
     if not all(path):
         raise InputError(f"bad key {key!r}: empty name between dots", key_start)

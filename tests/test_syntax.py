@@ -347,7 +347,7 @@ def test_a_command_name_may_contain_odd_characters() -> None:
         ("x a..b=1", 2, "bad key 'a..b': empty name between dots"),
         ("x ok=1 .a=1", 7, "bad key '.a': empty name between dots"),
         ("x a.=1", 2, "bad key 'a.': empty name between dots"),
-        ("x =1", 2, "bad key '': empty name between dots"),
+        ("x =1", 2, "missing key before '='"),
         ("x a=1 a=2", 6, "duplicate argument 'a'"),
         ("x a=1 b=2 a='1'", 10, "duplicate argument 'a'"),
         ("x a.b=1 a.b=2", 8, "duplicate argument 'a.b'"),
@@ -1018,3 +1018,9 @@ def test_raw_json_is_kept_as_written(
     assert same_json(parsed.message, message)
     assert parsed.command == name
     assert not is_incomplete(json.dumps(message, indent=indent))
+
+
+def test_hmp_lines_are_never_incomplete() -> None:
+    assert is_incomplete("{", hmp_mode=False)
+    assert not is_incomplete("{", hmp_mode=True)
+    assert not is_incomplete("transaction(", hmp_mode=True)
