@@ -171,7 +171,7 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
         transport = QmpTransport(target, negotiate=not args.skip_negotiation)
         transport.observe(renderer.traffic)
         await transport.connect(args.timeout)
-        session = Session(transport, hmp_mode=args.hmp)
+        session = Session(transport, hmp_mode=args.hmp, use_schema=not args.skip_negotiation)
         if interactive:
             return await _interactive(session, renderer, target)
         return await _script(session, renderer, args)

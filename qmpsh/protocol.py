@@ -64,8 +64,14 @@ class Transport(Protocol):
 
     async def connect(self, timeout: float) -> None: ...
 
-    async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
-        """Send one command; return the whole reply (``return`` or ``error``)."""
+    async def execute(
+        self, message: Mapping[str, object], *, quiet: bool = False
+    ) -> dict[str, object]:
+        """Send one command; return the whole reply (``return`` or ``error``).
+
+        ``quiet`` marks qmpsh's own questions (schema, names): observers never see
+        them, so ``--json`` and ``-v`` show only what the user asked for.
+        """
         ...
 
     def observe(self, observer: Observer) -> None: ...
@@ -83,6 +89,7 @@ class _Client(QMPClient):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         self.observers: list[Observer] = []
+        self.quiet_ids: set[object] = set()
 
     async def _event_dispatch(self, msg: Message) -> None:
         """Events reach observers through _cb_inbound, in socket order; qemu.qmp's
@@ -90,6 +97,10 @@ class _Client(QMPClient):
 
     def _notify(self, direction: str, msg: Message) -> None:
         # Greeting and negotiation happen before RUNNING; users never asked for those.
+        if msg.get("id") in self.quiet_ids:
+            if direction == "recv":
+                self.quiet_ids.discard(msg["id"])
+            return
         if self.runstate == Runstate.RUNNING and self.observers:
             plain = dict(msg)  # a Message is a Mapping, not a dict: json.dumps needs a dict
             for observer in self.observers:
@@ -118,6 +129,7 @@ class QmpTransport:
         self._client = _Client(target)
         self._client.negotiate = negotiate
         self._client.await_greeting = negotiate
+        self._quiet_count = 0
 
     def observe(self, observer: Observer) -> None:
         self._client.observers.append(observer)
@@ -178,12 +190,20 @@ class QmpTransport:
             return f"{target}: {exc.strerror or exc}"
         return f"{target}: could not connect ({type(exc).__name__})"
 
-    async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
+    async def execute(
+        self, message: Mapping[str, object], *, quiet: bool = False
+    ) -> dict[str, object]:
         client = self._client
         if client.runstate != Runstate.RUNNING:
             raise ConnectionLost(f"{self.target}: connection closed by QEMU")
+        assign_id = "id" not in message
+        if quiet:
+            self._quiet_count += 1
+            message = {**message, "id": f"qmpsh-{self._quiet_count}"}
+            client.quiet_ids.add(message["id"])
+            assign_id = False
         try:
-            reply = await client._raw(message, assign_id="id" not in message)
+            reply = await client._raw(message, assign_id=assign_id)
         except (ExecInterruptedError, StateError):
             raise ConnectionLost(f"{self.target}: connection closed by QEMU") from None
         except (TypeError, ValueError) as err:

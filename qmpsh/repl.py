@@ -184,12 +184,10 @@ async def _loop(
             return ExitStatus.OK
         try:
             item = session.parse(text)
-        except InputError as err:
+            outcome = None if item is None else await _run_cancellable(session, item, renderer)
+        except InputError as err:  # from the parser, or the schema check before sending
             _show_input_error(renderer, session, text, err)
             continue
-        if item is None:
-            continue
-        outcome = await _run_cancellable(session, item, renderer)
         if outcome is not None:
             renderer.outcome(outcome)
             if isinstance(outcome, Exit):
@@ -214,9 +212,6 @@ async def _run_cancellable(
         if current is not None and current.cancelling():
             raise
         renderer.notice("cancelled; QEMU may still complete the command")
-        return None
-    except InputError as err:
-        renderer.problem(str(err))
         return None
     finally:
         if interruptible:

@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 
 from qmpsh.errors import InputError, QmpshError
 from qmpsh.protocol import Transport
-from qmpsh.syntax import BUILTINS, Builtin, HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
+from qmpsh.schema import SchemaIndex
+from qmpsh.syntax import (
+    BUILTINS,
+    BYPASS_HELP,
+    Builtin,
+    HmpLine,
+    Parsed,
+    QmpCall,
+    RawJson,
+    Transaction,
+    parse,
+)
+from qmpsh.validate import check_call, check_message
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,12 @@ class Session:
     on_event: EventSink | None = None
     commands: tuple[str, ...] = ()
     vm_name: str = ""
+    #: The server's schema, once fetched (None before, or if the server has none).
+    index: SchemaIndex | None = None
+    #: False for a guest agent (-N): it has no query-qmp-schema to ask.
+    use_schema: bool = True
     _learned: asyncio.Task[None] | None = field(default=None, repr=False)
+    _schema: asyncio.Task[SchemaIndex | None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.transport.observe(self._observe)
@@ -102,14 +119,34 @@ class Session:
             return await self._builtin(item)
         if isinstance(item, HmpLine):
             return Reply("human-monitor-command", await self.execute(item.message()), hmp=True)
-        if isinstance(item, RawJson):
-            return Reply(item.command, await self.execute(item.message))
-        if isinstance(item, (QmpCall, Transaction)):
-            return Reply(item.command, await self.execute(item.message()))
-        raise AssertionError(item)  # pragma: no cover - Parsed is closed
+        return Reply(item.command, await self.execute(await self.checked_message(item)))
+
+    async def checked_message(self, item: QmpCall | RawJson | Transaction) -> dict[str, object]:
+        """The message to send, checked against the schema (``InputError`` if wrong).
+
+        Shorthand values are typed by the schema (``id=123`` for a ``str`` member is
+        "123"). A call without arguments needs no schema: if it is not fetched yet,
+        QEMU's own check is as good and costs nothing.
+        """
+        message = item.message if isinstance(item, RawJson) else item.message()
+        if not item.checked:
+            return message
+        needs_schema = not isinstance(item, QmpCall) or bool(item.args)
+        index = await self.schema() if needs_schema else self.index
+        if index is None:
+            return message
+        if isinstance(item, QmpCall):
+            return item.message(check_call(index, item))
+        check_message(index, message)
+        return message
 
     async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
         return await self.transport.execute(message)
+
+    async def ask(self, command: str) -> object:
+        """qmpsh's own question to the server: the return value, or None on an error."""
+        reply = await self.transport.execute({"execute": command}, quiet=True)
+        return reply.get("return")
 
     async def _builtin(self, item: Builtin) -> Outcome:
         if item.name == "exit":
@@ -122,7 +159,7 @@ class Session:
             names = self.commands
             if item.argument:
                 names = tuple(n for n in names if item.argument in n)
-            return HelpList(tuple(BUILTINS.values()), names, item.argument)
+            return HelpList((*BUILTINS.values(), BYPASS_HELP), names, item.argument)
         raise InputError(f"built-in '/{item.name}' is not available here")  # pragma: no cover
 
     def learn_in_background(self) -> None:
@@ -139,17 +176,28 @@ class Session:
         with contextlib.suppress(QmpshError):  # a lost connection is reported elsewhere
             await self._ask_server()
 
+    async def schema(self) -> SchemaIndex | None:
+        """Fetch and index ``query-qmp-schema`` once per connection."""
+        if not self.use_schema:
+            return None
+        if self._schema is None:
+            self._schema = asyncio.ensure_future(self._fetch_schema())
+        return await asyncio.shield(self._schema)
+
+    async def _fetch_schema(self) -> SchemaIndex | None:
+        entries = await self.ask("query-qmp-schema")
+        if isinstance(entries, list):  # a guest agent has no schema to offer
+            self.index = SchemaIndex(entries)
+        return self.index
+
     async def _ask_server(self) -> None:
-        reply = await self.execute({"execute": "query-commands"})
-        names = _names(reply.get("return"), "name")
-        if "error" in reply:  # a guest agent lists its commands in guest-info
-            reply = await self.execute({"execute": "guest-info"})
-            info = reply.get("return")
+        await self.schema()
+        listed = await self.ask("query-commands")
+        if listed is None:  # a guest agent lists its commands in guest-info
+            info = await self.ask("guest-info")
             listed = info.get("supported_commands") if isinstance(info, dict) else None
-            names = _names(listed, "name")
-        self.commands = tuple(sorted(names))
-        reply = await self.execute({"execute": "query-name"})
-        name = reply.get("return")
+        self.commands = tuple(sorted(_names(listed, "name")))
+        name = await self.ask("query-name")
         if isinstance(name, dict) and isinstance(name.get("name"), str):
             self.vm_name = name["name"]
 

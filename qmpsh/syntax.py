@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qmpsh.errors import InputError
 
@@ -23,6 +23,8 @@ BUILTINS: dict[str, str] = {
     "qmp": "/qmp             switch to QMP mode",
     "exit": "/exit            leave the shell (Ctrl-D too); 'quit' stops QEMU",
 }
+#: Help line for the '!' prefix, which is syntax rather than a built-in.
+BYPASS_HELP = "!CMD ...         send CMD (or raw JSON) as typed, without schema checks"
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _TRANSACTION = re.compile(r"\s*transaction\s*\(", re.ASCII)
@@ -53,15 +55,17 @@ class QmpCall:
     command: str
     args: tuple[Arg, ...] = ()
     column: int = 0
+    checked: bool = True  # False after a leading '!': no schema checks, values as typed
 
     @property
     def arguments(self) -> dict[str, object]:
         return build_arguments(self.args)
 
-    def message(self) -> dict[str, object]:
+    def message(self, arguments: dict[str, object] | None = None) -> dict[str, object]:
+        """The command, with ``arguments`` (schema-typed) or the values as typed."""
         msg: dict[str, object] = {"execute": self.command}
         if self.args:
-            msg["arguments"] = self.arguments
+            msg["arguments"] = self.arguments if arguments is None else arguments
         return msg
 
 
@@ -70,6 +74,7 @@ class RawJson:
     """A JSON object typed by hand; sent as written."""
 
     message: dict[str, object]
+    checked: bool = True
 
     @property
     def command(self) -> str:
@@ -82,6 +87,7 @@ class Transaction:
     """qmp-shell's ``transaction( ... )``: one QMP transaction of several actions."""
 
     actions: tuple[QmpCall, ...]
+    checked: bool = True
     command = "transaction"
 
     def message(self) -> dict[str, object]:
@@ -127,6 +133,11 @@ def parse(text: str, *, hmp_mode: bool = False) -> Parsed | None:
         return _parse_builtin(stripped, offset)
     if hmp_mode:
         return HmpLine(stripped)
+    if stripped.startswith("!"):  # send as typed: no schema checks (columns kept)
+        unchecked = parse(text.replace("!", " ", 1))
+        if isinstance(unchecked, (QmpCall, RawJson, Transaction)):
+            return replace(unchecked, checked=False)
+        raise InputError("'!' goes before a QMP command or raw JSON", offset)
     if stripped.startswith("{"):
         return RawJson(_parse_raw_json(stripped, offset))
     if _TRANSACTION.match(text):

@@ -187,10 +187,29 @@ def test_reply_is_rendered_as_pretty_json(qemu: Qemu) -> None:
 def test_error_reply_is_rendered_as_class_and_description(qemu: Qemu) -> None:
     async def body() -> None:
         async with running_repl(qemu) as r:
-            shown = await r.enter("no-such-command", "CommandNotFound")
+            # '!' skips qmpsh's own schema check, so this is QEMU's error reply
+            shown = await r.enter("!no-such-command", "CommandNotFound")
             assert nonblank_lines(shown) == [
                 "CommandNotFound: The command no-such-command has not been found"
             ]
+            await r.enter("query-name", '"testvm"')  # the session goes on
+            r.type(CTRL_D)
+            assert await r.finish() == ExitStatus.OK
+
+    run(body())
+
+
+def test_schema_check_points_at_the_bad_token_and_sends_nothing(qemu: Qemu) -> None:
+    async def body() -> None:
+        async with running_repl(qemu) as r:
+            await r.session.learn()
+            sent_before = len(r.sent)
+            shown = await r.enter("blockdev-add driver=qcow3 node-name=x", "not a valid value")
+            caret = nonblank_lines(shown)[0]
+            width = len("QMP testvm> ")
+            assert caret.index("^") == width + len("blockdev-add ")
+            assert caret.endswith("^ driver: 'qcow3' is not a valid value; did you mean 'qcow'?")
+            assert len(r.sent) == sent_before
             await r.enter("query-name", '"testvm"')  # the session goes on
             r.type(CTRL_D)
             assert await r.finish() == ExitStatus.OK
