@@ -1,18 +1,20 @@
-"""Tab completion: what is being completed here (pure), then candidates for it.
+"""Tab completion: candidates for the kind of position ``context`` found, fuzzy-ranked.
 
-``context()`` decides the *kind* of completion from the text before the cursor
-without looking anything up, in the manner of pgcli's ``suggest_type``;
-``candidates()`` looks the kind up in what the session knows. The schema issue
-adds kinds (argument names, members, enum values, live values) to both tables
-without touching the prompt_toolkit glue at the bottom.
+``candidates()`` is pure (a context and what the session knows in, candidates
+out), so it is tested on recorded schemas; the prompt_toolkit glue at the bottom
+only adapts it. Arguments come required first, already-given ones dropped, each
+with its type, required/optional and deprecation beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from qmpsh import context as ctx_
+from qmpsh.context import Context, context
+from qmpsh.schema import Member, SchemaIndex
 from qmpsh.syntax import BUILTINS
 
 if TYPE_CHECKING:
@@ -21,61 +23,161 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Context:
-    """What the word under the cursor is: ``kind`` and the partial ``word``."""
-
-    kind: str  # "command", "builtin" or "none"
-    word: str
-
-
-@dataclass(frozen=True)
 class Candidate:
     text: str
     meta: str = ""
 
 
-def context(before_cursor: str, *, hmp_mode: bool = False) -> Context:
-    """Classify the completion position from the text left of the cursor."""
-    lines = before_cursor.split("\n")
-    line = lines[-1]
-    stripped = line.lstrip()
-    if len(lines) > 1 or stripped.startswith("{"):
-        return Context("none", "")
-    if " " in stripped or "\t" in stripped:
-        return Context("none", "")  # arguments: the schema issue's job
-    if stripped.startswith("/"):
-        return Context("builtin", stripped)
-    if hmp_mode:
-        return Context("none", "")
-    return Context("command", stripped)
+class Knowledge(Protocol):
+    """What the completer reads from the session (whatever is current)."""
+
+    @property
+    def index(self) -> SchemaIndex | None: ...
+
+    @property
+    def commands(self) -> tuple[str, ...]: ...
+
+    @property
+    def hmp_mode(self) -> bool: ...
 
 
-def candidates(ctx: Context, commands: Sequence[str]) -> list[Candidate]:
-    """Everything that fits ``ctx`` (prefix filtering is left to the caller)."""
-    builtins = [
-        Candidate("/" + name, text.split("  ")[-1].strip()) for name, text in BUILTINS.items()
-    ]
-    if ctx.kind == "builtin":
-        return builtins
-    if ctx.kind == "command":
-        return [Candidate(name, "command") for name in commands] + builtins
+def candidates(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) -> list[Candidate]:
+    """Everything that fits ``ctx``, in the order it should be offered before ranking."""
+    if ctx.kind == ctx_.BUILTIN:
+        return _builtins()
+    if ctx.kind in (ctx_.COMMAND, ctx_.JSON_COMMAND):
+        found = [_command(name, index) for name in _command_names(index, commands)]
+        return found + (_builtins() if ctx.kind == ctx_.COMMAND else [])
+    if index is None:
+        return []
+    if ctx.kind == ctx_.ARGUMENT:
+        return _arguments(ctx, index)
+    if ctx.kind == ctx_.JSON_ARGUMENT:
+        return [Candidate(m.name, _member_meta(m, index)) for m in index.arguments(ctx.command)]
+    if ctx.kind == ctx_.VALUE:
+        return _values(ctx, index)
+    if ctx.kind == ctx_.WAIT_EVENT:
+        return [Candidate(name, "event") for name in sorted(index.events)]
     return []
 
 
-def matches(word: str, found: Iterable[Candidate]) -> Iterator[Candidate]:
-    """Prefix matches first, then names that merely contain the word."""
-    later = []
-    for cand in found:
-        if cand.text.startswith(word):
-            yield cand
-        elif word and word.lstrip("/") in cand.text:
-            later.append(cand)
-    yield from later
+def _builtins() -> list[Candidate]:
+    return [
+        Candidate("/" + name, about.split("  ")[-1].strip()) for name, about in BUILTINS.items()
+    ]
 
 
-def make_completer(
-    commands: Callable[[], Sequence[str]], hmp_mode: Callable[[], bool]
-) -> Completer:
+def _command_names(index: SchemaIndex | None, commands: Sequence[str]) -> list[str]:
+    names = set(commands)
+    if index is not None:
+        names.update(index.commands)
+    return sorted(names)
+
+
+def _command(name: str, index: SchemaIndex | None) -> Candidate:
+    cmd = index.commands.get(name) if index else None
+    notes = [f for f in cmd.features if f in ("deprecated", "unstable")] if cmd else []
+    return Candidate(name, ", ".join(["command", *notes]))
+
+
+def _member_meta(member: Member, index: SchemaIndex) -> str:
+    notes = [index.type_label(member.type), "optional" if member.optional else "required"]
+    notes += [f for f in member.features if f in ("deprecated", "unstable")]
+    return ", ".join(notes)
+
+
+def _arguments(ctx: Context, index: SchemaIndex) -> list[Candidate]:
+    members = index.nested_members(ctx.command, ctx.path, ctx.given)
+    level: object = ctx.given
+    for part in ctx.path:
+        level = level.get(part) if isinstance(level, dict) else None
+    given = set(level) if isinstance(level, dict) else set()
+    found: list[Candidate] = []
+    for member in sorted(members, key=lambda m: m.optional):  # required first, stable
+        if member.name in given:
+            continue
+        meta = _member_meta(member, index)
+        has_object = index.object_type(member.type) is not None
+        if index.meta(member.type) != "object":
+            found.append(Candidate(member.name + "=", meta))
+        if has_object:
+            found.append(Candidate(member.name + ".", meta))
+    return found
+
+
+def _values(ctx: Context, index: SchemaIndex) -> list[Candidate]:
+    member = index.member_at(ctx.command, ctx.path, ctx.given)
+    if member is None:
+        return []
+    return [Candidate(v, index.type_label(member.type)) for v in _scalar_values(index, member.type)]
+
+
+def _scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[str]:
+    meta = index.meta(type_name)
+    if meta == "enum":
+        return list(index.enum_values(type_name))
+    if type_name == "bool":
+        return ["true", "false"]
+    if meta == "alternate" and depth < 3:
+        return [
+            v
+            for alt in index.alternatives(type_name)
+            for v in _scalar_values(index, alt, depth + 1)
+        ]
+    return []
+
+
+def rank(word: str, found: Iterable[Candidate]) -> list[Candidate]:
+    """Prefix matches; if none, substrings; if none, letters in order (``qst``: query-status).
+
+    Falling back only when the stricter match finds nothing keeps a unique prefix
+    unique, so Tab completes it at once, as zsh's matcher-list does.
+    """
+    needle = word.lower()
+    scored: list[tuple[tuple[int, ...], int, Candidate]] = []
+    for order, cand in enumerate(found):
+        text = cand.text.lower()
+        if text.startswith(needle):
+            score: tuple[int, ...] = (0,)
+        elif needle in text:
+            score = (1,)
+        else:
+            fuzzy = _subsequence(needle, text)
+            if fuzzy is None:
+                continue
+            score = (2, *fuzzy)
+        scored.append((score, order, cand))
+    if not scored:
+        return []
+    best = min(score[0] for score, _, _ in scored)
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return [cand for score, _, cand in scored if score[0] == best]
+
+
+def _subsequence(needle: str, text: str) -> tuple[int, int] | None:
+    """(-letters on word starts, span) if ``needle``'s letters appear in order in ``text``."""
+    at, starts, first = 0, 0, -1
+    for ch in needle:
+        at = text.find(ch, at)
+        if at < 0:
+            return None
+        first = at if first < 0 else first
+        starts += at == 0 or text[at - 1] in "-_."
+        at += 1
+    return -starts, at - first
+
+
+def complete(before_cursor: str, knowledge: Knowledge) -> tuple[str, list[Candidate]]:
+    """The word to replace and the ranked candidates for it."""
+    ctx = context(before_cursor, hmp_mode=knowledge.hmp_mode)
+    found = candidates(ctx, knowledge.index, knowledge.commands)
+    word = ctx.word
+    if ctx.kind == ctx_.VALUE and word[:1] in ("'", '"'):
+        return word, [Candidate(word[0] + c.text + word[0], c.meta) for c in rank(word[1:], found)]
+    return word, rank(word, found)
+
+
+def make_completer(knowledge: Knowledge) -> Completer:
     """A prompt_toolkit ``Completer`` over the session's current knowledge."""
     from prompt_toolkit.completion import Completer, Completion
 
@@ -83,8 +185,8 @@ def make_completer(
         def get_completions(
             self, document: Document, complete_event: CompleteEvent
         ) -> Iterator[Completion]:
-            ctx = context(document.text_before_cursor, hmp_mode=hmp_mode())
-            for cand in matches(ctx.word, candidates(ctx, commands())):
-                yield Completion(cand.text, -len(ctx.word), display_meta=cand.meta)
+            word, found = complete(document.text_before_cursor, knowledge)
+            for cand in found:
+                yield Completion(cand.text, -len(word), display_meta=cand.meta)
 
     return QmpshCompleter()

@@ -90,7 +90,7 @@ def make_prompt(
     return PromptSession(
         message=lambda: _message(session),
         history=_history(history, renderer),
-        completer=make_completer(lambda: session.commands, lambda: session.hmp_mode),
+        completer=make_completer(session),
         complete_while_typing=True,
         key_bindings=_bindings(session),
         style=prompt_style(),

@@ -304,8 +304,10 @@ def test_completer_offers_commands_and_builtins_by_context(qemu: Qemu) -> None:
                 assert _completions(prompt, "query-statu") == ["query-status"]
                 assert _completions(prompt, "/he") == ["/help"]
                 assert set(_completions(prompt, "/")) == {"/help", "/hmp", "/qmp", "/exit"}
-                assert _completions(prompt, "query-status ") == []  # arguments: not yet
-                assert _completions(prompt, '{"execute": "query-sta') == []
+                assert _completions(prompt, "query-status ") == []  # it takes no arguments
+                assert _completions(prompt, "blockdev-add driver=qcow2 file.dr") == ["driver="]
+                assert _completions(prompt, "blockdev-add driver=qc") == ["qcow", "qcow2"]
+                assert "query-status" in _completions(prompt, '{"execute": "query-sta')
                 # What a word is replaced with: the whole partial word, leading blanks kept.
                 found = _offered(prompt, "  query-statu")
                 assert [(c.text, c.start_position) for c in found] == [("query-status", -11)]
