@@ -151,7 +151,7 @@ def test_fuzzy_falls_back_to_substrings_then_letters() -> None:
 
 
 def test_meta_shows_type_requirement_and_deprecation() -> None:
-    word, found = complete("blockdev-add driver=qcow2 ", Knows(index(LATEST)))
+    _, found = complete("blockdev-add driver=qcow2 ", Knows(index(LATEST)))
     metas = {f.text: f.meta for f in found}
     assert metas["node-name="] == "str, optional"
     assert metas["read-only="] == "bool, optional"
