@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING
 
+from qmpsh.helptext import CommandHelp
 from qmpsh.protocol import ServerInfo
 from qmpsh.session import Exit, HelpList, Notice, Outcome, Reply
 
@@ -99,6 +100,8 @@ class PlainRenderer:
             self.reply(outcome)
         elif isinstance(outcome, HelpList):
             self.help(outcome)
+        elif isinstance(outcome, CommandHelp):
+            self.command_help(outcome)
         elif isinstance(outcome, Notice):
             self.notice(outcome.text)
         elif isinstance(outcome, Exit):
@@ -127,6 +130,11 @@ class PlainRenderer:
     def help(self, listing: HelpList) -> None:
         lines = [*listing.builtins, *listing.commands]
         self.out.write("".join(f"{line}\n" for line in lines))
+        self.out.flush()
+
+    def command_help(self, tree: CommandHelp) -> None:
+        rows = [tree.title, *("".join(cells).rstrip() for cells in tree_rows(tree))]
+        self.out.write("".join(f"{row}\n" for row in rows))
         self.out.flush()
 
     def notice(self, text: str) -> None:
@@ -214,9 +222,23 @@ class RichRenderer(PlainRenderer):
         self.console.print(self._plain("Built-ins:", "help.builtin"))
         for line in listing.builtins:
             self.console.print(self._plain("  " + line))
-        title = f"Commands matching {listing.pattern!r}" if listing.pattern else "Commands"
-        self.console.print(self._plain(f"{title} ({len(listing.commands)}):", "help.builtin"))
-        self.console.print(Columns([self._plain(n) for n in listing.commands], padding=(0, 2)))
+        if listing.pattern:
+            count = len(listing.commands)
+            title = f"Commands matching {listing.pattern!r} ({count}):"
+            self.console.print(self._plain(title, "help.builtin"))
+        for group, names in listing.groups:
+            self.console.print(self._plain(f"{group} ({len(names)}):", "help.builtin"))
+            self.console.print(Columns([self._plain(n) for n in names], padding=(0, 2)))
+        if not listing.pattern:
+            self.console.print(self._plain("/help CMD explains a command or event.", "notice"))
+
+    def command_help(self, tree: CommandHelp) -> None:
+        self.console.print(self._plain(tree.title, "help.builtin"))
+        for name, kind, notes in tree_rows(tree):
+            line = self._plain(name, "help.builtin" if kind else "")
+            line.append_text(self._plain(kind, "help.type"))
+            line.append_text(self._plain(notes, "notice"))
+            self.console.print(line, soft_wrap=True)
 
     def notice(self, text: str) -> None:
         self.console.print(self._plain(text, "notice"))
@@ -257,6 +279,20 @@ class RichRenderer(PlainRenderer):
                 "notice",
             )
         )
+
+
+def tree_rows(tree: CommandHelp) -> list[tuple[str, str, str]]:
+    """(indented name, type, notes) cells, padded so the columns line up."""
+    names = [("  " * line.depth + line.name, line) for line in tree.lines]
+    width = max((len(n) for n, line in names if line.type), default=0) + 2
+    types = max((len(line.type) for line in tree.lines), default=0) + 2
+    rows = []
+    for name, line in names:
+        if not line.type and not line.notes:
+            rows.append((name, "", ""))
+        else:
+            rows.append((name.ljust(width), line.type.ljust(types), line.notes))
+    return rows
 
 
 def _event_time(msg: Mapping[str, object]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from qmpsh.errors import InputError, QmpshError
+from qmpsh.helptext import CommandHelp, describe, group_commands
 from qmpsh.protocol import Transport
 from qmpsh.schema import SchemaIndex
 from qmpsh.syntax import (
@@ -63,11 +64,15 @@ class Notice:
 
 @dataclass(frozen=True)
 class HelpList:
-    """``/help``: built-ins and (optionally filtered) command names."""
+    """``/help [WORD]``: built-ins and command names by group (those containing WORD)."""
 
     builtins: tuple[str, ...]
-    commands: tuple[str, ...]
+    groups: tuple[tuple[str, tuple[str, ...]], ...]
     pattern: str = ""
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return tuple(name for _, names in self.groups for name in names)
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class Exit:
     """``/exit``: the user wants to leave."""
 
 
-Outcome = Reply | Notice | HelpList | Exit
+Outcome = Reply | Notice | HelpList | CommandHelp | Exit
 
 EventSink = Callable[[Mapping[str, object]], None]
 
@@ -155,12 +160,23 @@ class Session:
             self.hmp_mode = item.name == "hmp"
             return Notice(f"{self.mode} mode" + ("; /qmp goes back" if self.hmp_mode else ""))
         if item.name == "help":
-            await self.learn()
-            names = self.commands
-            if item.argument:
-                names = tuple(n for n in names if item.argument in n)
-            return HelpList((*BUILTINS.values(), BYPASS_HELP), names, item.argument)
+            return await self._help(item.argument)
         raise InputError(f"built-in '/{item.name}' is not available here")  # pragma: no cover
+
+    async def _help(self, argument: str) -> HelpList | CommandHelp:
+        """``/help CMD [k=v ...]`` explains CMD (or an event); anything else filters names."""
+        await self.learn()
+        if argument and self.index is not None:
+            call = parse(argument)  # k=v select union variants, as when typing them
+            if isinstance(call, QmpCall):
+                tree = describe(self.index, call.command, call.arguments)
+                if tree is not None:
+                    return tree
+        names = self.commands or tuple(self.index.commands if self.index else ())
+        if argument:
+            names = tuple(n for n in names if argument in n)
+        groups = tuple((group, tuple(members)) for group, members in group_commands(names))
+        return HelpList((*BUILTINS.values(), BYPASS_HELP), groups, argument)
 
     def learn_in_background(self) -> None:
         """Start fetching command names and the VM name; the prompt does not wait."""

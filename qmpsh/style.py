@@ -24,6 +24,7 @@ PALETTE: dict[str, str] = {
     "prompt.hmp": "bold ansiyellow",
     "prompt.name": "ansicyan",
     "help.builtin": "bold",
+    "help.type": "ansicyan",
 }
 
 _RICH_NAMES = {"ansibrightblack": "bright_black", "ansicyan": "cyan", "ansigreen": "green"}

@@ -80,7 +80,8 @@ def test_rich_event_line_has_name_time_and_data() -> None:
 
 def test_rich_help_lists_builtins_and_commands() -> None:
     renderer, out = rich()
-    renderer.outcome(HelpList(("/help   list",), ("query-block", "query-status"), "query"))
+    groups = (("query", ("query-block", "query-status")),)
+    renderer.outcome(HelpList(("/help   list",), groups, "query"))
     text = out.getvalue()
     assert "/help   list" in text and "query-block" in text
     assert "Commands matching 'query' (2):" in text
