@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qmpsh.completer import make_completer
 from qmpsh.config import ensure_private_file
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError
+from qmpsh.lexer import make_lexer
 from qmpsh.render import PlainRenderer
 from qmpsh.session import Exit, Outcome, Session
 from qmpsh.style import prompt_style
@@ -86,8 +87,13 @@ def make_prompt(
     output: Output | None = None,
 ) -> PromptSession[str]:
     from prompt_toolkit import PromptSession
+    from prompt_toolkit.lexers import PygmentsLexer
+
+    def known() -> Collection[str]:
+        return session.index.commands if session.index else session.commands
 
     return PromptSession(
+        lexer=PygmentsLexer(make_lexer(known, lambda: session.hmp_mode)),
         message=lambda: _message(session),
         history=_history(history, renderer),
         completer=make_completer(session),

@@ -27,6 +27,19 @@ PALETTE: dict[str, str] = {
     "help.type": "ansicyan",
 }
 
+#: Input highlighting: pygments token classes (prompt_toolkit only).
+INPUT: dict[str, str] = {
+    "pygments.name.function": "bold",
+    "pygments.error": "ansired underline",
+    "pygments.keyword": "ansimagenta",
+    "pygments.name.attribute": "ansicyan",
+    "pygments.name.tag": "ansicyan",
+    "pygments.operator": "ansibrightblack",
+    "pygments.literal.string": "ansigreen",
+    "pygments.literal.number": "ansiblue",
+    "pygments.keyword.constant": "ansiblue",
+}
+
 _RICH_NAMES = {"ansibrightblack": "bright_black", "ansicyan": "cyan", "ansigreen": "green"}
 
 
@@ -44,4 +57,5 @@ def rich_theme() -> Theme:
 def prompt_style() -> Style:
     from prompt_toolkit.styles import Style
 
-    return Style.from_dict({role.replace(".", "-"): spec for role, spec in PALETTE.items()})
+    roles = {role.replace(".", "-"): spec for role, spec in PALETTE.items()}
+    return Style.from_dict({**roles, **INPUT})
