@@ -10,6 +10,7 @@ go as typed.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
@@ -73,14 +74,29 @@ def check_message(index: SchemaIndex, message: Mapping[str, object]) -> None:
 
 
 def _retype(index: SchemaIndex, command: str, arg: Arg, given: Mapping[str, object]) -> Arg:
-    if arg.quoted or isinstance(arg.value, str):
+    if arg.quoted:
         return arg
     member = index.member_at(command, arg.path, given)
     if member is None or _fits(index, member.type, arg.value):
         return arg
-    if index.accepts_string(member.type):
+    if not isinstance(arg.value, str) and index.accepts_string(member.type):
         return replace(arg, value=arg.raw)
+    size = parse_size(arg.raw)
+    if size is not None and _fits(index, member.type, size):
+        return replace(arg, value=size)  # size=1G where QEMU takes an integer
     return arg
+
+
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmMgGtTpPeE])(?:i?B)?\Z")
+
+
+def parse_size(text: str) -> int | None:
+    """``1G``, ``512M``, ``4k``, ``1.5GiB`` -> bytes (powers of 1024, as QEMU's own -m)."""
+    match = _SIZE.match(text)
+    if match is None:
+        return None
+    power = "kmgtpe".index(match.group(2).lower()) + 1
+    return int(float(match.group(1)) * 1024**power)
 
 
 def _fits(index: SchemaIndex, type_name: str, value: object) -> bool:

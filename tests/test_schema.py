@@ -7,7 +7,7 @@ import pytest
 from qmpsh.errors import InputError
 from qmpsh.schema import SchemaIndex
 from qmpsh.syntax import QmpCall, parse
-from qmpsh.validate import check_call, check_message
+from qmpsh.validate import check_call, check_message, parse_size
 from tests.corpus import FILES, index, recording, version
 
 NAMES = [f.name for f in FILES]
@@ -196,3 +196,16 @@ def test_raw_json_is_checked_without_retyping() -> None:
         )
     with pytest.raises(InputError, match="unknown command 'nope'"):
         check_message(idx, {"execute": "nope"})
+
+
+def test_sizes_with_suffixes_for_integer_members() -> None:
+    idx = index("qemu-7.2.22-x86_64.json.gz")
+    args = check_call(idx, call("object-add qom-type=memory-backend-ram id=m size=1G"))
+    assert args["size"] == 1024**3
+    args = check_call(idx, call("object-add qom-type=memory-backend-ram id=m size=1.5M"))
+    assert args["size"] == 1536 * 1024
+    with pytest.raises(InputError, match="expected int"):  # quoted: the user meant a string
+        check_call(idx, call('object-add qom-type=memory-backend-ram id=m size="1G"'))
+    # a str member keeps "1G" as typed
+    assert check_call(idx, call("blockdev-add driver=raw node-name=1G file=f"))["node-name"] == "1G"
+    assert parse_size("12") is None and parse_size("1X") is None and parse_size("4KiB") == 4096
