@@ -5,7 +5,7 @@
 set -euo pipefail
 QMPSH_SETUP_TEST=1 QMPSH_EXTRA="[dev]" source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
-"$VENV/bin/ruff" check qmpsh tests
-"$VENV/bin/ruff" format --check qmpsh tests
+"$VENV/bin/ruff" check qmpsh tests benchmarks
+"$VENV/bin/ruff" format --check qmpsh tests benchmarks
 "$VENV/bin/mypy" --strict
 "$VENV/bin/pytest" -q "$@"

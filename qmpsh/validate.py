@@ -143,8 +143,8 @@ def _check_value(
         values = index.enum_values(type_name)
         if isinstance(value, str) and value in values:
             return None
-        close = difflib.get_close_matches(str(value), values, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "one of " + ", ".join(values[:8])
+        close = closest(str(value), values)
+        hint = f"did you mean {close!r}?" if close else "one of " + ", ".join(values[:8])
         more = ", ..." if not close and len(values) > 8 else ""
         return path, f"{where}: {_show(value)} is not a valid value; {hint}{more}"
     if meta == "array":
@@ -212,9 +212,33 @@ def _names(path: tuple[str, ...], members: Iterable[Member]) -> list[str]:
 
 
 def _unknown(what: str, name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(name, known)
+    hint = f"; did you mean {close!r}?" if close else ""
     return f"unknown {what} {name!r}{hint}"
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The likeliest intended name: difflib's near ones, then fewest edits, then same length
+    (``qcow3`` is ``qcow2``, not ``qcow``; ``query-stauts`` is ``query-status``)."""
+    near = difflib.get_close_matches(word, list(choices), n=5, cutoff=0.6)
+    if not near:
+        return None
+    return min(near, key=lambda name: (_edits(word, name), abs(len(name) - len(word))))
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance with adjacent swaps (a typo's usual shapes)."""
+    previous = list(range(len(b) + 1))
+    before: list[int] = []
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            row.append(cost)
+        before, previous = previous, row
+    return previous[-1]
 
 
 def _column(columns: Mapping[tuple[str, ...], int], path: Sequence[str], default: int) -> int:

@@ -208,7 +208,7 @@ def test_schema_check_points_at_the_bad_token_and_sends_nothing(qemu: Qemu) -> N
             caret = nonblank_lines(shown)[0]
             width = len("QMP testvm> ")
             assert caret.index("^") == width + len("blockdev-add ")
-            assert caret.endswith("^ driver: 'qcow3' is not a valid value; did you mean 'qcow'?")
+            assert caret.endswith("^ driver: 'qcow3' is not a valid value; did you mean 'qcow2'?")
             assert len(r.sent) == sent_before
             await r.enter("query-name", '"testvm"')  # the session goes on
             r.type(CTRL_D)

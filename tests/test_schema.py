@@ -166,7 +166,7 @@ def test_bare_numbers_for_string_members_become_strings(name: str) -> None:
 @pytest.mark.parametrize(
     ("text", "message", "column"),
     [
-        ("query-stauts", "unknown command 'query-stauts'; did you mean", 0),
+        ("query-stauts", "unknown command 'query-stauts'; did you mean 'query-status'?", 0),
         ("qom-get path=/machine", "missing argument 'property' (str)", 0),
         ("blockdev-add driver=qcow3 node-name=n", "driver: 'qcow3' is not a valid value", 13),
         ("blockdev-add driver=raw file=f cache.direct=1", "cache.direct: expected bool, got 1", 31),

@@ -34,7 +34,7 @@ def test_schema_error_stops_the_script_before_anything_is_sent(qemu: Qemu) -> No
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr == (
-        "line 1: driver: 'qcow3' is not a valid value; did you mean 'qcow'? (column 14)\n"
+        "line 1: driver: 'qcow3' is not a valid value; did you mean 'qcow2'? (column 14)\n"
     )
     raw = qemu.client()
     assert raw.cmd("query-status")["running"] is True
