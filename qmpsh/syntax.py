@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from qmpsh.errors import InputError
@@ -163,8 +163,15 @@ def is_incomplete(text: str, *, multiline_json: bool = True, hmp_mode: bool = Fa
 
 
 def _bracket_depth(text: str) -> int:
+    *_, (_, depth) = [(0, 0), *_depths(text, 0)]
+    return depth
+
+
+def _depths(text: str, start: int) -> Iterator[tuple[int, int]]:
+    """(index, depth after it) at each bracket outside JSON strings, from ``start``."""
     depth, in_string, escaped = 0, False, False
-    for ch in text:
+    for j in range(start, len(text)):
+        ch = text[j]
         if in_string:
             if escaped:
                 escaped = False
@@ -176,9 +183,10 @@ def _bracket_depth(text: str) -> int:
             in_string = True
         elif ch in "{[":
             depth += 1
+            yield j, depth
         elif ch in "}]":
             depth -= 1
-    return depth
+            yield j, depth
 
 
 def _parse_builtin(stripped: str, offset: int) -> Parsed:
@@ -315,24 +323,9 @@ def _parse_arg(text: str, key_start: int, key: str, i: int, separators: str) -> 
 
 
 def _bracket_end(text: str, i: int) -> int:
-    depth, in_string, escaped = 0, False, False
-    for j in range(i, len(text)):
-        ch = text[j]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return j + 1
+    for j, depth in _depths(text, i):
+        if depth == 0:
+            return j + 1
     raise InputError(f"unbalanced {text[i]!r}", i)
 
 
