@@ -308,6 +308,20 @@ def test_completer_offers_commands_and_builtins_by_context(qemu: Qemu) -> None:
                 assert _completions(prompt, "blockdev-add driver=qcow2 file.dr") == ["driver="]
                 assert _completions(prompt, "blockdev-add driver=qc") == ["qcow", "qcow2"]
                 assert "query-status" in _completions(prompt, '{"execute": "query-sta')
+                raw_json = '{"execute": "blockdev-add", "arguments": {"node'
+                assert _completions(prompt, raw_json) == ["node-name"]
+                # union members join once the discriminator is typed
+                ram = _completions(prompt, "object-add qom-type=memory-backend-ram ")
+                assert ram[:2] == ["id=", "size="]  # required first
+                assert "size=" not in _completions(prompt, "object-add qom-type=secret ")
+                given = _completions(prompt, "object-add qom-type=memory-backend-ram id=m ")
+                assert "id=" not in given and "size=" in given
+                assert _completions(prompt, "blockdev-add driver=raw read-only=") == [
+                    "true",
+                    "false",
+                ]
+                meta = {c.text: c.display_meta_text for c in _offered(prompt, "blockdev-add ")}
+                assert meta["driver="] == "enum, required"
                 # What a word is replaced with: the whole partial word, leading blanks kept.
                 found = _offered(prompt, "  query-statu")
                 assert [(c.text, c.start_position) for c in found] == [("query-status", -11)]
