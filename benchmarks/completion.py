@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO, TypeVar
 
-from qmpsh.completer import complete
+from qmpsh.completer import complete, scalar_values
 from qmpsh.schema import SchemaIndex
 from tests.corpus import recording
 
@@ -118,18 +118,6 @@ def initials(name: str) -> str:
     """A fuzzy abbreviation: ``query-named-block-nodes`` -> ``qnbn``."""
     parts = [p for p in name.replace("_", "-").split("-") if p]
     return "".join(p[0] for p in parts) if len(parts) > 1 else name[0] + name[-1]
-
-
-def scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[str]:
-    """The values a member can be completed to: enum values, true/false."""
-    meta = index.meta(type_name)
-    if meta == "enum":
-        return list(index.enum_values(type_name))
-    if type_name == "bool":
-        return ["true", "false"]
-    if meta == "alternate" and depth < 3:
-        return [v for alt in index.alternatives(type_name) for v in scalar_values(index, alt, 1)]
-    return []
 
 
 def placeholder(index: SchemaIndex, type_name: str) -> str | None:

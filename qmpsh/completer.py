@@ -1,18 +1,23 @@
 """Tab completion: candidates for the kind of position ``context`` found, fuzzy-ranked.
 
-``candidates()`` is pure (a context and what the session knows in, candidates
-out), so it is tested on recorded schemas; the prompt_toolkit glue at the bottom
-only adapts it. Arguments come required first, already-given ones dropped, each
-with its type, required/optional and deprecation beside it.
+``candidates()`` is pure (a context, what the session knows and the live values
+in, candidates out), so it is tested on recorded schemas and replies. Live
+values (node names, QOM paths, HMP commands ...) come from ``qmpsh.live``; the
+prompt_toolkit glue at the bottom awaits them in the completion coroutine,
+never in a key handler, so typing never waits for QEMU. Arguments come
+required first, already-given ones dropped, each with its type,
+required/optional and deprecation beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from qmpsh import context as ctx_
+from qmpsh import live
 from qmpsh.context import Context, context
 from qmpsh.schema import Member, SchemaIndex
 from qmpsh.syntax import BUILTINS
@@ -41,8 +46,44 @@ class Knowledge(Protocol):
     def hmp_mode(self) -> bool: ...
 
 
-def candidates(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) -> list[Candidate]:
-    """Everything that fits ``ctx``, in the order it should be offered before ranking."""
+class LiveKnowledge(Knowledge, Protocol):
+    """A session that can also ask the running QEMU (``Session.lookup``)."""
+
+    async def lookup(self, question: live.Question) -> object:
+        """The reply's return value, or None if it failed or took too long."""
+        ...
+
+    def looked_up(self, question: live.Question) -> object:
+        """The reply already at hand, without asking."""
+        ...
+
+
+def candidates(
+    ctx: Context,
+    index: SchemaIndex | None,
+    commands: Sequence[str],
+    found_live: Sequence[Candidate] = (),
+) -> list[Candidate]:
+    """Everything that fits ``ctx``, in the order it should be offered before ranking.
+
+    ``found_live`` (from ``live_candidates``) follows what the schema offers; a name
+    both know is offered once.
+    """
+    static = _static(ctx, index, commands)
+    if not found_live:
+        return static
+    if ctx.kind == ctx_.ARGUMENT:
+        found_live = [c for c in found_live if c.text[:-1] not in ctx.given]
+    seen = {c.text for c in static}
+    merged = list(static)
+    for cand in found_live:
+        if cand.text not in seen:
+            seen.add(cand.text)
+            merged.append(cand)
+    return merged
+
+
+def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) -> list[Candidate]:
     if ctx.kind == ctx_.BUILTIN:
         return _builtins()
     if ctx.kind in (ctx_.COMMAND, ctx_.JSON_COMMAND):
@@ -59,6 +100,18 @@ def candidates(ctx: Context, index: SchemaIndex | None, commands: Sequence[str])
     if ctx.kind == ctx_.WAIT_EVENT:
         return [Candidate(name, "event") for name in sorted(index.events)]
     return []
+
+
+def live_candidates(
+    wants: Iterable[live.Want], replies: Callable[[live.Question], object]
+) -> list[Candidate]:
+    """Extract each wanted question's reply (None: failed, timed out, not asked)."""
+    found: list[Candidate] = []
+    for want in wants:
+        reply = replies(want.question)
+        if reply is not None:
+            found += [Candidate(text, meta) for text, meta in want.extract(reply)]
+    return found
 
 
 def _builtins() -> list[Candidate]:
@@ -109,10 +162,11 @@ def _values(ctx: Context, index: SchemaIndex) -> list[Candidate]:
     member = index.member_at(ctx.command, ctx.path, ctx.given)
     if member is None:
         return []
-    return [Candidate(v, index.type_label(member.type)) for v in _scalar_values(index, member.type)]
+    return [Candidate(v, index.type_label(member.type)) for v in scalar_values(index, member.type)]
 
 
-def _scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[str]:
+def scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[str]:
+    """The values a member completes to from the schema alone: enum values, true/false."""
     meta = index.meta(type_name)
     if meta == "enum":
         return list(index.enum_values(type_name))
@@ -120,9 +174,7 @@ def _scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[s
         return ["true", "false"]
     if meta == "alternate" and depth < 3:
         return [
-            v
-            for alt in index.alternatives(type_name)
-            for v in _scalar_values(index, alt, depth + 1)
+            v for alt in index.alternatives(type_name) for v in scalar_values(index, alt, depth + 1)
         ]
     return []
 
@@ -167,25 +219,65 @@ def _subsequence(needle: str, text: str) -> tuple[int, int] | None:
     return -starts, at - first
 
 
-def complete(before_cursor: str, knowledge: Knowledge) -> tuple[str, list[Candidate]]:
-    """The word to replace and the ranked candidates for it."""
+def complete(
+    before_cursor: str,
+    knowledge: Knowledge,
+    replies: Callable[[live.Question], object] | None = None,
+) -> tuple[str, list[Candidate]]:
+    """The word to replace and the ranked candidates for it.
+
+    ``replies`` gives live values already at hand (``Session.looked_up``); without
+    it only the schema and the learned command names are used.
+    """
     ctx = context(before_cursor, hmp_mode=knowledge.hmp_mode)
-    found = candidates(ctx, knowledge.index, knowledge.commands)
+    found_live = live_candidates(live.wanted(ctx, knowledge.index), replies) if replies else []
+    return _ranked(ctx, knowledge, found_live)
+
+
+async def complete_live(
+    before_cursor: str, knowledge: LiveKnowledge
+) -> tuple[str, list[Candidate]]:
+    """``complete`` with live values fetched first (each bounded by the session's timeout)."""
+    ctx = context(before_cursor, hmp_mode=knowledge.hmp_mode)
+    wants = live.wanted(ctx, knowledge.index)
+    if wants:
+        got = await asyncio.gather(*(knowledge.lookup(w.question) for w in wants))
+        answers = {w.question: reply for w, reply in zip(wants, got, strict=True)}
+        return _ranked(ctx, knowledge, live_candidates(wants, answers.get))
+    return _ranked(ctx, knowledge, [])
+
+
+def _ranked(
+    ctx: Context, knowledge: Knowledge, found_live: Sequence[Candidate]
+) -> tuple[str, list[Candidate]]:
+    found = candidates(ctx, knowledge.index, knowledge.commands, found_live)
     word = ctx.word
     if ctx.kind == ctx_.VALUE and word[:1] in ("'", '"'):
         return word, [Candidate(word[0] + c.text + word[0], c.meta) for c in rank(word[1:], found)]
     return word, rank(word, found)
 
 
-def make_completer(knowledge: Knowledge) -> Completer:
-    """A prompt_toolkit ``Completer`` over the session's current knowledge."""
+def make_completer(knowledge: LiveKnowledge) -> Completer:
+    """A prompt_toolkit ``Completer`` over the session's current knowledge.
+
+    prompt_toolkit runs ``get_completions_async`` as its own task while the user
+    types, so waiting there for a live value never delays a keystroke; the
+    synchronous path uses only the live values already fetched.
+    """
     from prompt_toolkit.completion import Completer, Completion
 
     class QmpshCompleter(Completer):
         def get_completions(
             self, document: Document, complete_event: CompleteEvent
         ) -> Iterator[Completion]:
-            word, found = complete(document.text_before_cursor, knowledge)
+            word, found = complete(document.text_before_cursor, knowledge, knowledge.looked_up)
+            for cand in found:
+                yield Completion(cand.text, -len(word), display_meta=cand.meta)
+
+        async def get_completions_async(
+            self, document: Document, complete_event: CompleteEvent
+        ) -> AsyncGenerator[Completion, None]:
+            word, found = await complete_live(document.text_before_cursor, knowledge)
             for cand in found:
                 yield Completion(cand.text, -len(word), display_meta=cand.meta)
 

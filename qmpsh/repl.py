@@ -166,6 +166,8 @@ async def _read(prompt: PromptSession[str], closed: asyncio.Future[str]) -> str:
     """
     if not closed.done():
         reading = asyncio.ensure_future(_prompt_once(prompt))
+        # If we are cancelled meanwhile, its Ctrl-C / Ctrl-D must not be reported as lost.
+        reading.add_done_callback(lambda task: task.cancelled() or task.exception())
         await asyncio.wait({reading, closed}, return_when=asyncio.FIRST_COMPLETED)
         if reading.done():
             return reading.result()
@@ -182,6 +184,7 @@ async def _loop(
     closed: asyncio.Future[str],
 ) -> ExitStatus:
     while True:
+        session.forget_lookups()  # live completion values are fresh at each prompt
         try:
             text = await _read(prompt, closed)
         except _LineCleared:

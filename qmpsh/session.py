@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from qmpsh.errors import InputError, QmpshError
 from qmpsh.helptext import CommandHelp, describe, group_commands
+from qmpsh.live import Question
 from qmpsh.protocol import Transport
 from qmpsh.schema import SchemaIndex
 from qmpsh.syntax import (
@@ -98,15 +99,21 @@ class Session:
     index: SchemaIndex | None = None
     #: False for a guest agent (-N): it has no query-qmp-schema to ask.
     use_schema: bool = True
+    #: How long completion waits for a live value before offering what it has.
+    lookup_timeout: float = 0.5
     _learned: asyncio.Task[None] | None = field(default=None, repr=False)
     _schema: asyncio.Task[SchemaIndex | None] | None = field(default=None, repr=False)
+    _lookups: dict[Question, asyncio.Task[object]] = field(default_factory=dict, repr=False)
+    _given_up: set[Question] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.transport.observe(self._observe)
 
     def _observe(self, direction: str, msg: Mapping[str, object]) -> None:
-        if direction == "recv" and "event" in msg and self.on_event is not None:
-            self.on_event(msg)
+        if direction == "recv" and "event" in msg:
+            self.forget_lookups()  # a job moved on, a device went away: ask again
+            if self.on_event is not None:
+                self.on_event(msg)
 
     @property
     def mode(self) -> str:
@@ -120,11 +127,14 @@ class Session:
         return None if item is None else await self.run(item)
 
     async def run(self, item: Parsed) -> Outcome:
-        if isinstance(item, Builtin):
-            return await self._builtin(item)
-        if isinstance(item, HmpLine):
-            return Reply("human-monitor-command", await self.execute(item.message()), hmp=True)
-        return Reply(item.command, await self.execute(await self.checked_message(item)))
+        try:
+            if isinstance(item, Builtin):
+                return await self._builtin(item)
+            if isinstance(item, HmpLine):
+                return Reply("human-monitor-command", await self.execute(item.message()), hmp=True)
+            return Reply(item.command, await self.execute(await self.checked_message(item)))
+        finally:
+            self.forget_lookups()  # any command may change what exists: the next prompt asks anew
 
     async def checked_message(self, item: QmpCall | RawJson | Transaction) -> dict[str, object]:
         """The message to send, checked against the schema (``InputError`` if wrong).
@@ -148,10 +158,55 @@ class Session:
     async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
         return await self.transport.execute(message)
 
-    async def ask(self, command: str) -> object:
+    async def ask(self, command: str, arguments: Mapping[str, object] | None = None) -> object:
         """qmpsh's own question to the server: the return value, or None on an error."""
-        reply = await self.transport.execute({"execute": command}, quiet=True)
+        message: dict[str, object] = {"execute": command}
+        if arguments:
+            message["arguments"] = dict(arguments)
+        reply = await self.transport.execute(message, quiet=True)
         return reply.get("return")
+
+    async def lookup(self, question: Question) -> object:
+        """A live completion value: the reply, or None if it failed or is not there in time.
+
+        One request per question until ``forget_lookups``. Once a request has timed
+        out, nothing more is waited for or sent while it is still unanswered (a reply
+        that arrives late is used), so a stalled QEMU costs one ``lookup_timeout`` per
+        prompt, not one per keystroke, and no pile of queued questions.
+        """
+        task = self._lookups.get(question)
+        if task is None:
+            if self._stalled():
+                return None
+            task = self._lookups[question] = asyncio.ensure_future(self._quietly(question))
+        if task.done() or question in self._given_up:
+            return self.looked_up(question)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.lookup_timeout)
+        except TimeoutError:
+            self._given_up.add(question)
+            return None
+
+    def _stalled(self) -> bool:
+        return any(not self._lookups[q].done() for q in self._given_up if q in self._lookups)
+
+    def looked_up(self, question: Question) -> object:
+        """The reply already at hand, without asking (None if there is none)."""
+        task = self._lookups.get(question)
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.result()
+
+    def forget_lookups(self) -> None:
+        """Drop live values that may have changed; keep those that cannot (types, HMP help)."""
+        self._lookups = {q: task for q, task in self._lookups.items() if q.lasting}
+        self._given_up.clear()
+
+    async def _quietly(self, question: Question) -> object:
+        try:
+            return await self.ask(question.command, question.args())
+        except Exception:  # a lost connection is the REPL's to report, not completion's
+            return None
 
     async def _builtin(self, item: Builtin) -> Outcome:
         if item.name == "exit":
