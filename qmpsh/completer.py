@@ -99,6 +99,9 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
         return _values(ctx, index)
     if ctx.kind == ctx_.WAIT_EVENT:
         return [Candidate(name, "event") for name in sorted(index.events)]
+    if ctx.kind == ctx_.HELP_TOPIC:
+        topics = [_command(name, index) for name in sorted(index.commands)]
+        return topics + [Candidate(name, "event") for name in sorted(index.events)]
     return []
 
 

@@ -23,6 +23,7 @@ HMP = "hmp"  # an HMP line (``words`` holds the words before the cursor)
 JSON_COMMAND = "json-command"  # the string after "execute": in raw JSON
 JSON_ARGUMENT = "json-argument"  # a key inside "arguments": {...}
 WAIT_EVENT = "event"  # an event name (for /wait)
+HELP_TOPIC = "help-topic"  # a command or event name after /help
 NONE = "none"
 
 _JSON_EXECUTE = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]*)\Z')
@@ -56,6 +57,9 @@ def context(before: str, *, hmp_mode: bool = False) -> Context:
         words = line.split()
         word = "" if line.endswith(" ") else words[-1]
         return Context(WAIT_EVENT, word) if len(words) <= 1 + bool(word) else Context(NONE)
+    if line.startswith("/help "):
+        topic = context(line[6:])  # /help blockdev-add driver=... completes like the command
+        return Context(HELP_TOPIC, topic.word) if topic.kind == COMMAND else topic
     if line.startswith("/"):
         return Context(BUILTIN, line) if " " not in line else Context(NONE)
     if hmp_mode:

@@ -45,7 +45,8 @@ def texts(before: str, name: str = LATEST) -> list[str]:
         ('qom-get path="/mach', c.VALUE, '"/mach', "qom-get", ("path",)),
         ('x a="b c" ', c.ARGUMENT, "", "x", ()),
         ("/he", c.BUILTIN, "/he", "", ()),
-        ("/help x", c.NONE, "", "", ()),
+        ("/help x", c.HELP_TOPIC, "x", "", ()),
+        ("/exit x", c.NONE, "", "", ()),
         ('{"execute": "que', c.JSON_COMMAND, "que", "", ()),
         (
             '{"execute": "blockdev-add", "arguments": {"dri',
@@ -89,7 +90,7 @@ def test_context_and_completion_never_raise(text: str) -> None:
     ctx = context(text)
     assert ctx.kind in {
         c.COMMAND, c.BUILTIN, c.ARGUMENT, c.VALUE, c.HMP, c.JSON_COMMAND, c.JSON_ARGUMENT,
-        c.WAIT_EVENT, c.NONE,
+        c.WAIT_EVENT, c.HELP_TOPIC, c.NONE,
     }  # fmt: skip
     word, found = complete(text, Knows(index(LATEST)))
     assert text.endswith(word)
@@ -164,6 +165,12 @@ def test_meta_shows_type_requirement_and_deprecation() -> None:
 def test_raw_json_keys_and_command_names() -> None:
     assert "query-status" in texts('{"execute": "query-st')
     assert texts('{"execute": "blockdev-add", "arguments": {"dri') == ["driver"]
+
+
+def test_help_completes_commands_events_and_then_arguments() -> None:
+    assert texts("/help query-sta") == ["query-stats", "query-stats-schemas", "query-status"]
+    assert texts("/help BLOCK_JOB_RE") == ["BLOCK_JOB_READY"]
+    assert texts("/help blockdev-add driver=qc") == ["qcow", "qcow2"]
 
 
 def test_without_a_schema_only_names_are_offered() -> None:
