@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from qmpsh import __version__
 from qmpsh.errors import ExitStatus, QmpshError, UsageError
@@ -50,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         "target", nargs="?", metavar="TARGET", help="/path/to.sock, HOST:PORT or [v6addr]:PORT"
     )
     parser.add_argument(
+        "script",
+        nargs="?",
+        metavar="SCRIPT",
+        type=Path,
+        help="run this file as a script (as if on stdin)",
+    )
+    parser.add_argument(
         "--launch",
         action="store_true",
         help="start a throwaway QEMU (TCG) and attach; it is stopped on exit",
@@ -62,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--skip-negotiation",
         action="store_true",
         help="no greeting or negotiation (a qemu-ga socket)",
+    )
+    parser.add_argument(
+        "-l",
+        "--logfile",
+        metavar="FILE",
+        type=Path,
+        help="append a transcript: every message both ways, one JSON line each (0600)",
+    )
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="in scripts, print events too (as JSON lines, in order with the results)",
     )
     parser.add_argument(
         "-c",
@@ -116,6 +136,12 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         at = argv.index("--")
         argv, qemu_args = argv[:at], argv[at + 1 :]
     args = build_parser().parse_args(argv)
+    if args.launch and args.target and not args.script:  # qmpsh --launch script.qmp
+        args.script, args.target = args.target, None
+    if args.script and args.command:
+        raise UsageError("give either SCRIPT or -c, not both")
+    if args.script and not args.script.is_file():
+        raise UsageError(f"{args.script}: no such script file")
     if args.launch and args.target:
         raise UsageError("give either TARGET or --launch, not both")
     if not args.launch and not args.target:
@@ -153,23 +179,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
     from qmpsh.launch import launch
     from qmpsh.protocol import QmpTransport
+    from qmpsh.transcript import Transcript
 
-    interactive = not args.command and sys.stdin.isatty() and sys.stdout.isatty()
+    interactive = (
+        not args.command and not args.script and sys.stdin.isatty() and sys.stdout.isatty()
+    )
     renderer: PlainRenderer
     if interactive:
         pretty = not args.return_value
         renderer = RichRenderer(pretty=pretty, json_lines=args.json, verbose=args.verbose)
     else:
-        renderer = PlainRenderer(pretty=args.pretty, json_lines=args.json, verbose=args.verbose)
+        renderer = PlainRenderer(
+            pretty=args.pretty, json_lines=args.json, verbose=args.verbose, events=args.events
+        )
     _stop_on_signals()
     launched = None
     transport = None
+    transcript = None
     try:
         if args.launch:
             launched = await asyncio.to_thread(launch, qemu_args, timeout=max(args.timeout, 10))
         target = str(launched.socket) if launched else args.target
         transport = QmpTransport(target, negotiate=not args.skip_negotiation)
         transport.observe(renderer.traffic)
+        if args.logfile:
+            transcript = Transcript(args.logfile, target)
+            transport.observe(transcript, quiet=True)
         await transport.connect(args.timeout)
         session = Session(transport, hmp_mode=args.hmp, use_schema=not args.skip_negotiation)
         if interactive:
@@ -183,6 +218,8 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
     finally:
         if transport is not None:
             await transport.close()
+        if transcript is not None:
+            transcript.close()
         if launched is not None:
             await asyncio.to_thread(launched.stop)
 
@@ -199,10 +236,15 @@ async def _script(session: Session, renderer: PlainRenderer, args: argparse.Name
     from qmpsh.script import numbered, read_lines, run_script
 
     if args.command:
-        lines, label = numbered(args.command), "-c"
-    else:
-        lines, label = read_lines(sys.stdin), "line"
-    return await run_script(session, lines, renderer, keep_going=args.keep_going, label=label)
+        return await run_script(
+            session, numbered(args.command), renderer, keep_going=args.keep_going, label="-c"
+        )
+    if args.script:  # a script file and the same file on stdin behave the same
+        with args.script.open("rb") as script:
+            lines = read_lines(script.fileno())
+            return await run_script(session, lines, renderer, keep_going=args.keep_going)
+    lines = read_lines(sys.stdin.fileno())
+    return await run_script(session, lines, renderer, keep_going=args.keep_going)
 
 
 def _stop_on_signals() -> None:

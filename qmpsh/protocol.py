@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from qemu.qmp import ConnectError, ExecInterruptedError, QMPClient, Runstate, StateError
+from qemu.qmp import ConnectError, ExecInterruptedError, QMPClient, QMPError, Runstate, StateError
 from qemu.qmp.message import DeserializationError, Message
 from qemu.qmp.qmp_client import GreetingError, NegotiationError
 
@@ -65,16 +65,18 @@ class Transport(Protocol):
     async def connect(self, timeout: float) -> None: ...
 
     async def execute(
-        self, message: Mapping[str, object], *, quiet: bool = False
+        self, message: Mapping[str, object], *, quiet: bool = False, fd: int = -1
     ) -> dict[str, object]:
         """Send one command; return the whole reply (``return`` or ``error``).
+
+        ``fd`` >= 0 is passed to QEMU with the command (SCM_RIGHTS), for getfd/add-fd.
 
         ``quiet`` marks qmpsh's own questions (schema, names): observers never see
         them, so ``--json`` and ``-v`` show only what the user asked for.
         """
         ...
 
-    def observe(self, observer: Observer) -> None: ...
+    def observe(self, observer: Observer, *, quiet: bool = False) -> None: ...
 
     async def wait_closed(self) -> str:
         """Return (with a reason) once the connection has ended."""
@@ -90,6 +92,8 @@ class _Client(QMPClient):
         super().__init__(name)
         self.observers: list[Observer] = []
         self.quiet_ids: set[object] = set()
+        #: Observers of qmpsh's own quiet questions too (a transcript of the socket).
+        self.all_observers: list[Observer] = []
 
     async def _event_dispatch(self, msg: Message) -> None:
         """Events reach observers through _cb_inbound, in socket order; qemu.qmp's
@@ -97,13 +101,15 @@ class _Client(QMPClient):
 
     def _notify(self, direction: str, msg: Message) -> None:
         # Greeting and negotiation happen before RUNNING; users never asked for those.
-        if msg.get("id") in self.quiet_ids:
-            if direction == "recv":
-                self.quiet_ids.discard(msg["id"])
+        if self.runstate != Runstate.RUNNING:
             return
-        if self.runstate == Runstate.RUNNING and self.observers:
+        quiet = msg.get("id") in self.quiet_ids
+        if quiet and direction == "recv":
+            self.quiet_ids.discard(msg["id"])
+        observers = self.all_observers if quiet else self.observers + self.all_observers
+        if observers:
             plain = dict(msg)  # a Message is a Mapping, not a dict: json.dumps needs a dict
-            for observer in self.observers:
+            for observer in observers:
                 observer(direction, plain)
 
     async def _do_recv(self) -> Message:
@@ -131,8 +137,9 @@ class QmpTransport:
         self._client.await_greeting = negotiate
         self._quiet_count = 0
 
-    def observe(self, observer: Observer) -> None:
-        self._client.observers.append(observer)
+    def observe(self, observer: Observer, *, quiet: bool = False) -> None:
+        """Watch traffic; ``quiet=True`` includes qmpsh's own questions (transcripts)."""
+        (self._client.all_observers if quiet else self._client.observers).append(observer)
 
     async def connect(self, timeout: float) -> None:
         try:
@@ -191,7 +198,7 @@ class QmpTransport:
         return f"{target}: could not connect ({type(exc).__name__})"
 
     async def execute(
-        self, message: Mapping[str, object], *, quiet: bool = False
+        self, message: Mapping[str, object], *, quiet: bool = False, fd: int = -1
     ) -> dict[str, object]:
         client = self._client
         if client.runstate != Runstate.RUNNING:
@@ -202,6 +209,11 @@ class QmpTransport:
             message = {**message, "id": f"qmpsh-{self._quiet_count}"}
             client.quiet_ids.add(message["id"])
             assign_id = False
+        if fd >= 0:
+            try:
+                client.send_fd_scm(fd)
+            except (QMPError, OSError) as err:
+                raise InputError(f"cannot pass the file descriptor: {err}") from None
         try:
             reply = await client._raw(message, assign_id=assign_id)
         except (ExecInterruptedError, StateError):

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING
 
 from qmpsh.helptext import CommandHelp
+from qmpsh.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
 from qmpsh.protocol import ServerInfo
-from qmpsh.session import Exit, HelpList, Notice, Outcome, Reply
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -72,12 +72,14 @@ class PlainRenderer:
         pretty: bool = False,
         json_lines: bool = False,
         verbose: bool = False,
+        events: bool = False,
         out: IO[str] | None = None,
         err: IO[str] | None = None,
     ) -> None:
         self.pretty = pretty
         self.json_lines = json_lines
         self.verbose = verbose
+        self.events = events
         self._out = out
         self._err = err
 
@@ -104,8 +106,19 @@ class PlainRenderer:
             self.command_help(outcome)
         elif isinstance(outcome, Notice):
             self.notice(outcome.text)
+        elif isinstance(outcome, EventList):
+            for logged in outcome.events:
+                self.show_event(logged.message)
+        elif isinstance(outcome, Waited):
+            self.waited(outcome)
         elif isinstance(outcome, Exit):
             pass
+
+    def waited(self, outcome: Waited) -> None:
+        if outcome.event is not None:
+            self.show_event(outcome.event.message)
+        else:
+            self.problem(f"/wait {outcome.what}: no such event within {outcome.timeout:g} s")
 
     def reply(self, reply: Reply) -> None:
         if not reply.ok:
@@ -156,7 +169,13 @@ class PlainRenderer:
             self._write(self.err, dump_json(msg))
 
     def event(self, msg: Mapping[str, object]) -> None:
-        """Events are not printed by scripts unless ``--json`` asks (via traffic)."""
+        """An event as it arrives: scripts print it only with ``--events``."""
+        if self.events and not self.json_lines:  # --json printed it as traffic
+            self.show_event(msg)
+
+    def show_event(self, msg: Mapping[str, object]) -> None:
+        self.out.write(dump_json(msg, terminal=_isatty(self.out)) + "\n")
+        self.out.flush()
 
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:
         """Scripts have no banner."""
@@ -258,8 +277,10 @@ class RichRenderer(PlainRenderer):
             self.console.print(line, soft_wrap=True)
 
     def event(self, msg: Mapping[str, object]) -> None:
-        if self.json_lines:  # already printed as traffic
-            return
+        if not self.json_lines:  # --json printed it as traffic
+            self.show_event(msg)
+
+    def show_event(self, msg: Mapping[str, object]) -> None:
         line = self._plain(str(msg.get("event", "?")), "event")
         line.append_text(self._plain(f"  {_event_time(msg)}  ", "event.time"))
         line.append_text(self._json_text(msg.get("data", {}), None))

@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qmpsh.builtins import muted
 from qmpsh.completer import make_completer
 from qmpsh.config import ensure_private_file
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError
 from qmpsh.lexer import make_lexer
+from qmpsh.outcomes import Exit, Outcome
 from qmpsh.render import PlainRenderer
-from qmpsh.session import Exit, Outcome, Session
+from qmpsh.secrets import redact_input
+from qmpsh.session import Session
 from qmpsh.style import prompt_style
 from qmpsh.syntax import Parsed, is_incomplete
 
@@ -65,8 +68,17 @@ def _bindings(session: Session) -> KeyBindings:
     return kb
 
 
-def _history(path: Path | None, renderer: PlainRenderer) -> History:
+def _history(path: Path | None, renderer: PlainRenderer, session: Session) -> History:
     from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    class RedactingHistory(FileHistory):
+        """The file never holds a secret (passwords, secret data); the session's own
+        recall, in memory, keeps the line as typed."""
+
+        def store_string(self, string: str) -> None:
+            kept = redact_input(string, hmp_mode=session.hmp_mode)
+            if kept is not None:
+                super().store_string(kept)
 
     if path is None:
         return InMemoryHistory()
@@ -75,7 +87,7 @@ def _history(path: Path | None, renderer: PlainRenderer) -> History:
     except OSError as err:
         renderer.warning(f"history not saved: {path}: {err.strerror or err}")
         return InMemoryHistory()
-    return FileHistory(str(path))
+    return RedactingHistory(str(path))
 
 
 def make_prompt(
@@ -95,7 +107,7 @@ def make_prompt(
     return PromptSession(
         lexer=PygmentsLexer(make_lexer(known, lambda: session.hmp_mode)),
         message=lambda: _message(session),
-        history=_history(history, renderer),
+        history=_history(history, renderer, session),
         completer=make_completer(session),
         complete_while_typing=True,
         key_bindings=_bindings(session),
@@ -121,7 +133,12 @@ async def run_repl(
     learning = asyncio.ensure_future(session.learn())
     learning.add_done_callback(lambda _: prompt.app.invalidate())
     closed = asyncio.ensure_future(session.transport.wait_closed())
-    session.on_event = lambda msg: _above_prompt(prompt, lambda: renderer.event(msg))
+
+    def show(msg: Mapping[str, object]) -> None:
+        if not muted(session, str(msg.get("event"))):  # muted ones are still logged
+            _above_prompt(prompt, lambda: renderer.event(msg))
+
+    session.on_event = show
     try:
         return await _loop(session, renderer, prompt, closed)
     finally:

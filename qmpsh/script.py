@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import os
 import stat
-import sys
-from collections.abc import AsyncIterator, Iterable
-from typing import IO, Any, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError
-from qmpsh.session import Exit, Outcome, Reply, Session
+from qmpsh.outcomes import Exit, Outcome, Reply, succeeded
+from qmpsh.session import Session
 from qmpsh.syntax import HmpLine, Parsed, QmpCall, RawJson, is_incomplete
 
 
@@ -26,6 +26,47 @@ class Output(Protocol):
     def outcome(self, outcome: Outcome) -> None: ...
 
     def problem(self, text: str) -> None: ...
+
+    def event(self, msg: Mapping[str, object]) -> None: ...
+
+
+class InOrder:
+    """Prints events (``--events``) and results in the order they crossed the socket.
+
+    Between commands an event prints at once; while a command runs, events wait
+    and print around its reply by their numbers: before it if they came first.
+    """
+
+    def __init__(self, session: Session, output: Output) -> None:
+        self.session = session
+        self.output = output
+        self.busy = False
+        self._held: list[tuple[int, Mapping[str, object]]] = []
+
+    def event(self, msg: Mapping[str, object]) -> None:
+        if self.busy:
+            self._held.append((self.session.received, msg))
+        else:
+            self.output.event(msg)
+
+    def outcome(self, outcome: Outcome) -> None:
+        before = outcome.seq if isinstance(outcome, Reply) else 0
+        self._release(lambda seq: seq < before)
+        self.output.outcome(outcome)
+        self._release(lambda seq: True)
+
+    def problem(self, text: str) -> None:
+        self._release(lambda seq: True)
+        self.output.problem(text)
+
+    def _release(self, which: Callable[[int], bool]) -> None:
+        keep = []
+        for seq, msg in self._held:
+            if which(seq):
+                self.output.event(msg)
+            else:
+                keep.append((seq, msg))
+        self._held = keep
 
 
 async def run_script(
@@ -41,6 +82,8 @@ async def run_script(
     pending: list[str] = []
     first = 0
     closed = asyncio.ensure_future(session.transport.wait_closed())
+    ordered = InOrder(session, output)
+    session.on_event = ordered.event
     quitting = False
     try:
         while (got := await _next_line(lines, None if quitting else closed)) is not None:
@@ -52,7 +95,9 @@ async def run_script(
             if is_incomplete(text, multiline_json=False, hmp_mode=session.hmp_mode):
                 continue
             pending = []
-            ok, leave, quits = await _run_one(session, text, output, f"{label} {first}")
+            ordered.busy = True
+            ok, leave, quits = await _run_one(session, text, ordered, f"{label} {first}")
+            ordered.busy = False
             quitting = quitting or quits
             if not ok:
                 failed = True
@@ -62,6 +107,7 @@ async def run_script(
                 break
     finally:
         closed.cancel()
+        session.on_event = None
     if pending:
         output.problem(f"{label} {first}: transaction( is missing its closing ')'")
         failed = True
@@ -98,7 +144,7 @@ async def _run_one(
     if outcome is None:
         return True, False, False
     output.outcome(outcome)
-    ok = not isinstance(outcome, Reply) or outcome.ok
+    ok = succeeded(outcome)
     return ok, isinstance(outcome, Exit), ok and _is_quit(item)
 
 
@@ -115,7 +161,7 @@ async def numbered(commands: Iterable[str]) -> AsyncIterator[tuple[int, str]]:
         yield number, command
 
 
-async def read_lines(stream: IO[str] = sys.stdin) -> AsyncIterator[tuple[int, str]]:
+async def read_lines(fd: int) -> AsyncIterator[tuple[int, str]]:
     """Lines of a script as they arrive, without blocking the event loop on a pipe.
 
     A regular file never blocks, so it is read directly; a pipe or terminal is
@@ -123,7 +169,6 @@ async def read_lines(stream: IO[str] = sys.stdin) -> AsyncIterator[tuple[int, st
     thinks. Undecodable bytes become lone surrogates, which the parser rejects
     line by line instead of the whole script dying on a UnicodeDecodeError.
     """
-    fd = stream.fileno()
     if stat.S_ISREG(os.fstat(fd).st_mode):
         number = 0
         with open(fd, "rb", closefd=False) as raw:

@@ -12,76 +12,15 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from qmpsh.errors import InputError, QmpshError
-from qmpsh.helptext import CommandHelp, describe, group_commands
+from qmpsh.builtins import run_builtin
+from qmpsh.errors import QmpshError
+from qmpsh.events import EventLog, Logged, Match
 from qmpsh.live import Question
+from qmpsh.outcomes import Outcome, Reply
 from qmpsh.protocol import Transport
 from qmpsh.schema import SchemaIndex
-from qmpsh.syntax import (
-    BUILTINS,
-    BYPASS_HELP,
-    Builtin,
-    HmpLine,
-    Parsed,
-    QmpCall,
-    RawJson,
-    Transaction,
-    parse,
-)
+from qmpsh.syntax import Builtin, HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
 from qmpsh.validate import check_call, check_message
-
-
-@dataclass(frozen=True)
-class Reply:
-    """QEMU's whole reply to one command; ``hmp`` marks text to print verbatim."""
-
-    command: str
-    reply: Mapping[str, object]
-    hmp: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return "error" not in self.reply
-
-    @property
-    def value(self) -> object:
-        return self.reply.get("return")
-
-    @property
-    def error(self) -> tuple[str, str]:
-        """``(class, desc)`` of an error reply."""
-        err = self.reply.get("error")
-        if isinstance(err, Mapping):
-            return str(err.get("class", "Error")), str(err.get("desc", ""))
-        return "Error", "malformed error reply"
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something qmpsh itself has to say (a mode switch)."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class HelpList:
-    """``/help [WORD]``: built-ins and command names by group (those containing WORD)."""
-
-    builtins: tuple[str, ...]
-    groups: tuple[tuple[str, tuple[str, ...]], ...]
-    pattern: str = ""
-
-    @property
-    def commands(self) -> tuple[str, ...]:
-        return tuple(name for _, names in self.groups for name in names)
-
-
-@dataclass(frozen=True)
-class Exit:
-    """``/exit``: the user wants to leave."""
-
-
-Outcome = Reply | Notice | HelpList | CommandHelp | Exit
 
 EventSink = Callable[[Mapping[str, object]], None]
 
@@ -101,6 +40,14 @@ class Session:
     use_schema: bool = True
     #: How long completion waits for a live value before offering what it has.
     lookup_timeout: float = 0.5
+    #: Every event received (bounded), numbered with replies in socket order.
+    events: EventLog = field(default_factory=EventLog)
+    #: Event name globs not shown at the prompt (still logged).
+    muted: set[str] = field(default_factory=set)
+    _received: int = 0  # messages received so far: the numbering of events and replies
+    _reply_seq: dict[object, int] = field(default_factory=dict, repr=False)
+    _mark: int = 0  # _received when the latest command (not /wait) began
+    _consumed: set[int] = field(default_factory=set, repr=False)  # events /wait returned
     _learned: asyncio.Task[None] | None = field(default=None, repr=False)
     _schema: asyncio.Task[SchemaIndex | None] | None = field(default=None, repr=False)
     _lookups: dict[Question, asyncio.Task[object]] = field(default_factory=dict, repr=False)
@@ -110,10 +57,21 @@ class Session:
         self.transport.observe(self._observe)
 
     def _observe(self, direction: str, msg: Mapping[str, object]) -> None:
-        if direction == "recv" and "event" in msg:
-            self.forget_lookups()  # a job moved on, a device went away: ask again
-            if self.on_event is not None:
-                self.on_event(msg)
+        if direction != "recv":
+            return
+        self._received += 1
+        if "event" not in msg:
+            self._reply_seq[msg.get("id")] = self._received
+            return
+        self.events.add(self._received, msg)
+        self.forget_lookups()  # a job moved on, a device went away: ask again
+        if self.on_event is not None:
+            self.on_event(msg)
+
+    @property
+    def received(self) -> int:
+        """How many messages (replies and events) have arrived: the latest's number."""
+        return self._received
 
     @property
     def mode(self) -> str:
@@ -127,12 +85,14 @@ class Session:
         return None if item is None else await self.run(item)
 
     async def run(self, item: Parsed) -> Outcome:
+        if not (isinstance(item, Builtin) and item.name in ("wait", "events")):
+            self._mark, self._consumed = self._received, set()
         try:
             if isinstance(item, Builtin):
-                return await self._builtin(item)
+                return await run_builtin(self, item)
             if isinstance(item, HmpLine):
-                return Reply("human-monitor-command", await self.execute(item.message()), hmp=True)
-            return Reply(item.command, await self.execute(await self.checked_message(item)))
+                return await self.send("human-monitor-command", item.message(), hmp=True)
+            return await self.send(item.command, await self.checked_message(item))
         finally:
             self.forget_lookups()  # any command may change what exists: the next prompt asks anew
 
@@ -155,8 +115,18 @@ class Session:
         check_message(index, message)
         return message
 
-    async def execute(self, message: Mapping[str, object]) -> dict[str, object]:
-        return await self.transport.execute(message)
+    async def send(
+        self, command: str, message: Mapping[str, object], *, hmp: bool = False, fd: int = -1
+    ) -> Reply:
+        """Send one user command (with an open file descriptor to pass, for getfd/add-fd)."""
+        reply = await self.transport.execute(message, fd=fd)
+        return Reply(command, reply, hmp, self._reply_seq.pop(reply.get("id"), self._received))
+
+    async def next_event(self, match: Match) -> Logged:
+        """The first matching event since the latest command that /wait has not returned."""
+        found = await self.events.wait(match, self._mark, skip=self._consumed)
+        self._consumed.add(found.seq)
+        return found
 
     async def ask(self, command: str, arguments: Mapping[str, object] | None = None) -> object:
         """qmpsh's own question to the server: the return value, or None on an error."""
@@ -207,31 +177,6 @@ class Session:
             return await self.ask(question.command, question.args())
         except Exception:  # a lost connection is the REPL's to report, not completion's
             return None
-
-    async def _builtin(self, item: Builtin) -> Outcome:
-        if item.name == "exit":
-            return Exit()
-        if item.name in ("hmp", "qmp"):
-            self.hmp_mode = item.name == "hmp"
-            return Notice(f"{self.mode} mode" + ("; /qmp goes back" if self.hmp_mode else ""))
-        if item.name == "help":
-            return await self._help(item.argument)
-        raise InputError(f"built-in '/{item.name}' is not available here")  # pragma: no cover
-
-    async def _help(self, argument: str) -> HelpList | CommandHelp:
-        """``/help CMD [k=v ...]`` explains CMD (or an event); anything else filters names."""
-        await self.learn()
-        if argument and self.index is not None:
-            call = parse(argument)  # k=v select union variants, as when typing them
-            if isinstance(call, QmpCall):
-                tree = describe(self.index, call.command, call.arguments)
-                if tree is not None:
-                    return tree
-        names = self.commands or tuple(self.index.commands if self.index else ())
-        if argument:
-            names = tuple(n for n in names if argument in n)
-        groups = tuple((group, tuple(members)) for group, members in group_commands(names))
-        return HelpList((*BUILTINS.values(), BYPASS_HELP), groups, argument)
 
     def learn_in_background(self) -> None:
         """Start fetching command names and the VM name; the prompt does not wait."""

@@ -21,6 +21,9 @@ BUILTINS: dict[str, str] = {
     "help": "/help [CMD]      list built-ins and commands",
     "hmp": "/hmp [LINE]      run one HMP line, or switch to HMP mode",
     "qmp": "/qmp             switch to QMP mode",
+    "events": "/events [GLOB] [k=v]  recent events; /events mute|unmute NAME",
+    "wait": "/wait EVENT [timeout=S] [k=v]  wait for an event (or one since the last command)",
+    "fd": "/fd PATH CMD ...  pass an open file to QEMU with CMD (getfd, add-fd)",
     "exit": "/exit            leave the shell (Ctrl-D too); 'quit' stops QEMU",
 }
 #: Help line for the '!' prefix, which is syntax rather than a built-in.

@@ -29,10 +29,11 @@ from qmpsh.completer import complete
 from qmpsh.context import context
 from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.live import Question
+from qmpsh.outcomes import Reply
 from qmpsh.protocol import Observer, QmpTransport, ServerInfo
 from qmpsh.render import RichRenderer
 from qmpsh.schema import SchemaIndex
-from qmpsh.session import Reply, Session
+from qmpsh.session import Session
 from qmpsh.syntax import parse
 from tests.conftest import Qemu, short_tempdir, start_qemu
 from tests.corpus import FILES, index, recording
@@ -339,12 +340,12 @@ class StubTransport:
     async def connect(self, timeout: float) -> None: ...
 
     async def execute(
-        self, message: Mapping[str, object], *, quiet: bool = False
+        self, message: Mapping[str, object], *, quiet: bool = False, fd: int = -1
     ) -> dict[str, object]:
         self.sent.append((message, quiet))
         return await self.answer(message)
 
-    def observe(self, observer: Observer) -> None:
+    def observe(self, observer: Observer, *, quiet: bool = False) -> None:
         self.observers.append(observer)
 
     async def wait_closed(self) -> str:

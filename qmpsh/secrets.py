@@ -1,0 +1,125 @@
+"""Pure: keep secrets out of history and transcripts, keep the command.
+
+A password typed into ``set_password`` or an ``object-add qom-type=secret``'s
+data must not land in ``~/.local/state/qmpsh/history`` or a ``-l`` transcript.
+Values are redacted by member name (the schema's names for passwords and
+secrets), in QMP messages, in shorthand as typed, and in HMP lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+from qmpsh.errors import InputError
+from qmpsh.syntax import HmpLine, QmpCall, RawJson, Transaction, parse
+
+REDACTED = "<redacted>"
+
+_EXACT = frozenset({"password", "passwd", "passphrase", "new-passphrase", "new-secret", "secret"})
+_SUFFIXES = ("password", "passphrase")
+_SECRET_TYPES = frozenset({"secret", "secret_keyring"})
+# HMP: `change vnc password X`, `set_password vnc X`, and key=value pairs such as
+# `object_add secret,id=s0,data=X` or `...,password=X`.
+_HMP_PASSWORD = re.compile(r"^(\s*(?:change\s+vnc\s+password|set_password\s+\S+)\s+)(\S+)")
+_HMP_PAIR = re.compile(r"(?<=[,\s])(data|password|passphrase|passwd)=[^,\s]*")
+_SECRETISH = re.compile(r"passw|passphrase|secret", re.I)
+
+
+def is_secret(command: str, path: tuple[str, ...], given: Mapping[str, object]) -> bool:
+    """Whether the member at dotted ``path`` of ``command``'s arguments holds a secret."""
+    key = path[-1]
+    if key in _EXACT or key.endswith(_SUFFIXES):
+        return True
+    if command.startswith("migrate-set-parameters") and key.startswith("tls-"):
+        return True
+    if key == "data":  # object-add qom-type=secret data=..., also props.data before 6.0
+        return given.get("qom-type") in _SECRET_TYPES
+    return False
+
+
+def redact_message(message: Mapping[str, object]) -> dict[str, object]:
+    """A copy of a QMP message with secret argument values replaced."""
+    command = str(message.get("execute", message.get("exec-oob", "")))
+    out = dict(message)
+    arguments = message.get("arguments")
+    if isinstance(arguments, Mapping):
+        if command == "human-monitor-command" and isinstance(arguments.get("command-line"), str):
+            out["arguments"] = {**arguments, "command-line": redact_hmp(arguments["command-line"])}
+        else:
+            out["arguments"] = _redact_tree(command, arguments, (), arguments)
+    return out
+
+
+def _redact_tree(
+    command: str, tree: Mapping[str, object], path: tuple[str, ...], top: Mapping[str, object]
+) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        here = (*path, key)
+        if is_secret(command, here, top):
+            out[key] = REDACTED
+        elif isinstance(value, Mapping):
+            out[key] = _redact_tree(command, value, here, top)
+        elif isinstance(value, list):
+            out[key] = [_redact_item(command, v, here) for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _redact_item(command: str, value: object, path: tuple[str, ...]) -> object:
+    """Inside arrays (transaction actions, ...) each object is judged on its own."""
+    if isinstance(value, Mapping):
+        inner = str(value.get("type", command))
+        data = value.get("data")
+        if isinstance(data, Mapping):  # a transaction action: {"type": CMD, "data": {...}}
+            return {**value, "data": _redact_tree(inner, data, (), data)}
+        return _redact_tree(command, value, path, value)
+    return value
+
+
+def redact_hmp(line: str) -> str:
+    line = _HMP_PASSWORD.sub(lambda m: m.group(1) + REDACTED, line)
+    return _HMP_PAIR.sub(lambda m: f"{m.group(1)}={REDACTED}", line)
+
+
+def redact_input(text: str, *, hmp_mode: bool = False) -> str | None:
+    """A line as it may be kept in history: secrets replaced, or None to keep nothing.
+
+    A line that does not parse but looks like it holds a password is not kept.
+    """
+    try:
+        item = parse(text, hmp_mode=hmp_mode)
+    except InputError:
+        return None if _SECRETISH.search(text) else text
+    if isinstance(item, HmpLine):
+        return text.replace(item.command_line, redact_hmp(item.command_line))
+    if isinstance(item, RawJson):
+        redacted = redact_message(item.message)
+        return text if redacted == item.message else json.dumps(redacted)
+    calls = item.actions if isinstance(item, Transaction) else [item]
+    edits: list[tuple[int, int, str]] = []
+    for call in calls:
+        if isinstance(call, QmpCall):
+            edits += _call_edits(call)
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _call_edits(call: QmpCall) -> list[tuple[int, int, str]]:
+    """(start, end, replacement) of each secret value as typed on the line."""
+    given = call.arguments
+    edits = []
+    for arg in call.args:
+        start = arg.column + len(arg.key) + 1
+        end = start + len(arg.raw)
+        if is_secret(call.command, arg.path, given):
+            edits.append((start, end, REDACTED))
+        elif call.command == "human-monitor-command" and isinstance(arg.value, str):
+            hidden = redact_hmp(arg.value)
+            if hidden != arg.value:
+                edits.append((start, end, json.dumps(hidden)))
+    return edits
