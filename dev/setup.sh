@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Shared set-up for dev/try.sh and dev/test.sh on a fresh Debian machine:
-# the Debian packages qmpsh needs (QEMU, qemu-img, tmux, Python's venv), then a
+# the Debian packages qmpsh needs (QEMU, qemu-img, Python's venv; for the tests tmux,
+# bash-completion, zsh and fish), then a
 # virtualenv in .venv with qmpsh installed (editable) and the given extra.
 # Sourced, not run: it leaves VENV set for the caller.
 set -euo pipefail
@@ -13,6 +14,10 @@ command -v qemu-system-x86_64 >/dev/null || need_apt+=(qemu-system-x86)
 command -v qemu-img >/dev/null || need_apt+=(qemu-utils)
 if [ "${QMPSH_SETUP_TEST:-0}" = 1 ]; then
     command -v tmux >/dev/null || need_apt+=(tmux)
+    # The shell completion scripts are tested in the real shells.
+    [ -r /usr/share/bash-completion/bash_completion ] || need_apt+=(bash-completion)
+    command -v zsh >/dev/null || need_apt+=(zsh)
+    command -v fish >/dev/null || need_apt+=(fish)
 fi
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then
