@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Shared set-up for dev/try.sh and dev/test.sh on a fresh Debian machine:
-# the Debian packages qmpsh needs (QEMU, qemu-img, Python's venv; for the tests tmux,
-# bash-completion, zsh and fish), then a
-# virtualenv in .venv with qmpsh installed (editable) and the given extra.
+# the Debian packages qmpsh needs (QEMU, qemu-img, Python's venv; for the tests also
+# tmux, bash-completion, zsh, fish and groff), then a virtualenv in .venv with qmpsh
+# installed (editable) and the given extra.
 # Sourced, not run: it leaves VENV set for the caller.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +18,8 @@ if [ "${QMPSH_SETUP_TEST:-0}" = 1 ]; then
     [ -r /usr/share/bash-completion/bash_completion ] || need_apt+=(bash-completion)
     command -v zsh >/dev/null || need_apt+=(zsh)
     command -v fish >/dev/null || need_apt+=(fish)
+    command -v groff >/dev/null || need_apt+=(groff-base)  # the man page is rendered
+    [ -x /usr/sbin/qemu-ga ] || need_apt+=(qemu-guest-agent)  # a real guest agent, -N
 fi
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then

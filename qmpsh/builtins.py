@@ -12,7 +12,7 @@ import fnmatch
 import os
 from typing import TYPE_CHECKING
 
-from qmpsh.errors import InputError
+from qmpsh.errors import ConnectionLost, InputError
 from qmpsh.events import Match
 from qmpsh.helptext import CommandHelp, describe, group_commands
 from qmpsh.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
@@ -96,11 +96,20 @@ async def _wait(session: Session, argument: str) -> Waited:
     ):
         raise InputError("/wait timeout= takes seconds")
     seconds = None if timeout is None else float(timeout)
+    # Not asyncio.wait_for: with timeout=0 it gives up before even looking at the log.
+    # And QEMU going away ends the wait (exit 4), even without a timeout.
+    found = asyncio.ensure_future(session.next_event(match))
+    closed = asyncio.ensure_future(session.transport.wait_closed())
     try:
-        found = await asyncio.wait_for(session.next_event(match), seconds)
-    except TimeoutError:
-        return Waited(None, argument, seconds)
-    return Waited(found, argument, seconds)
+        await asyncio.wait({found, closed}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        found.cancel()
+        closed.cancel()
+    if found.done() and not found.cancelled():
+        return Waited(found.result(), argument, seconds)
+    if closed.done() and not closed.cancelled():
+        raise ConnectionLost(closed.result())
+    return Waited(None, argument, seconds)
 
 
 async def _fd(session: Session, argument: str) -> Reply:

@@ -16,10 +16,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from qmpsh import __version__
 from qmpsh.errors import ExitStatus, QmpshError, UsageError
-from qmpsh.render import PlainRenderer, RichRenderer
+from qmpsh.options import history_file, make_renderer, settle
+from qmpsh.render import PlainRenderer
 from qmpsh.session import Session
+from qmpsh.settings import COLORS, SHELLS, Settings
 
 EPILOG = """\
 input:
@@ -114,7 +115,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="connect and greeting timeout (default 5)",
     )
-    parser.add_argument("--version", action="version", version=f"qmpsh {__version__}")
+    parser.add_argument(
+        "--color",
+        choices=COLORS,
+        metavar="WHEN",
+        help="colour: auto (on a terminal, unless NO_COLOR is set), always, never",
+    )
+    parser.add_argument(
+        "--no-pager",
+        dest="pager",
+        action="store_false",
+        default=None,
+        help="print long replies straight to the terminal, not through $PAGER (less -R)",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="show the effective settings and where each comes from, then exit",
+    )
+    parser.add_argument(
+        "--completions",
+        choices=SHELLS,
+        metavar="SHELL",
+        help="print the completion script for bash, zsh or fish, then exit",
+    )
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="show the versions of qmpsh, qemu.qmp and Python, then exit",
+    )
     return parser
 
 
@@ -136,6 +165,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         at = argv.index("--")
         argv, qemu_args = argv[:at], argv[at + 1 :]
     args = build_parser().parse_args(argv)
+    settle(args)  # config file, NO_COLOR, aliases; --version, --completions, --print-config
     if args.launch and args.target and not args.script:  # qmpsh --launch script.qmp
         args.script, args.target = args.target, None
     if args.script and args.command:
@@ -184,31 +214,26 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
     interactive = (
         not args.command and not args.script and sys.stdin.isatty() and sys.stdout.isatty()
     )
-    renderer: PlainRenderer
-    if interactive:
-        pretty = not args.return_value
-        renderer = RichRenderer(pretty=pretty, json_lines=args.json, verbose=args.verbose)
-    else:
-        renderer = PlainRenderer(
-            pretty=args.pretty, json_lines=args.json, verbose=args.verbose, events=args.events
-        )
+    renderer = make_renderer(args, interactive=interactive)
     _stop_on_signals()
     launched = None
     transport = None
     transcript = None
     try:
         if args.launch:
-            launched = await asyncio.to_thread(launch, qemu_args, timeout=max(args.timeout, 10))
+            with renderer.waiting("starting QEMU"):
+                launched = await asyncio.to_thread(launch, qemu_args, timeout=max(args.timeout, 10))
         target = str(launched.socket) if launched else args.target
         transport = QmpTransport(target, negotiate=not args.skip_negotiation)
         transport.observe(renderer.traffic)
         if args.logfile:
             transcript = Transcript(args.logfile, target)
             transport.observe(transcript, quiet=True)
-        await transport.connect(args.timeout)
+        with renderer.waiting(f"connecting to {target}"):
+            await transport.connect(args.timeout)
         session = Session(transport, hmp_mode=args.hmp, use_schema=not args.skip_negotiation)
         if interactive:
-            return await _interactive(session, renderer, target)
+            return await _interactive(session, renderer, target, args.settings)
         return await _script(session, renderer, args)
     except QmpshError as err:
         renderer.problem(f"qmpsh: {err}")
@@ -224,12 +249,14 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
             await asyncio.to_thread(launched.stop)
 
 
-async def _interactive(session: Session, renderer: PlainRenderer, target: str) -> int:
-    from qmpsh.config import history_path
+async def _interactive(
+    session: Session, renderer: PlainRenderer, target: str, settings: Settings
+) -> int:
     from qmpsh.repl import run_repl
 
     renderer.banner(target, session.transport.info, session.mode)
-    return await run_repl(session, renderer, history=history_path())
+    session.muted.update(settings.events_mute)
+    return await run_repl(session, renderer, history=history_file(settings), settings=settings)
 
 
 async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ path is refused rather than followed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -30,3 +31,39 @@ def ensure_private_file(path: Path) -> None:
             os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+
+
+def trim_history(path: Path, keep: int) -> None:
+    """Keep only the last ``keep`` entries of a prompt_toolkit history file.
+
+    prompt_toolkit's ``FileHistory`` only ever appends; the user's
+    ``history_size`` bounds it. Entries are a ``# time`` line and ``+line``
+    lines. The file is replaced privately (0600) and atomically; a missing,
+    unreadable or symlinked file is left alone (opening it reports that later).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    with open(fd, "rb") as file:
+        data = file.read()
+    entries: list[list[bytes]] = []
+    in_text = False
+    for line in data.splitlines(keepends=True):
+        text = line.startswith(b"+")
+        if not entries or (in_text and not text):
+            entries.append([])
+        entries[-1].append(line)
+        in_text = text
+    entries = [entry for entry in entries if any(ln.startswith(b"+") for ln in entry)]
+    if len(entries) <= keep:
+        return
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:  # best effort: an untrimmed history is no reason not to start
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with open(fd, "wb") as file:
+            file.write(b"".join(b"".join(entry) for entry in entries[len(entries) - keep :]))
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)

@@ -48,8 +48,9 @@ def _holds(data: object, cond: Arg) -> bool:
         if not isinstance(data, Mapping) or part not in data:
             return False
         data = data[part]
-    # device=drive0 and len=5 both match; so does a quoted "5" against a number 5
-    if data == cond.value:
+    # device=drive0 and len=5 both match; so does a quoted "5" against a number 5.
+    # But not flag=1 against true, nor 0 against false (Python's True == 1).
+    if data == cond.value and isinstance(data, bool) == isinstance(cond.value, bool):
         return True
     return not isinstance(data, (dict, list)) and _text(data) == cond.raw.strip("\"'")
 

@@ -1,7 +1,9 @@
 """Everything qmpsh prints: results, errors, events, traffic, the banner.
 
 ``PlainRenderer`` serves scripts (compact JSON, no colour, no rich import);
-``RichRenderer`` serves a terminal (highlighted JSON, styled errors). Server
+``RichRenderer`` serves a terminal (highlighted JSON, styled errors, a pager for
+replies taller than the screen, a spinner while waiting); ``ScriptColorRenderer``
+is script output in colour (``--color=always``). Server
 text is data, never markup: it is printed through ``Text`` objects, and when it
 goes to a terminal its control characters are shown as escapes (``\\x1b``), so a
 guest cannot drive the user's terminal through a QMP reply.
@@ -9,11 +11,13 @@ guest cannot drive the user's terminal through a QMP reply.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING
 
 from qmpsh.helptext import CommandHelp
@@ -22,6 +26,9 @@ from qmpsh.protocol import ServerInfo
 
 if TYPE_CHECKING:
     from rich.text import Text
+
+#: A wait shorter than this shows nothing; a longer one shows a spinner (``waiting``).
+SPINNER_DELAY = 0.3
 
 # C0 controls but tab and newline, DEL, C1 controls, and bidi overrides (which
 # reorder what the terminal shows).
@@ -180,6 +187,10 @@ class PlainRenderer:
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:
         """Scripts have no banner."""
 
+    def waiting(self, label: str) -> contextlib.AbstractContextManager[None]:
+        """Shown while qmpsh waits (for a reply, an event, a connection); scripts show nothing."""
+        return contextlib.nullcontext()
+
 
 class RichRenderer(PlainRenderer):
     """A person at a terminal: highlighted JSON, styled errors and events."""
@@ -192,27 +203,83 @@ class RichRenderer(PlainRenderer):
         verbose: bool = False,
         file: IO[str] | None = None,
         width: int | None = None,
+        color: bool | None = None,
+        pager: Callable[[str], bool] | None = None,
+        syntax_style: str | None = None,
     ) -> None:
         """``file`` (tests) receives stdout and stderr output alike; by default rich
-        follows ``sys.stdout`` / ``sys.stderr`` at each write."""
+        follows ``sys.stdout`` / ``sys.stderr`` at each write. ``color`` None is
+        rich's choice (a terminal, and no ``NO_COLOR``); ``pager`` shows output taller
+        than the terminal (False if it could not); ``syntax_style`` is a pygments style
+        for JSON."""
         super().__init__(pretty=pretty, json_lines=json_lines, verbose=verbose)
         from rich.console import Console
 
         from qmpsh.style import rich_theme
 
+        self.pager = pager
+        self.syntax_style = syntax_style
         theme = rich_theme()
-        self.console = Console(file=file, theme=theme, highlight=False, emoji=False, width=width)
-        self.err_console = Console(
-            file=file, stderr=file is None, theme=theme, highlight=False, emoji=False, width=width
-        )
+        force = True if color else None  # --color=always: colour even into a pipe
+        plain = None if color is None else not color  # None: rich reads NO_COLOR itself
+
+        def console(stderr: bool) -> Console:
+            return Console(
+                file=file,
+                stderr=stderr,
+                theme=theme,
+                highlight=False,
+                emoji=False,
+                width=width,
+                force_terminal=force,
+                no_color=plain,
+            )
+
+        self.console, self.err_console = console(False), console(file is None)
 
     def _json_text(self, value: object, indent: int | None = 2) -> Text:
-        from rich.highlighter import JSONHighlighter
-        from rich.text import Text
+        from qmpsh.style import highlight_json
 
-        text = Text(dump_json(value, indent=indent, terminal=True))
-        JSONHighlighter().highlight(text)
-        return text
+        return highlight_json(dump_json(value, indent=indent, terminal=True), self.syntax_style)
+
+    def outcome(self, outcome: Outcome) -> None:
+        with self._paged():
+            super().outcome(outcome)
+
+    @contextlib.contextmanager
+    def _paged(self) -> Iterator[None]:
+        """What is printed inside goes through the pager if it is taller than the terminal."""
+        if self.pager is None or not self.console.is_terminal:
+            yield
+            return
+        with self.console.capture() as captured:
+            yield
+        text = captured.get()
+        if text.count("\n") < self.console.size.height - 1 or not self.pager(text):
+            self.console.file.write(text)
+            self.console.file.flush()
+
+    def waiting(self, label: str) -> contextlib.AbstractContextManager[None]:
+        return self._spinner(label)
+
+    @contextlib.contextmanager
+    def _spinner(self, label: str) -> Iterator[None]:
+        """A spinner once a wait has lasted ``SPINNER_DELAY``, erased when it ends.
+
+        Quick answers show nothing; rich draws nothing when stdout is no terminal.
+        """
+        status = self.console.status(self._plain(label, "notice"), spinner="dots")
+        try:
+            later = asyncio.get_running_loop().call_later(SPINNER_DELAY, status.start)
+        except RuntimeError:  # no event loop: nothing waits asynchronously here
+            later = None
+        try:
+            yield
+        finally:
+            if later is not None:
+                later.cancel()
+            status.stop()
+            self.console.file.flush()  # the erasing, before anything on stderr
 
     def _plain(self, text: str, style: str = "") -> Text:
         from rich.text import Text
@@ -232,8 +299,10 @@ class RichRenderer(PlainRenderer):
             text = hmp_text(reply.value)
             if text:
                 self.console.print(self._plain(text.removesuffix("\n")), soft_wrap=True)
-        else:
-            self.console.print(self._json_text(reply.value, 2 if self.pretty else None))
+        else:  # soft_wrap: the terminal wraps long lines; rich would insert newlines
+            self.console.print(
+                self._json_text(reply.value, 2 if self.pretty else None), soft_wrap=True
+            )
 
     def help(self, listing: HelpList) -> None:
         from rich.columns import Columns
@@ -323,3 +392,41 @@ def _event_time(msg: Mapping[str, object]) -> str:
         if isinstance(seconds, int) and isinstance(micro, int) and seconds >= 0:
             return time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{micro:06d}"
     return ""
+
+
+class ScriptColorRenderer(RichRenderer):
+    """``--color=always`` in a script: the script's output, line for line, in colour."""
+
+    def __init__(
+        self,
+        *,
+        pretty: bool = False,
+        json_lines: bool = False,
+        verbose: bool = False,
+        events: bool = False,
+        file: IO[str] | None = None,
+        syntax_style: str | None = None,
+    ) -> None:
+        super().__init__(
+            pretty=pretty,
+            json_lines=json_lines,
+            verbose=verbose,
+            file=file,
+            color=True,
+            syntax_style=syntax_style,
+        )
+        self.events = events
+
+    notice = PlainRenderer.notice
+    banner = PlainRenderer.banner
+    event = PlainRenderer.event
+    waiting = PlainRenderer.waiting
+
+    def show_event(self, msg: Mapping[str, object]) -> None:
+        self.console.print(self._json_text(msg, None), soft_wrap=True)
+
+    def traffic(self, direction: str, msg: Mapping[str, object]) -> None:
+        if direction == "recv" and self.json_lines:
+            self.console.print(self._json_text(msg, None), soft_wrap=True)
+        elif direction == "send" and self.verbose:  # stderr, as in any script
+            self.err_console.print(self._json_text(msg, None), soft_wrap=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from qmpsh.outcomes import Exit, Outcome
 from qmpsh.render import PlainRenderer
 from qmpsh.secrets import redact_input
 from qmpsh.session import Session
+from qmpsh.settings import OWN_STYLE, Settings
 from qmpsh.style import prompt_style
 from qmpsh.syntax import Parsed, is_incomplete
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from prompt_toolkit.history import History
     from prompt_toolkit.input import Input
     from prompt_toolkit.key_binding import KeyBindings
-    from prompt_toolkit.output import Output
+    from prompt_toolkit.output import ColorDepth, Output
 
 
 def _message(session: Session) -> StyleAndTextTuples:
@@ -97,9 +99,13 @@ def make_prompt(
     history: Path | None,
     input: Input | None = None,
     output: Output | None = None,
+    settings: Settings | None = None,
 ) -> PromptSession[str]:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.lexers import PygmentsLexer
+
+    settings = settings or Settings()
+    style = None if settings.style == OWN_STYLE else settings.style
 
     def known() -> Collection[str]:
         return session.index.commands if session.index else session.commands
@@ -111,7 +117,9 @@ def make_prompt(
         completer=make_completer(session),
         complete_while_typing=True,
         key_bindings=_bindings(session),
-        style=prompt_style(),
+        style=prompt_style(style),
+        vi_mode=settings.key_bindings == "vi",
+        color_depth=_color_depth(settings.color),
         multiline=True,
         prompt_continuation="... ",
         input=input,
@@ -126,9 +134,12 @@ async def run_repl(
     history: Path | None,
     input: Input | None = None,
     output: Output | None = None,
+    settings: Settings | None = None,
 ) -> ExitStatus:
     """Prompt until Ctrl-D or ``/exit``; raise ``ConnectionLost`` if QEMU goes away."""
-    prompt = make_prompt(session, renderer, history=history, input=input, output=output)
+    prompt = make_prompt(
+        session, renderer, history=history, input=input, output=output, settings=settings
+    )
     session.learn_in_background()
     learning = asyncio.ensure_future(session.learn())
     learning.add_done_callback(lambda _: prompt.app.invalidate())
@@ -232,7 +243,8 @@ async def _run_cancellable(
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
         interruptible = False
     try:
-        return await task
+        with renderer.waiting("waiting for QEMU (Ctrl-C stops waiting)"):
+            return await task
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
@@ -253,3 +265,14 @@ def _show_input_error(
         renderer.problem(" " * (width + err.column) + "^ " + err.message)
     else:
         renderer.problem(str(err))
+
+
+def _color_depth(color: str) -> ColorDepth | None:
+    """``--color``: never is monochrome; always overrides ``NO_COLOR``; auto decides alone."""
+    from prompt_toolkit.output import ColorDepth
+
+    if color == "never":
+        return ColorDepth.MONOCHROME
+    if color == "always" and os.environ.get("NO_COLOR"):
+        return ColorDepth.DEPTH_8_BIT
+    return None

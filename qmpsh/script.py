@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError
-from qmpsh.outcomes import Exit, Outcome, Reply, succeeded
+from qmpsh.outcomes import Exit, Outcome, Reply, Waited, succeeded
 from qmpsh.session import Session
 from qmpsh.syntax import HmpLine, Parsed, QmpCall, RawJson, is_incomplete
 
@@ -50,7 +50,11 @@ class InOrder:
             self.output.event(msg)
 
     def outcome(self, outcome: Outcome) -> None:
-        before = outcome.seq if isinstance(outcome, Reply) else 0
+        before = 0
+        if isinstance(outcome, Reply):
+            before = outcome.seq
+        elif isinstance(outcome, Waited) and outcome.event is not None:
+            before = outcome.event.seq + 1  # /wait prints its event after the event itself
         self._release(lambda seq: seq < before)
         self.output.outcome(outcome)
         self._release(lambda seq: True)

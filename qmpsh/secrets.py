@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 
 from qmpsh.errors import InputError
-from qmpsh.syntax import HmpLine, QmpCall, RawJson, Transaction, parse
+from qmpsh.syntax import Builtin, HmpLine, QmpCall, RawJson, Transaction, parse
 
 REDACTED = "<redacted>"
 
@@ -22,9 +22,12 @@ _SUFFIXES = ("password", "passphrase")
 _SECRET_TYPES = frozenset({"secret", "secret_keyring"})
 # HMP: `change vnc password X`, `set_password vnc X`, and key=value pairs such as
 # `object_add secret,id=s0,data=X` or `...,password=X`.
-_HMP_PASSWORD = re.compile(r"^(\s*(?:change\s+vnc\s+password|set_password\s+\S+)\s+)(\S+)")
-_HMP_PAIR = re.compile(r"(?<=[,\s])(data|password|passphrase|passwd)=[^,\s]*")
-_SECRETISH = re.compile(r"passw|passphrase|secret", re.I)
+# HMP takes a quoted argument ("a b") whole, and ',,' is a comma inside a key=value value.
+_HMP_PASSWORD = re.compile(
+    r'^(\s*(?:change\s+vnc\s+password|set_password\s+\S+)\s+)("(?:[^"\\]|\\.)*"?|\S+)'
+)
+_HMP_PAIR = re.compile(r"(?<=[,\s])(data|password|passphrase|passwd)=(?:,,|[^,\s])*")
+_SECRETISH = re.compile(r"passw|passphrase|secret|tls-", re.I)
 
 
 def is_secret(command: str, path: tuple[str, ...], given: Mapping[str, object]) -> bool:
@@ -96,9 +99,18 @@ def redact_input(text: str, *, hmp_mode: bool = False) -> str | None:
         return None if _SECRETISH.search(text) else text
     if isinstance(item, HmpLine):
         return text.replace(item.command_line, redact_hmp(item.command_line))
+    if isinstance(item, Builtin):  # /fd PATH CMD ...: CMD is an ordinary command
+        path, _, command = item.argument.partition(" ")
+        if item.name != "fd" or not command.strip():
+            return text
+        inner = redact_input(command)
+        cut = text.rindex(item.argument) + len(path) + 1
+        return None if inner is None else text[:cut] + inner
     if isinstance(item, RawJson):
         redacted = redact_message(item.message)
-        return text if redacted == item.message else json.dumps(redacted)
+        if redacted == item.message:
+            return text
+        return text[: text.index("{")] + json.dumps(redacted)  # keeps a leading '!'
     calls = item.actions if isinstance(item, Transaction) else [item]
     edits: list[tuple[int, int, str]] = []
     for call in calls:

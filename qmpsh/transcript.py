@@ -7,6 +7,7 @@ are redacted before they reach the disk.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -31,9 +32,10 @@ class Transcript:
                 os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW), "a", encoding="utf-8"
             )
         except OSError as err:
-            raise UsageError(
-                f"{path}: cannot write the transcript: {err.strerror or err}"
-            ) from None
+            reason = err.strerror or str(err)
+            if err.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink: "too many levels" says little
+                reason = "it is a symbolic link, which a transcript never follows"
+            raise UsageError(f"{path}: cannot write the transcript: {reason}") from None
         self.target = target
 
     def __call__(self, direction: str, message: Mapping[str, object]) -> None:

@@ -135,6 +135,20 @@ def start_qemu(*extra: str, disk: bool = False, machine: str = "none") -> Qemu:
     return Qemu(process, directory, qmp, spare, image)
 
 
+_EMPTY_CONFIG = tempfile.mkdtemp(prefix="qmpsh-config")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The tester's own ``~/.config/qmpsh/config.toml`` must not change what tests see:
+    every qmpsh a test starts (tmux panes included) reads an empty config directory
+    unless the test gives it one."""
+    os.environ["XDG_CONFIG_HOME"] = _EMPTY_CONFIG
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_EMPTY_CONFIG, ignore_errors=True)
+
+
 @pytest.fixture
 def qemu() -> Iterator[Qemu]:
     """A ``-machine none`` QEMU: cheap, for everything that needs no guest hardware."""

@@ -1,0 +1,591 @@
+"""Issue 6's benchmarks in one run: qmpsh beside qmp-shell and the raw floor.
+
+Starts its own QEMU (``qemu-system-x86_64 -machine none`` under TCG; the
+schema, replies and events measured here do not depend on the machine, and
+``--machine q35`` runs the same against a small q35) on temporary sockets and
+prints, from one run, medians and ratios for
+
+* P1 start and one command piped (``echo query-status | qmpsh SOCK``) against
+  ``python -m qemu.qmp.qmp_shell SOCK``, as whole processes, interleaved; also
+  their CPU time, and one command with arguments (qmpsh fetches the schema);
+* P2 5,000 x ``query-status`` piped: the per-command cost of qmpsh, qmp-shell
+  and a raw lock-step socket client (``benchmarks.rawclient``), each tool's
+  start-up taken out (runs of 5,001 commands less P1's runs of one); wall time
+  (the goals) and the processes' own CPU time;
+* P3 completion latency (``benchmarks.completion``: 500 inputs, median, p99);
+* P4 rendering the whole ``query-qmp-schema`` reply: pretty (``RichRenderer``)
+  to a pty, compact (``PlainRenderer``) to a pipe, each drained by ``cat``;
+* P5 peak RSS: script mode (P1's children, from ``wait4``) against qmp-shell,
+  and an interactive session under a pty with the schema indexed (``VmHWM``
+  after ``blockdev-add driver=qc`` has shown its completions);
+* P6 10,000 events (5,000 ``stop``/``cont`` pairs from a second monitor) while
+  qmpsh is idle, in a script (``--json``) and at the prompt (pty): the burst is
+  produced while qmpsh is stopped (SIGSTOP), then timed from SIGCONT until every
+  event has been printed, and counted; then again live, as QEMU emits them.
+
+Whole processes are started by ``benchmarks/launcher.py`` (so their peak RSS
+is their own) with byte code cached as an installed package has it; see
+``benchmarks.harness``. The table gives each goal of issue 6 with PASS or MISS.
+Quote the ratios: on a shared machine absolute times drift. Exits 0 once it
+has measured (these are measurements, not tests), 1 if a part could not run.
+
+    .venv/bin/python -m benchmarks.run [--quick] [--pin] [--only P1,P2,...] [--machine none|q35]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from benchmarks import completion
+from benchmarks.harness import (
+    BenchError,
+    Launcher,
+    Monitor,
+    Qemu,
+    Timed,
+    child_env,
+    machine_line,
+    python,
+    scratch_directory,
+    start_qemu,
+)
+from benchmarks.terminal import (
+    COLUMNS,
+    PtyChild,
+    Reader,
+    drained_pipe,
+    drained_pty,
+    terminal_environment,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("P1", "P2", "P3", "P4", "P5", "P6")
+#: P1 and P5 (script) come from the same runs; P2 subtracts P1's one-command runs.
+NEEDS = {"P2": "P1", "P5": "P1"}
+EVENT_LINE = re.compile(rb"STOP|RESUME")
+TOOLS = ("qmpsh", "qmp-shell", "raw")
+QUERY = b"query-status\n"
+#: A command with arguments: qmpsh fetches and indexes the schema to check them.
+WITH_ARGUMENTS = b"qom-get path=/machine property=type\n"
+JSON_EVENT = re.compile(rb'"event":')
+
+
+@dataclass(frozen=True)
+class Settings:
+    reps_start: int = 30  # P1: runs of each tool with one command
+    commands: int = 5000  # P2: commands after the first
+    reps_commands: int = 7  # P2: runs of each tool with 1 + commands
+    reps_completion: int = 15  # P3: runs of each input
+    reps_pretty: int = 3  # P4
+    reps_compact: int = 15  # P4
+    reps_interactive: int = 3  # P5
+    event_pairs: int = 5000  # P6: stop/cont pairs
+    live: bool = True  # P6: also as QEMU emits them (not only the burst)
+
+
+QUICK = Settings(
+    reps_start=10,
+    commands=1000,
+    reps_commands=2,
+    reps_completion=3,
+    reps_pretty=1,
+    reps_compact=5,
+    reps_interactive=1,
+    event_pairs=5000,
+    live=False,
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    part: str
+    what: str
+    measured: str
+    ratio: str = ""
+    goal: str = ""
+    verdict: str = ""
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+class Bench:
+    """One run: the QEMU, the scratch directory, the children's environment, the results."""
+
+    def __init__(self, qemu: Qemu, scratch: Path, settings: Settings) -> None:
+        self.qemu = qemu
+        self.scratch = scratch
+        self.settings = settings
+        self.env = child_env(scratch)
+        self.launcher = Launcher(scratch)
+        self.rows: list[Row] = []
+        self.start_runs: dict[str, list[Timed]] = {}
+        self.args_runs: dict[str, list[Timed]] = {}
+        qmpsh = Path(python()).parent / "qmpsh"
+        sock = str(qemu.qmp)
+        self.tools: dict[str, list[str]] = {
+            "qmpsh": [str(qmpsh), sock] if qmpsh.exists() else [python(), "-m", "qmpsh", sock],
+            "qmp-shell": [python(), "-m", "qemu.qmp.qmp_shell", sock],
+            "raw": [python(), "-m", "benchmarks.rawclient", sock],
+        }
+
+    def say(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    # -- P1, P2, P5 script: whole processes ---------------------------------------------
+
+    def run_tool(self, tool: str, line: bytes, commands: int) -> Timed:
+        time.sleep(0.02)  # let QEMU notice the previous client left (not timed)
+        result = self.launcher.run(self.tools[tool], line * commands, self.env, cwd=ROOT)
+        replies = count_replies(tool, result.stdout)
+        if result.status != 0 or replies != commands:
+            raise BenchError(
+                f"{tool}: exit {result.status}, {replies} replies of {commands}: "
+                f"{result.stderr.decode(errors='replace')[-500:]}"
+            )
+        return result
+
+    def interleaved(
+        self, commands: int, reps: int, line: bytes = QUERY, tools: Sequence[str] = TOOLS
+    ) -> dict[str, list[Timed]]:
+        """``reps`` runs of every tool, in turns (the order rotating), so load hits all."""
+        runs: dict[str, list[Timed]] = {tool: [] for tool in tools}
+        names = list(tools)
+        for rep in range(reps):
+            for tool in names[rep % len(names) :] + names[: rep % len(names)]:
+                runs[tool].append(self.run_tool(tool, line, commands))
+        return runs
+
+    def p1(self) -> None:
+        self.say("P1: warming up (byte code is compiled once, as by an install)")
+        self.interleaved(1, 2)
+        self.interleaved(1, 1, WITH_ARGUMENTS, ("qmpsh", "qmp-shell"))
+        self.say(f"P1: {self.settings.reps_start} x 3 runs of one piped command")
+        self.start_runs = runs = self.interleaved(1, self.settings.reps_start)
+        ms = {tool: median([r.seconds for r in runs[tool]]) * 1e3 for tool in runs}
+        cpu = {tool: median([r.cpu for r in runs[tool]]) * 1e3 for tool in runs}
+        ratio = ms["qmpsh"] / ms["qmp-shell"]
+        self.rows += [
+            Row(
+                "P1",
+                "start + 1 command, piped",
+                f"qmpsh {ms['qmpsh']:.1f} ms, qmp-shell {ms['qmp-shell']:.1f} ms",
+                f"{ratio:.2f} x qmp-shell",
+                "<= 0.9 x",
+                verdict(ratio <= 0.9),
+            ),
+            Row(
+                "P1",
+                "  (CPU time of each process)",
+                f"qmpsh {cpu['qmpsh']:.1f} ms, qmp-shell {cpu['qmp-shell']:.1f} ms",
+                f"{cpu['qmpsh'] / cpu['qmp-shell']:.2f} x",
+            ),
+            Row("P1", "  (raw client, for scale)", f"{ms['raw']:.1f} ms, CPU {cpu['raw']:.1f} ms"),
+        ]
+        reps = max(3, self.settings.reps_start // 3)
+        self.say(f"P1: {reps} x 2 runs of one command with arguments")
+        self.args_runs = runs = self.interleaved(1, reps, WITH_ARGUMENTS, ("qmpsh", "qmp-shell"))
+        args = {tool: median([r.seconds for r in runs[tool]]) * 1e3 for tool in runs}
+        self.rows.append(
+            Row(
+                "P1",
+                "  (1 command with arguments: schema)",
+                f"qmpsh {args['qmpsh']:.1f} ms, qmp-shell {args['qmp-shell']:.1f} ms",
+                f"{args['qmpsh'] / args['qmp-shell']:.2f} x",
+            )
+        )
+
+    def p2(self) -> None:
+        if not self.start_runs:
+            raise BenchError("needs P1's runs of one command")
+        n, reps = self.settings.commands, self.settings.reps_commands
+        self.say(f"P2: {reps} x 3 runs of {n + 1} piped query-status")
+        runs = self.interleaved(n + 1, reps)
+
+        def per_command(tool: str, what: Callable[[Timed], float]) -> list[float]:
+            """Each long run less the median run of one command, per command, in ms."""
+            base = median([what(r) for r in self.start_runs[tool]])
+            return sorted((what(r) - base) / n * 1e3 for r in runs[tool])
+
+        wall = {tool: per_command(tool, lambda r: r.seconds) for tool in runs}
+        cpu = {tool: median(per_command(tool, lambda r: r.cpu)) for tool in runs}
+        per = {tool: median(wall[tool]) for tool in runs}
+        to_raw = per["qmpsh"] / per["raw"]
+        speedup = per["qmp-shell"] / per["qmpsh"]
+        rss = {tool: median([r.maxrss_kb for r in runs[tool]]) / 1024 for tool in runs}
+
+        def spread(tool: str) -> str:
+            return f"{per[tool]:.3f} ms ({wall[tool][0]:.3f}-{wall[tool][-1]:.3f})"
+
+        self.rows += [
+            Row(
+                "P2",
+                f"per command ({n:,} more)",
+                f"qmpsh {spread('qmpsh')}, raw {spread('raw')}",
+                f"{to_raw:.2f} x raw",
+                "<= 1.5 x",
+                verdict(to_raw <= 1.5),
+            ),
+            Row(
+                "P2",
+                "",
+                f"qmp-shell {spread('qmp-shell')}",
+                f"qmpsh {speedup:.2f} x faster",
+                ">= 2 x",
+                verdict(speedup >= 2),
+            ),
+            Row(
+                "P2",
+                "  (CPU time per command)",
+                f"qmpsh {cpu['qmpsh']:.3f} ms, raw {cpu['raw']:.3f} ms, "
+                f"qmp-shell {cpu['qmp-shell']:.3f} ms",
+                f"{cpu['qmpsh'] / cpu['raw']:.2f} x raw, "
+                f"{cpu['qmp-shell'] / cpu['qmpsh']:.2f} x faster",
+            ),
+            Row(
+                "P2",
+                "  (peak RSS after them)",
+                f"qmpsh {rss['qmpsh']:.1f} MiB, qmp-shell {rss['qmp-shell']:.1f} MiB",
+            ),
+        ]
+
+    # -- P3 --------------------------------------------------------------------------------
+
+    def p3(self) -> None:
+        self.say("P3: completion latency (benchmarks.completion)")
+        result = completion.measure(reps=self.settings.reps_completion)
+        self.rows += [
+            Row(
+                "P3",
+                f"completion, {len(result.inputs)} inputs: median",
+                f"{result.median_ms:.3f} ms",
+                "",
+                "< 1 ms",
+                verdict(result.median_ms < 1),
+            ),
+            Row("P3", "  p99", f"{result.p99_ms:.3f} ms", "", "< 5 ms", verdict(result.p99_ms < 5)),
+        ]
+
+    # -- P4 --------------------------------------------------------------------------------
+
+    def p4(self) -> None:
+        from qmpsh.outcomes import Reply
+        from qmpsh.render import PlainRenderer, RichRenderer
+
+        monitor = Monitor(self.qemu.spare)
+        schema = monitor.execute("query-qmp-schema")
+        warm = Reply("query-status", {"return": monitor.execute("query-status")})
+        monitor.close()
+        reply = Reply("query-qmp-schema", {"return": schema})
+        s = self.settings
+        self.say(f"P4: rendering query-qmp-schema ({len(schema)} entries)")
+
+        with drained_pty() as terminal, terminal_environment():
+            pretty = RichRenderer(file=terminal, width=COLUMNS)
+            pretty.outcome(warm)  # rich imports some of itself lazily; the REPL has by now
+            pretty_s = median(
+                [timed_call(lambda: pretty.outcome(reply)) for _ in range(s.reps_pretty)]
+            )
+        with drained_pipe() as pipe:
+            compact = PlainRenderer(out=pipe)
+            compact.outcome(warm)
+            compact_s = median(
+                [timed_call(lambda: compact.outcome(reply)) for _ in range(s.reps_compact)]
+            )
+        self.rows += [
+            Row(
+                "P4",
+                "schema reply, pretty to a pty",
+                f"{pretty_s * 1e3:.0f} ms",
+                "",
+                "< 500 ms",
+                verdict(pretty_s < 0.5),
+            ),
+            Row(
+                "P4",
+                "schema reply, compact to a pipe",
+                f"{compact_s * 1e3:.1f} ms",
+                "",
+                "< 50 ms",
+                verdict(compact_s < 0.05),
+            ),
+        ]
+
+    # -- P5 --------------------------------------------------------------------------------
+
+    def p5(self) -> None:
+        if not self.start_runs:
+            raise BenchError("needs P1's runs of one command")
+        runs = self.start_runs
+        rss = {tool: median([r.maxrss_kb for r in runs[tool]]) / 1024 for tool in runs}
+        ratio = rss["qmpsh"] / rss["qmp-shell"]
+        args = {t: median([r.maxrss_kb for r in self.args_runs[t]]) / 1024 for t in self.args_runs}
+        self.say("P5: peak RSS of an interactive session with the schema indexed")
+        self.interactive_rss()  # compiles prompt_toolkit & co. into the byte code cache
+        interactive = median(
+            [self.interactive_rss() for _ in range(self.settings.reps_interactive)]
+        )
+        qmp_shell = self.qmp_shell_interactive_rss()
+        self.rows += [
+            Row(
+                "P5",
+                "peak RSS, script (start + 1 command)",
+                f"qmpsh {rss['qmpsh']:.1f} MiB, qmp-shell {rss['qmp-shell']:.1f} MiB",
+                f"{ratio:.2f} x qmp-shell",
+                "<= 1.2 x",
+                verdict(ratio <= 1.2),
+            ),
+            Row(
+                "P5",
+                "  (script, 1 command with arguments)",
+                f"qmpsh {args['qmpsh']:.1f} MiB, qmp-shell {args['qmp-shell']:.1f} MiB",
+                f"{args['qmpsh'] / args['qmp-shell']:.2f} x",
+            ),
+            Row(
+                "P5",
+                "peak RSS, interactive, schema indexed",
+                f"{interactive:.1f} MiB",
+                f"(qmp-shell idle {qmp_shell:.1f} MiB)",
+                "<= 32 MiB",
+                verdict(interactive <= 32),
+            ),
+        ]
+
+    def repl(self) -> PtyChild:
+        """qmpsh at its prompt, the schema fetched and indexed, the line empty again."""
+        time.sleep(0.02)
+        child = PtyChild(
+            [python(), "-m", "qmpsh", str(self.qemu.qmp)], self.env, EVENT_LINE, cwd=ROOT
+        )
+        reader = child.reader
+        # The VM's name shows once the schema, the command list and the name are learned.
+        if not reader.wait_text(rb" bench>"):
+            child.finish()
+            raise BenchError(f"qmpsh showed no prompt: {bytes(reader.data)[-500:]!r}")
+        child.send(b"blockdev-add driver=qc")
+        for _ in range(10):  # a menu asked for while the prompt redraws may not show: retype
+            start = len(reader.data)
+            if reader.wait_text(rb"qcow2", start, timeout=1):
+                break
+            child.send(b"\x7fc")
+        else:
+            child.finish()
+            raise BenchError(f"no completion menu: {bytes(reader.data)[-500:]!r}")
+        child.send(b"\x03")  # Ctrl-C: clear the line
+        time.sleep(0.2)
+        return child
+
+    def interactive_rss(self) -> float:
+        child = self.repl()
+        hwm = child.vmhwm_kb()
+        status = child.finish()
+        if status != 0:
+            raise BenchError(f"qmpsh exited {status}: {bytes(child.reader.data)[-500:]!r}")
+        return hwm / 1024
+
+    def qmp_shell_interactive_rss(self) -> float:
+        time.sleep(0.02)
+        child = PtyChild(self.tools["qmp-shell"], self.env, cwd=ROOT)
+        if not child.reader.wait_text(rb"\(QEMU\) "):
+            child.finish(b"\x04")
+            raise BenchError(f"qmp-shell showed no prompt: {bytes(child.reader.data)!r}")
+        time.sleep(0.2)
+        hwm = child.vmhwm_kb()
+        child.finish(b"\x04")
+        return hwm / 1024
+
+    # -- P6 --------------------------------------------------------------------------------
+
+    def p6(self) -> None:
+        pairs = self.settings.event_pairs
+        self.say(f"P6: {2 * pairs:,} events (stop/cont) while qmpsh idles, in a script")
+        self.events_script(pairs)
+        self.say(f"P6: {2 * pairs:,} events while qmpsh idles at the prompt (pty)")
+        self.events_repl(pairs)
+
+    def events_script(self, pairs: int) -> None:
+        time.sleep(0.02)
+        argv = [*self.tools["qmpsh"][:-1], "--json", str(self.qemu.qmp)]
+        process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env, cwd=ROOT
+        )
+        assert process.stdin is not None and process.stdout is not None
+        reader = Reader(process.stdout.fileno(), JSON_EVENT)
+        process.stdin.write(b"query-status\n")
+        process.stdin.flush()
+        try:
+            if not reader.wait_text(rb'"return"'):
+                raise BenchError(f"qmpsh --json: no reply: {bytes(reader.data)!r}")
+            self.event_rows("script (--json)", pairs, reader, process.pid)
+        finally:
+            process.stdin.close()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            reader.join()
+
+    def events_repl(self, pairs: int) -> None:
+        child = self.repl()
+        try:
+            self.event_rows("at the prompt (pty)", pairs, child.reader, child.process.pid)
+        finally:
+            child.finish()
+
+    def event_rows(self, where: str, pairs: int, reader: Reader, pid: int) -> None:
+        """A burst while qmpsh is stopped, timed from SIGCONT; then a live stream."""
+        monitor = Monitor(self.qemu.spare)
+        try:
+            burst = flood(monitor, reader, pairs, pid)
+            live = flood(monitor, reader, pairs) if self.settings.live else None
+        finally:
+            monitor.close()
+        self.rows.append(
+            Row(
+                "P6",
+                f"{burst.made:,} events {where}",
+                f"drained in {burst.seconds:.2f} s{'' if burst.done else ' (gave up)'}, "
+                f"{burst.lost} lost",
+                "",
+                "< 2 s, 0 lost",
+                verdict(burst.done and burst.seconds < 2 and burst.lost == 0),
+            )
+        )
+        if live is not None:
+            self.rows.append(
+                Row(
+                    "P6",
+                    "  (live, as QEMU emits them)",
+                    f"all in {live.seconds:.2f} s (QEMU took {live.emitted:.2f} s), "
+                    f"{live.lost} lost",
+                )
+            )
+
+
+@dataclass(frozen=True)
+class Flood:
+    made: int  # events QEMU emitted (as our own monitor saw them)
+    lost: int  # of those, not printed by qmpsh
+    seconds: float  # until qmpsh had printed them all: from SIGCONT, or from the first sent
+    emitted: float  # how long QEMU took to run the commands and emit the events
+    done: bool
+
+
+def flood(monitor: Monitor, reader: Reader, pairs: int, stopped: int | None = None) -> Flood:
+    """5,000 ``stop``/``cont`` pairs: 10,000 events. With ``stopped`` (a pid), they pile
+    up while that process is stopped, and the clock starts when it continues."""
+    before = reader.counted
+    if stopped is not None:
+        os.kill(stopped, signal.SIGSTOP)
+    try:
+        start = time.perf_counter()
+        made = monitor.stop_cont(pairs)
+        emitted = time.perf_counter() - start
+    finally:
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
+    if stopped is not None:
+        start = time.perf_counter()
+    if made != {"STOP": pairs, "RESUME": pairs}:
+        raise BenchError(f"QEMU emitted {made}, not {pairs} STOP and RESUME each")
+    total = 2 * pairs
+    done = reader.wait(lambda: reader.counted - before >= total, timeout=60)
+    seconds = time.perf_counter() - start
+    return Flood(total, total - (reader.counted - before), seconds, emitted, done)
+
+
+def count_replies(tool: str, stdout: bytes) -> int:
+    """Successful replies in a tool's output (qmp-shell mixes in its banner and prompts)."""
+    if tool == "qmp-shell":
+        return stdout.count(b'{"return": ')
+    return sum(1 for line in stdout.splitlines() if line.strip())
+
+
+def timed_call(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def print_table(rows: Sequence[Row], stream: TextIO = sys.stdout) -> None:
+    header = ("", "measured", "ratio", "goal", "")
+    cells = [(f"{r.part} {r.what}", r.measured, r.ratio, r.goal, r.verdict) for r in rows]
+    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(len(header))]
+    for cell in [header, *cells]:
+        print(
+            "  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip(), file=stream
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer runs: about 30 s")
+    parser.add_argument("--only", default="", help="comma-separated parts, e.g. P2,P6")
+    parser.add_argument("--machine", default="none", help="QEMU -machine (default none)")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run QEMU and every client on one CPU: steadier lock-step times (P2)",
+    )
+    args = parser.parse_args(argv)
+    chosen = [p.strip().upper() for p in args.only.split(",") if p.strip()] or list(PARTS)
+    unknown = [p for p in chosen if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(unknown)}")
+    parts = {p for p in chosen} | {NEEDS[p] for p in chosen if p in NEEDS}
+    settings = QUICK if args.quick else Settings()
+    command = shlex.join(
+        ["python", "-m", "benchmarks.run", *(argv if argv is not None else sys.argv[1:])]
+    )
+    started = time.perf_counter()
+    failed = False
+    where = f"-machine {args.machine}"
+    if args.pin:  # inherited by QEMU and every child
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        where += f", everything on CPU {cpu}"
+    with scratch_directory() as scratch:
+        qemu = start_qemu(scratch, args.machine)
+        bench = Bench(qemu, scratch, settings)
+        try:
+            for part in PARTS:
+                if part in parts:
+                    try:
+                        getattr(bench, part.lower())()
+                    except BenchError as err:
+                        failed = True
+                        print(f"{part}: {err}", file=sys.stderr)
+                        bench.rows.append(Row(part, "did not run", str(err)[:60], "", "", "ERROR"))
+        finally:
+            bench.launcher.close()
+            qemu.stop()
+    print(f"{machine_line()}, {where}")
+    print(f"$ .venv/bin/{command}   ({time.perf_counter() - started:.0f} s)")
+    print_table([r for r in bench.rows if r.part in chosen])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""File descriptors handed to real QEMU (``/fd PATH getfd|add-fd``), and a real qemu-ga.
+
+FD passing is checked from outside qmpsh: ``query-fdsets`` on the test's own
+monitor, and QEMU's ``/proc/PID/fd`` table. The guest agent is Debian's
+``qemu-guest-agent`` run on this machine in ``unix-listen`` mode (no guest
+needed); every command that could act on the machine is blocked with ``-b``,
+so only harmless ones answer, and guest-info shows the rest disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Qemu, short_tempdir
+from tests.test_script_qemu import out_lines, run
+
+# --------------------------------------------------------------------------- /fd
+
+
+def fds_open_on(pid: int, path: Path) -> list[int]:
+    """The descriptors of process ``pid`` that are open on ``path``."""
+    found = []
+    for entry in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(entry) == str(path):
+                found.append(int(entry.name))
+        except OSError:  # closed meanwhile
+            continue
+    return sorted(found)
+
+
+@pytest.mark.qemu
+def test_fd_passes_an_open_file_with_add_fd_and_getfd(qemu: Qemu) -> None:
+    path = qemu.directory / "passed.img"
+    path.write_bytes(b"\0" * 4096)
+    pid = qemu.process.pid
+    raw = qemu.client()
+    assert raw.cmd("query-fdsets") == [] and fds_open_on(pid, path) == []
+    res = run(
+        str(qemu.qmp),
+        "-c", f"/fd {path} add-fd fdset-id=7 opaque=qmpsh-test",
+        "-c", f"/fd {path} getfd fdname=f0",
+    )  # fmt: skip
+    assert res.code == 0, res
+    assert res.stderr == ""
+    added, got = out_lines(res.stdout)
+    assert got == "{}"
+    number = json.loads(added)
+    assert number["fdset-id"] == 7
+    # QEMU's own record of the fd set, asked on another monitor ...
+    assert raw.cmd("query-fdsets") == [
+        {"fdset-id": 7, "fds": [{"fd": number["fd"], "opaque": "qmpsh-test"}]}
+    ]
+    # ... and the kernel's: QEMU holds the file open twice, once under the number it reported.
+    held = fds_open_on(pid, path)
+    assert len(held) == 2 and number["fd"] in held
+    # getfd's descriptor is named on the monitor it came through (it outlives the client).
+    res = run(str(qemu.qmp), "-c", "closefd fdname=f0")
+    assert (res.code, res.stdout) == (0, "{}\n"), res
+    assert fds_open_on(pid, path) == [number["fd"]]
+    raw.cmd("remove-fd", **{"fdset-id": 7})
+    assert raw.cmd("query-fdsets") == [] and fds_open_on(pid, path) == []
+
+
+@pytest.mark.qemu
+def test_getfd_is_usable_by_name_in_the_same_session(qemu: Qemu) -> None:
+    path = qemu.directory / "named.img"
+    path.write_bytes(b"x")
+    res = run(
+        str(qemu.qmp),
+        "-k",
+        "-c", f"/fd {path} getfd fdname=f1",
+        "-c", "closefd fdname=f1",
+        "-c", "closefd fdname=f1",
+    )  # fmt: skip
+    assert res.code == 1, res
+    assert out_lines(res.stdout) == ["{}", "{}"]  # the named fd existed once, and only once
+    assert res.stderr == "GenericError: File descriptor named 'f1' not found\n"
+
+
+@pytest.mark.qemu
+def test_fd_problems_are_one_line_and_the_session_goes_on(qemu: Qemu) -> None:
+    missing = qemu.directory / "no-such-file"
+    script = (
+        f"/fd {missing} add-fd fdset-id=1\n"
+        f"/fd {qemu.directory}\n"
+        "/fd\n"
+        f"/fd {qemu.image} /hmp info version\n"
+        "query-name\n"
+    )
+    res = run(str(qemu.qmp), "--keep-going", input=script)
+    assert res.code == 1, res
+    assert out_lines(res.stdout) == ['{"name":"testvm"}']
+    usage = "/fd takes PATH and a QMP command, e.g. /fd /tmp/x getfd fdname=f0"
+    assert out_lines(res.stderr) == [
+        f"line 1: {missing}: No such file or directory",
+        f"line 2: {usage}",
+        f"line 3: {usage}",
+        f"line 4: {usage}",
+    ]
+    assert qemu.client().cmd("query-fdsets") == []  # nothing half-passed
+    res = run(str(qemu.qmp), input=script)  # without -k the script stops at line 1
+    assert res.code == 1, res
+    assert (res.stdout, out_lines(res.stderr)) == (
+        "",
+        [f"line 1: {missing}: No such file or directory"],
+    )
+
+
+# --------------------------------------------------------------------------- qemu-ga
+
+QEMU_GA = shutil.which("qemu-ga") or "/usr/sbin/qemu-ga"
+HARMLESS = {"guest-ping", "guest-info", "guest-sync", "guest-sync-delimited", "guest-get-time"}
+
+
+@dataclass
+class GuestAgent:
+    process: subprocess.Popen[bytes]
+    socket: Path
+    directory: Path
+    blocked: set[str]
+
+
+@pytest.fixture
+def guest_agent() -> Iterator[GuestAgent]:
+    if not os.access(QEMU_GA, os.X_OK):
+        pytest.fail("qemu-ga is not installed; the README's test command installs it")
+    listed = subprocess.run(
+        [QEMU_GA, "--block-rpcs", "help"], capture_output=True, text=True, timeout=10
+    )
+    every = set(listed.stdout.split()) | set(listed.stderr.split())
+    assert every >= HARMLESS, listed
+    blocked = every - HARMLESS  # no shutdown, exec, file access or freeze of this machine
+    directory = short_tempdir()
+    sock = directory / "ga.sock"
+    command = [
+        QEMU_GA, "--method", "unix-listen", "--path", str(sock),
+        "--statedir", str(directory), "--pidfile", str(directory / "qemu-ga.pid"),
+        "--logfile", str(directory / "qemu-ga.log"), "--block-rpcs", ",".join(sorted(blocked)),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not sock.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log = (directory / "qemu-ga.log").read_text(errors="replace")
+            shutil.rmtree(directory, ignore_errors=True)
+            pytest.fail(f"qemu-ga did not start: {log}")
+        time.sleep(0.02)
+    agent = GuestAgent(process, sock, directory, blocked)
+    yield agent
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def agent_version() -> str:
+    done = subprocess.run([QEMU_GA, "--version"], capture_output=True, text=True, timeout=10)
+    return done.stdout.split("QEMU Guest Agent ")[1].split()[0]
+
+
+def test_real_guest_agent_with_skip_negotiation(guest_agent: GuestAgent) -> None:
+    sock = str(guest_agent.socket)
+    res = run("-N", sock, "-c", "guest-ping", "-c", "guest-info", "-c", "guest-sync-delimited id=5")
+    assert res.code == 0, res
+    assert res.stderr == ""
+    ping, info_line, synced = out_lines(res.stdout)
+    assert ping == "{}"
+    info = json.loads(info_line)
+    assert info["version"] == agent_version()
+    enabled = {c["name"]: c["enabled"] for c in info["supported_commands"]}
+    assert {name for name, on in enabled.items() if on} == HARMLESS
+    assert enabled["guest-shutdown"] is False and enabled["guest-exec"] is False
+    assert synced == "5"  # the reply after qemu-ga's 0xFF delimiter byte, read cleanly
+    # A script on stdin, with raw JSON and the JSON reply lines of --json.
+    script = 'guest-sync id=12345\n{"execute": "guest-get-time"}\n'
+    before = time.time_ns()
+    res = run("-N", "--json", sock, input=script)
+    after = time.time_ns()
+    assert res.code == 0, res
+    sync, now = (json.loads(line) for line in out_lines(res.stdout))
+    assert sync["return"] == 12345
+    assert before <= now["return"] <= after
+
+
+def test_real_guest_agent_errors_and_missing_negotiation(guest_agent: GuestAgent) -> None:
+    sock = str(guest_agent.socket)
+    blocked = "guest-file-open path=/nonexistent/qmpsh-test"  # harmless even if it ran
+    res = run("-N", sock, "-c", blocked, "-c", "guest-ping")
+    assert res.code == 1, res
+    assert res.stdout == ""
+    assert res.stderr == ("CommandNotFound: Command guest-file-open has been disabled\n")
+    # Without -N qmpsh waits for a greeting qemu-ga never sends: one line, with the hint.
+    res = run("--timeout", "1", sock, "-c", "guest-ping")
+    assert res.code == 3, res
+    [line] = out_lines(res.stderr)
+    assert line.startswith(f"qmpsh: {sock}: no QMP greeting within 1 s") and line.endswith(
+        "(a guest agent needs -N)"
+    ), line
+    res = run("-N", sock, "-c", "guest-ping")  # and the agent still serves the next client
+    assert (res.code, res.stdout) == (0, "{}\n"), res
