@@ -164,7 +164,7 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" in argv:
         at = argv.index("--")
         argv, qemu_args = argv[:at], argv[at + 1 :]
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_intermixed_args(argv)  # options may sit between TARGET and SCRIPT
     settle(args)  # config file, NO_COLOR, aliases; --version, --completions, --print-config
     if args.launch and args.target and not args.script:  # qmpsh --launch script.qmp
         args.script, args.target = args.target, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,12 @@ def test_a_script_that_is_not_a_file_is_a_usage_error(qemu: Qemu, what: str) -> 
     assert res.code == 2, res
     assert res.stderr == "qmpsh: give either SCRIPT or -c, not both\n"
     assert qemu.client().cmd("query-status")["running"] is True
+
+
+def test_options_may_sit_between_target_and_script(qemu: Qemu, tmp_path: Path) -> None:
+    script = tmp_path / "s.qmp"
+    script.write_text("stop\ncont\n")
+    done = run_qmpsh(str(qemu.qmp), "--events", str(script))
+    assert done.returncode == 0, done.stderr
+    events = [line for line in done.stdout.splitlines() if '"event"' in line]
+    assert len(events) == 2 and events[0].endswith('"event":"STOP"}')
