@@ -208,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
     from qmpsh.launch import launch
-    from qmpsh.protocol import QmpTransport
+    from qmpsh.targets import make_transport
     from qmpsh.transcript import Transcript
 
     interactive = (
@@ -224,7 +224,7 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
             with renderer.waiting("starting QEMU"):
                 launched = await asyncio.to_thread(launch, qemu_args, timeout=max(args.timeout, 10))
         target = str(launched.socket) if launched else args.target
-        transport = QmpTransport(target, negotiate=not args.skip_negotiation)
+        transport = make_transport(target, negotiate=not args.skip_negotiation)
         transport.observe(renderer.traffic)
         if args.logfile:
             transcript = Transcript(args.logfile, target)
