@@ -9,6 +9,7 @@ traceback ever reaches a terminal::
      ├── InputError            1  a line that could not be parsed (has a column)
      ├── ConnectFailed         3  missing / refused / busy / not QMP / timeout
      └── ConnectionLost        4  the server went away mid-session
+          └── NoReply          4  no reply within --timeout (stalled, or still busy)
 """
 
 from __future__ import annotations
@@ -63,3 +64,9 @@ class ConnectionLost(QmpshError):
     """An established session ended under us."""
 
     status = ExitStatus.LOST
+
+
+class NoReply(ConnectionLost):
+    """The server did not answer a command in time: stalled, or busy for longer
+    than the user allows. A script cannot go on in lock-step, so this ends it
+    (status 4); at the prompt it is reported and the session goes on."""

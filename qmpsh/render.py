@@ -27,6 +27,9 @@ from qmpsh.protocol import ServerInfo
 if TYPE_CHECKING:
     from rich.text import Text
 
+#: Changes what a spinner says while it spins.
+Relabel = Callable[[str], None]
+
 #: A wait shorter than this shows nothing; a longer one shows a spinner (``waiting``).
 SPINNER_DELAY = 0.3
 
@@ -61,6 +64,10 @@ def dump_json(value: object, *, indent: int | None = None, terminal: bool = Fals
     if terminal:
         text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
+
+
+def _no_label(text: str) -> None:
+    """Scripts show no spinner, so there is no label to change."""
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -187,9 +194,12 @@ class PlainRenderer:
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:
         """Scripts have no banner."""
 
-    def waiting(self, label: str) -> contextlib.AbstractContextManager[None]:
-        """Shown while qmpsh waits (for a reply, an event, a connection); scripts show nothing."""
-        return contextlib.nullcontext()
+    def waiting(self, label: str) -> contextlib.AbstractContextManager[Relabel]:
+        """Shown while qmpsh waits (for a reply, an event, a connection); scripts show nothing.
+
+        The context gives a function that changes the label (an elapsed time).
+        """
+        return contextlib.nullcontext(_no_label)
 
 
 class RichRenderer(PlainRenderer):
@@ -259,11 +269,11 @@ class RichRenderer(PlainRenderer):
             self.console.file.write(text)
             self.console.file.flush()
 
-    def waiting(self, label: str) -> contextlib.AbstractContextManager[None]:
+    def waiting(self, label: str) -> contextlib.AbstractContextManager[Relabel]:
         return self._spinner(label)
 
     @contextlib.contextmanager
-    def _spinner(self, label: str) -> Iterator[None]:
+    def _spinner(self, label: str) -> Iterator[Relabel]:
         """A spinner once a wait has lasted ``SPINNER_DELAY``, erased when it ends.
 
         Quick answers show nothing; rich draws nothing when stdout is no terminal.
@@ -274,7 +284,7 @@ class RichRenderer(PlainRenderer):
         except RuntimeError:  # no event loop: nothing waits asynchronously here
             later = None
         try:
-            yield
+            yield lambda text: status.update(self._plain(text, "notice"))
         finally:
             if later is not None:
                 later.cancel()

@@ -12,16 +12,18 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qmpsh.builtins import muted
 from qmpsh.completer import make_completer
 from qmpsh.config import ensure_private_file
-from qmpsh.errors import ConnectionLost, ExitStatus, InputError
+from qmpsh.errors import ConnectionLost, ExitStatus, InputError, NoReply
 from qmpsh.lexer import make_lexer
 from qmpsh.outcomes import Exit, Outcome
+from qmpsh.protocol import Transport
+from qmpsh.reconnect import Connector, wait_for_server
 from qmpsh.render import PlainRenderer
 from qmpsh.secrets import redact_input
 from qmpsh.session import Session
@@ -135,74 +137,157 @@ async def run_repl(
     input: Input | None = None,
     output: Output | None = None,
     settings: Settings | None = None,
+    reconnect: Connector | None = None,
+    auto_reconnect: bool = False,
 ) -> ExitStatus:
-    """Prompt until Ctrl-D or ``/exit``; raise ``ConnectionLost`` if QEMU goes away."""
+    """Prompt until Ctrl-D or ``/exit``.
+
+    When QEMU goes away and ``reconnect`` says how to reach it again, offer to wait
+    for it (``auto_reconnect``: without asking) and go on where the user was, with
+    the line being typed still there. Without ``reconnect`` (a QEMU qmpsh launched
+    is not coming back) raise ``ConnectionLost``; declining returns ``LOST`` (4).
+    """
     prompt = make_prompt(
         session, renderer, history=history, input=input, output=output, settings=settings
     )
+    session.on_event = _EventPrinter(prompt, renderer, session)
+    typed = ""
+    try:
+        while True:
+            try:
+                return await _attached(session, renderer, prompt, typed)
+            except _Lost as lost:
+                typed = lost.typed
+                if reconnect is None:
+                    raise ConnectionLost(lost.reason) from None
+                renderer.problem(f"qmpsh: {lost.reason}")
+            target = session.transport.target
+            question = f"Wait for QEMU to come back at {target}? [Y/n] "
+            if not (auto_reconnect or await _confirm(prompt, question)):
+                return ExitStatus.LOST
+            transport = await _wait_for_qemu(session, renderer, reconnect)
+            if transport is None:
+                return ExitStatus.LOST
+            await _reattach(session, renderer, transport)
+    finally:
+        session.on_event = None
+
+
+class _Lost(Exception):
+    """The connection ended; ``typed`` is the line the user had not sent yet."""
+
+    def __init__(self, reason: str, typed: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.typed = typed
+
+
+async def _attached(
+    session: Session, renderer: PlainRenderer, prompt: PromptSession[str], typed: str
+) -> ExitStatus:
+    """The prompt over one connection; ``_Lost`` when it ends."""
     session.learn_in_background()
     learning = asyncio.ensure_future(session.learn())
     learning.add_done_callback(lambda _: prompt.app.invalidate())
     closed = asyncio.ensure_future(session.transport.wait_closed())
-
-    def show(msg: Mapping[str, object]) -> None:
-        if not muted(session, str(msg.get("event"))):  # muted ones are still logged
-            _above_prompt(prompt, lambda: renderer.event(msg))
-
-    session.on_event = show
     try:
-        return await _loop(session, renderer, prompt, closed)
+        return await _loop(session, renderer, prompt, closed, typed)
     finally:
-        session.on_event = None
         closed.cancel()
         learning.cancel()
 
 
-def _above_prompt(prompt: PromptSession[str], show: Callable[[], None]) -> None:
+class _EventPrinter:
+    """Shows events above the prompt, as many per redraw as have arrived.
+
+    Each print above the prompt erases and redraws it; a burst of thousands of
+    events (a flood, a chatty guest) would otherwise cost a redraw each and
+    take seconds to drain. While one batch is printed, the next one gathers.
+    """
+
+    def __init__(
+        self, prompt: PromptSession[str], renderer: PlainRenderer, session: Session
+    ) -> None:
+        self.prompt = prompt
+        self.renderer = renderer
+        self.session = session
+        self._pending: list[Mapping[str, object]] = []
+        self._printing = False
+
+    def __call__(self, msg: Mapping[str, object]) -> None:
+        if muted(self.session, str(msg.get("event"))):  # muted ones are still logged
+            return
+        self._pending.append(msg)
+        if not self._printing:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+
+        def show() -> None:
+            for msg in batch:
+                self.renderer.event(msg)
+
+        printed = _above_prompt(self.prompt, show)
+        if printed is not None:
+            self._printing = True
+            printed.add_done_callback(self._printed)
+
+    def _printed(self, _: object) -> None:
+        self._printing = False
+        if self._pending:
+            self._flush()
+
+
+def _above_prompt(
+    prompt: PromptSession[str], show: Callable[[], None]
+) -> asyncio.Future[None] | None:
     """Print while the user may be typing: erase the prompt, print, redraw it.
 
     Results are printed straight to the terminal (the prompt is not shown while
     a command runs); only output that arrives during typing, events, needs this.
+    Returns the pending print, or None if it was printed at once.
     """
     from prompt_toolkit.application import run_in_terminal
     from prompt_toolkit.application.current import set_app
 
     if not prompt.app.is_running:
         show()
-        return
+        return None
     with set_app(prompt.app):  # events arrive on qemu.qmp's task, outside the app's context
-        run_in_terminal(show)
+        return asyncio.ensure_future(run_in_terminal(show))
 
 
 class _LineCleared(Exception):
     """Ctrl-C at the prompt, carried out of the reading task as an ordinary exception."""
 
 
-async def _prompt_once(prompt: PromptSession[str]) -> str:
+async def _prompt_once(prompt: PromptSession[str], typed: str) -> str:
     # prompt_toolkit raises KeyboardInterrupt for Ctrl-C; escaping a task, that
     # BaseException would stop the event loop itself (and end qmpsh with 130).
     try:
-        return await prompt.prompt_async()
+        return await prompt.prompt_async(default=typed)
     except KeyboardInterrupt:
         raise _LineCleared from None
 
 
-async def _read(prompt: PromptSession[str], closed: asyncio.Future[str]) -> str:
-    """One input, or ``ConnectionLost`` as soon as QEMU goes away, even mid-typing.
+async def _read(prompt: PromptSession[str], closed: asyncio.Future[str], typed: str) -> str:
+    """One input, or ``_Lost`` as soon as QEMU goes away, even mid-typing.
 
     Ctrl-C raises ``_LineCleared``, Ctrl-D ``EOFError``.
     """
     if not closed.done():
-        reading = asyncio.ensure_future(_prompt_once(prompt))
+        reading = asyncio.ensure_future(_prompt_once(prompt, typed))
         # If we are cancelled meanwhile, its Ctrl-C / Ctrl-D must not be reported as lost.
         reading.add_done_callback(lambda task: task.cancelled() or task.exception())
         await asyncio.wait({reading, closed}, return_when=asyncio.FIRST_COMPLETED)
         if reading.done():
             return reading.result()
+        typed = prompt.default_buffer.text  # kept for after a reconnect
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError, _LineCleared, EOFError):
             await reading
-    raise ConnectionLost(closed.result())
+    raise _Lost(closed.result(), typed)
 
 
 async def _loop(
@@ -210,50 +295,139 @@ async def _loop(
     renderer: PlainRenderer,
     prompt: PromptSession[str],
     closed: asyncio.Future[str],
+    typed: str,
 ) -> ExitStatus:
     while True:
         session.forget_lookups()  # live completion values are fresh at each prompt
         try:
-            text = await _read(prompt, closed)
+            text = await _read(prompt, closed, typed)
         except _LineCleared:
             continue
         except EOFError:
             return ExitStatus.OK
+        finally:
+            typed = ""
         try:
             item = session.parse(text)
             outcome = None if item is None else await _run_cancellable(session, item, renderer)
         except InputError as err:  # from the parser, or the schema check before sending
             _show_input_error(renderer, session, text, err)
             continue
+        except NoReply as err:  # the session goes on: QEMU may answer the next one
+            renderer.problem(f"qmpsh: {err}")
+            continue
+        except ConnectionLost as err:
+            raise _Lost(f"{err}; the command may or may not have taken effect") from None
         if outcome is not None:
             renderer.outcome(outcome)
             if isinstance(outcome, Exit):
                 return ExitStatus.OK
 
 
-async def _run_cancellable(
-    session: Session, item: Parsed, renderer: PlainRenderer
-) -> Outcome | None:
-    """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
+@contextlib.contextmanager
+def _ctrl_c_cancels(task: asyncio.Future[Any]) -> Iterator[None]:
+    """While a command or a wait runs, Ctrl-C cancels it instead of ending qmpsh."""
     loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(session.run(item))
     try:
         loop.add_signal_handler(signal.SIGINT, task.cancel)
         interruptible = True
     except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
         interruptible = False
     try:
-        with renderer.waiting("waiting for QEMU (Ctrl-C stops waiting)"):
-            return await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
-        renderer.notice("cancelled; QEMU may still complete the command")
-        return None
+        yield
     finally:
         if interruptible:
             loop.remove_signal_handler(signal.SIGINT)
+
+
+def _cancelled_by_user() -> bool:
+    """A CancelledError from Ctrl-C, not from qmpsh itself being cancelled (SIGTERM)."""
+    current = asyncio.current_task()
+    return current is None or not current.cancelling()
+
+
+async def _run_cancellable(
+    session: Session, item: Parsed, renderer: PlainRenderer
+) -> Outcome | None:
+    """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
+    task = asyncio.ensure_future(session.run(item))
+    try:
+        with _ctrl_c_cancels(task), renderer.waiting("waiting for QEMU (Ctrl-C stops waiting)"):
+            return await task
+    except asyncio.CancelledError:
+        if not _cancelled_by_user():
+            raise
+        renderer.notice("cancelled; QEMU may still complete the command")
+        return None
+
+
+async def _confirm(prompt: PromptSession[str], question: str) -> bool:
+    """A one-key yes/no on the same terminal; Enter means yes, Ctrl-C/Ctrl-D no."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+    kb = KeyBindings()
+
+    @kb.add("y")
+    @kb.add("Y")
+    @kb.add("enter")
+    def _yes(event: KeyPressEvent) -> None:
+        event.app.exit(result=True)
+
+    @kb.add("n")
+    @kb.add("N")
+    @kb.add("c-c")
+    @kb.add("c-d")
+    def _no(event: KeyPressEvent) -> None:
+        event.app.exit(result=False)
+
+    @kb.add("<any>")
+    def _other(event: KeyPressEvent) -> None:
+        """Anything else is not an answer."""
+
+    ask: PromptSession[bool] = PromptSession(
+        question, key_bindings=kb, input=prompt.input, output=prompt.output
+    )
+    return await ask.prompt_async()
+
+
+async def _wait_for_qemu(
+    session: Session, renderer: PlainRenderer, reconnect: Connector
+) -> Transport | None:
+    """Retry until QEMU is back (the new transport) or the user gives up (None)."""
+    target = session.transport.target
+    renderer.notice(f"waiting for QEMU to come back at {target} (Ctrl-C gives up)")
+    label = f"waiting for {target}"
+    with renderer.waiting(label) as update:
+
+        def progress(elapsed: float, why: str) -> None:
+            update(f"{label}: {elapsed:.0f} s")
+
+        task = asyncio.ensure_future(wait_for_server(reconnect, progress=progress))
+        try:
+            with _ctrl_c_cancels(task):
+                return await task
+        except asyncio.CancelledError:
+            if not _cancelled_by_user():
+                raise
+    renderer.notice("gave up waiting")
+    return None
+
+
+async def _reattach(session: Session, renderer: PlainRenderer, transport: Transport) -> None:
+    """Go on with the new connection and say what was kept."""
+    old = session.transport
+    kept = session.attach(transport)
+    await old.close()
+    before, after = old.info.version, transport.info.version
+    if kept:
+        schema = "same QEMU version, schema kept"
+    elif before and after and before != after:
+        schema = f"QEMU {before} -> {after}, reading the new schema"
+    else:
+        schema = "reading the schema"
+    version = f"QEMU {after}" if after else "the server"
+    renderer.notice(f"reconnected to {version} at {transport.target} ({schema})")
 
 
 def _show_input_error(

@@ -40,6 +40,8 @@ class Session:
     use_schema: bool = True
     #: How long completion waits for a live value before offering what it has.
     lookup_timeout: float = 0.5
+    #: How long a command's reply may take (``--timeout``); None: as long as it takes.
+    reply_timeout: float | None = None
     #: Every event received (bounded), numbered with replies in socket order.
     events: EventLog = field(default_factory=EventLog)
     #: Event name globs not shown at the prompt (still logged).
@@ -67,6 +69,29 @@ class Session:
         self.forget_lookups()  # a job moved on, a device went away: ask again
         if self.on_event is not None:
             self.on_event(msg)
+
+    def attach(self, transport: Transport) -> bool:
+        """Go on over a new connection (QEMU came back); True if the schema was kept.
+
+        The mode, the event log and mutes stay; the schema is kept only when the
+        greeting names the same QEMU version and package, so a restart costs no
+        re-fetch while an upgrade is noticed.
+        """
+        before, after = self.transport.info, transport.info
+        same = bool(after.version) and (after.version, after.package) == (
+            before.version,
+            before.package,
+        )
+        self.transport = transport
+        transport.observe(self._observe)
+        self._reply_seq.clear()
+        self._lookups.clear()
+        self._given_up.clear()
+        self._learned = None
+        kept = same and self.index is not None
+        if not kept:
+            self.index, self._schema, self.commands = None, None, ()
+        return kept
 
     @property
     def received(self) -> int:
@@ -119,7 +144,7 @@ class Session:
         self, command: str, message: Mapping[str, object], *, hmp: bool = False, fd: int = -1
     ) -> Reply:
         """Send one user command (with an open file descriptor to pass, for getfd/add-fd)."""
-        reply = await self.transport.execute(message, fd=fd)
+        reply = await self.transport.execute(message, fd=fd, timeout=self.reply_timeout)
         return Reply(command, reply, hmp, self._reply_seq.pop(reply.get("id"), self._received))
 
     async def next_event(self, match: Match) -> Logged:
@@ -133,7 +158,7 @@ class Session:
         message: dict[str, object] = {"execute": command}
         if arguments:
             message["arguments"] = dict(arguments)
-        reply = await self.transport.execute(message, quiet=True)
+        reply = await self.transport.execute(message, quiet=True, timeout=self.reply_timeout)
         return reply.get("return")
 
     async def lookup(self, question: Question) -> object:

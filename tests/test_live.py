@@ -340,7 +340,12 @@ class StubTransport:
     async def connect(self, timeout: float) -> None: ...
 
     async def execute(
-        self, message: Mapping[str, object], *, quiet: bool = False, fd: int = -1
+        self,
+        message: Mapping[str, object],
+        *,
+        quiet: bool = False,
+        fd: int = -1,
+        timeout: float | None = None,
     ) -> dict[str, object]:
         self.sent.append((message, quiet))
         return await self.answer(message)

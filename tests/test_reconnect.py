@@ -1,0 +1,476 @@
+"""Reply timeouts and reconnecting: QEMU stalls, QEMU goes away and comes back.
+
+Scripts never wait for a QEMU that went away (exit 4) and never wait for a
+reply longer than ``--timeout`` (exit 4, one line). At the prompt a stalled
+command is reported and the session goes on; a QEMU that went away is waited
+for (asked, or ``--reconnect``), and the session carries on with what the user
+was typing, keeping the schema when the QEMU version is the same. The REPL is
+driven through a real ``PromptSession`` (pipe input) against real QEMU
+processes restarted on the same socket path; the fake server stands in only
+for a stall and for a QEMU whose version changed across the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from prompt_toolkit import PromptSession
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from qmpsh import repl
+from qmpsh.errors import ConnectionLost, ExitStatus
+from qmpsh.protocol import QmpTransport, Transport
+from qmpsh.render import RichRenderer
+from qmpsh.session import Session
+from tests.conftest import QEMU, no_traceback, run_qmpsh, short_tempdir
+from tests.fakeserver import Behaviour, Connection, FakeServer
+from tests.test_tmux import PROMPT, Terminal, prompt_line
+
+pytestmark = pytest.mark.qemu
+
+ENTER = "\r"
+DEADLINE = 15.0
+QUESTION = "Wait for QEMU to come back at"
+
+
+# -- a real QEMU that can be stopped and started again on the same socket path
+
+
+class Vm:
+    """QEMU on a fixed socket path, restartable: what a VM restart looks like to qmpsh."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.socket = directory / "vm.qmp"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, name: str = "testvm") -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+        command = [
+            QEMU, "-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none",
+            "-m", "64", "-name", name, "-qmp", f"unix:{self.socket},server=on,wait=off",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 20
+        while not self.socket.exists():
+            assert self.process.poll() is None, "QEMU did not start"
+            assert time.monotonic() < deadline, "QEMU did not create its socket"
+            time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+
+@pytest.fixture
+def vm() -> Iterator[Vm]:
+    machine = Vm(short_tempdir())
+    machine.start()
+    yield machine
+    machine.kill()
+
+
+# -- the REPL, as cli builds it, with a way to connect again
+
+
+@dataclass
+class Driver:
+    session: Session
+    out: io.StringIO
+    keys: PipeInput
+    task: asyncio.Task[ExitStatus]
+    prompts: list[PromptSession[str]]
+    connects: list[Transport]
+    questions: list[str]
+
+    def output(self) -> str:
+        return self.out.getvalue()
+
+    def asked(self) -> bool:
+        """The yes/no question is up (prompt_toolkit draws it, not the renderer)."""
+        return any(q.startswith(QUESTION) for q in self.questions)
+
+    @property
+    def line(self) -> str:
+        return self.prompts[0].default_buffer.text if self.prompts else ""
+
+    def at_prompt(self) -> bool:
+        return bool(self.prompts) and self.prompts[0].app.is_running and not self.task.done()
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while not condition():
+            if self.task.done():
+                self.task.result()
+                pytest.fail(f"the REPL ended while waiting for {what}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; output:\n{self.output()}")
+            await asyncio.sleep(0.01)
+
+    async def enter(self, text: str, expect: str) -> str:
+        await self.until(self.at_prompt, "the prompt")
+        mark = len(self.output())
+        self.keys.send_text(text + ENTER)
+        await self.until(
+            lambda: expect in self.output()[mark:] and self.at_prompt() and self.line == "",
+            f"{expect!r} after {text!r}",
+        )
+        return self.output()[mark:]
+
+
+@asynccontextmanager
+async def repl_on(
+    target: str, *, auto: bool = False, reply_timeout: float | None = None
+) -> AsyncIterator[Driver]:
+    connects: list[Transport] = []
+
+    async def connect() -> Transport:
+        transport = QmpTransport(target)
+        try:
+            await transport.connect(2)
+        except BaseException:
+            await transport.close()
+            raise
+        connects.append(transport)
+        return transport
+
+    session = Session(await connect(), reply_timeout=reply_timeout)
+    out = io.StringIO()
+    renderer = RichRenderer(file=out, width=200)
+    prompts: list[PromptSession[str]] = []
+    make_prompt = repl.make_prompt
+
+    def recording(*args: Any, **kwargs: Any) -> PromptSession[str]:
+        prompt = make_prompt(*args, **kwargs)
+        prompts.append(prompt)
+        return prompt
+
+    questions: list[str] = []
+    confirm = repl._confirm
+
+    async def asked(prompt: PromptSession[str], question: str) -> bool:
+        questions.append(question)
+        return await confirm(prompt, question)
+
+    with (
+        create_pipe_input() as keys,
+        mock.patch.object(repl, "make_prompt", recording),
+        mock.patch.object(repl, "_confirm", asked),
+    ):
+        task = asyncio.ensure_future(
+            repl.run_repl(
+                session,
+                renderer,
+                history=None,
+                input=keys,
+                output=DummyOutput(),
+                reconnect=connect,
+                auto_reconnect=auto,
+            )
+        )
+        driver = Driver(session, out, keys, task, prompts, connects, questions)
+        try:
+            await driver.until(driver.at_prompt, "the first prompt")
+            yield driver
+        finally:
+            if not task.done():
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await session.transport.close()
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coro)
+
+
+# -- scripts: a stalled QEMU ends the script after --timeout, exit 4
+
+
+async def _stall(conn: Connection, request: dict[str, Any]) -> None:
+    await conn.stall()
+
+
+async def _half_then_stall(conn: Connection, request: dict[str, Any]) -> None:
+    await conn.send_raw(b'{"return": {"status": "runn')
+    await conn.stall()
+
+
+@pytest.mark.parametrize("handler", [_stall, _half_then_stall], ids=["no-reply", "mid-reply"])
+def test_script_gives_up_on_a_stalled_command_after_timeout(handler: Any) -> None:
+    commands = {"query-status": {"status": "running"}, "query-name": handler}
+    with FakeServer(commands=commands) as fake:
+        started = time.monotonic()
+        done = run_qmpsh(
+            str(fake.path), "--timeout", "1", input="query-status\nquery-name\nquery-status\n"
+        )
+        took = time.monotonic() - started
+    assert done.returncode == ExitStatus.LOST, done
+    assert json.loads(done.stdout) == {"status": "running"}  # the first one, only
+    assert done.stderr == (
+        f"qmpsh: {fake.path}: no reply to query-name within 1 s "
+        "(QEMU is stalled or still busy with it; --timeout waits longer)\n"
+    )
+    assert took < 10, took
+
+
+def test_guest_agent_that_never_answers_is_not_waited_for_forever() -> None:
+    """-N against a socket nobody answers on (a guest agent with no guest behind it)."""
+    with FakeServer(Behaviour.SILENT) as fake:
+        done = run_qmpsh(str(fake.path), "-N", "--timeout", "1", "-c", "guest-ping")
+    assert done.returncode == ExitStatus.LOST, done
+    assert done.stderr.startswith(f"qmpsh: {fake.path}: no reply to guest-ping within 1 s")
+    assert done.stderr.count("\n") == 1
+    no_traceback(done.stderr)
+
+
+def test_script_never_reconnects_even_with_the_option(vm: Vm) -> None:
+    """--reconnect is for people at a prompt; a script that lost QEMU exits 4."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qmpsh", "--reconnect", str(vm.socket)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "XDG_STATE_HOME": str(vm.directory / "state")},
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"query-status\n")
+    process.stdin.flush()
+    assert json.loads(process.stdout.readline())["status"] == "running"
+    vm.kill()
+    vm.start()  # back at once: still no reconnect for a script
+    try:
+        status = process.wait(10)
+    finally:
+        process.kill()
+    assert process.stderr is not None
+    assert status == ExitStatus.LOST
+    assert process.stderr.read().decode() == f"qmpsh: {vm.socket}: connection closed by QEMU\n"
+
+
+# -- at the prompt: a stalled command is reported, the session goes on
+
+
+def test_slow_command_at_the_prompt_is_reported_and_the_session_goes_on() -> None:
+    """QEMU busy past --timeout: the prompt comes back; the late reply is dropped."""
+
+    async def late(conn: Connection, request: dict[str, Any]) -> None:
+        await asyncio.sleep(1.0)
+        await conn.reply(request, "late")
+
+    commands = {"query-status": {"status": "running"}, "query-name": late}
+    with FakeServer(commands=commands) as fake:
+
+        async def body() -> None:
+            async with repl_on(str(fake.path), reply_timeout=0.5) as driver:
+                shown = await driver.enter("query-name", "no reply to query-name within 0.5 s")
+                assert "Traceback" not in shown
+                shown = await driver.enter("query-status", '"running"')
+                assert "late" not in shown
+                driver.keys.send_text("\x04")
+                assert await asyncio.wait_for(driver.task, DEADLINE) == ExitStatus.OK
+
+        run(body())
+
+
+# -- at the prompt: QEMU goes away and comes back
+
+
+def test_prompt_offers_to_wait_and_goes_on_with_the_same_schema(vm: Vm) -> None:
+    async def body() -> None:
+        async with repl_on(str(vm.socket)) as driver:
+            await driver.enter("query-status", "running")
+            index = await driver.session.schema()
+            assert index is not None
+            vm.kill()
+            await driver.until(driver.asked, "the question")
+            assert f"qmpsh: {vm.socket}: connection closed by QEMU" in driver.output()
+            vm.start(name="again")
+            driver.keys.send_text("y")
+            await driver.until(lambda: "reconnected to QEMU" in driver.output(), "reconnected")
+            assert f"at {vm.socket} (same QEMU version, schema kept)" in driver.output()
+            assert await driver.session.schema() is index  # not fetched again
+            assert len(driver.connects) == 2
+            # The session works on the new QEMU, and learned its name anew.
+            await driver.enter("query-name", '"again"')
+            await driver.until(lambda: driver.session.vm_name == "again", "the new VM name")
+            await driver.enter("blockdev-add driver=null-co node-name=n1", "{}")
+            driver.keys.send_text("\x04")
+            assert await asyncio.wait_for(driver.task, DEADLINE) == ExitStatus.OK
+
+    run(body())
+
+
+def test_declining_to_wait_ends_with_status_4(vm: Vm) -> None:
+    async def body() -> None:
+        async with repl_on(str(vm.socket)) as driver:
+            vm.kill()
+            await driver.until(driver.asked, "the question")
+            driver.keys.send_text("n")
+            assert await asyncio.wait_for(driver.task, DEADLINE) == ExitStatus.LOST
+            assert len(driver.connects) == 1
+
+    run(body())
+
+
+def test_the_line_being_typed_survives_a_reconnect(vm: Vm) -> None:
+    async def body() -> None:
+        async with repl_on(str(vm.socket), auto=True) as driver:
+            driver.keys.send_text("query-sta")
+            await driver.until(lambda: driver.line == "query-sta", "the half-typed line")
+            vm.kill()
+            await driver.until(lambda: "waiting for QEMU" in driver.output(), "the wait")
+            assert not driver.questions  # --reconnect does not ask
+            vm.start()
+            await driver.until(lambda: "reconnected" in driver.output(), "reconnected")
+            await driver.until(lambda: driver.line == "query-sta", "the line restored")
+            shown = await driver.enter("tus", '"running"')
+            assert '"status": "running"' in shown
+
+    run(body())
+
+
+def test_a_command_lost_with_qemu_is_reported_then_the_wait_begins(vm: Vm) -> None:
+    async def body() -> None:
+        async with repl_on(str(vm.socket), auto=True) as driver:
+            await driver.until(driver.at_prompt, "the prompt")
+            driver.keys.send_text("/wait RESET timeout=30" + ENTER)
+            await driver.until(lambda: not driver.at_prompt(), "the wait to start")
+            vm.kill()
+            await driver.until(lambda: "waiting for QEMU" in driver.output(), "the wait")
+            assert "may or may not have taken effect" in driver.output()
+            vm.start()
+            await driver.until(lambda: "reconnected" in driver.output(), "reconnected")
+            await driver.enter("query-status", "running")
+
+    run(body())
+
+
+def test_new_qemu_version_means_a_new_schema() -> None:
+    """The fake server stands in for an upgraded QEMU restarted on the same socket."""
+    old_schema = [
+        {"name": "query-status", "meta-type": "command", "arg-type": "0", "ret-type": "0"},
+        {"name": "0", "meta-type": "object", "members": []},
+    ]
+    new_schema = [*old_schema, {**old_schema[0], "name": "query-new"}]
+    schemas = [old_schema]
+
+    async def schema(conn: Connection, request: dict[str, Any]) -> None:
+        await conn.reply(request, schemas[-1])
+
+    async def die(conn: Connection, request: dict[str, Any]) -> None:
+        conn.abort()
+
+    commands = {"query-qmp-schema": schema, "query-status": {"status": "running"}, "die": die}
+    with FakeServer(commands=commands) as fake:
+
+        async def body() -> None:
+            async with repl_on(str(fake.path)) as driver:
+                index = await driver.session.schema()
+                assert index is not None and "query-new" not in index.commands
+                fake.version = {"qemu": {"major": 8, "minor": 0, "micro": 0}, "package": ""}
+                schemas.append(new_schema)
+                driver.keys.send_text("!die" + ENTER)
+                await driver.until(driver.asked, "the question")
+                driver.keys.send_text(ENTER)  # Enter means yes
+                await driver.until(lambda: "reconnected" in driver.output(), "reconnected")
+                assert "QEMU 7.2.0 -> 8.0.0, reading the new schema" in driver.output()
+                index = await driver.session.schema()
+                assert index is not None and "query-new" in index.commands
+
+        run(body())
+    asked = [r.get("execute") for r in fake.received].count("query-qmp-schema")
+    assert asked == 2
+
+
+def test_without_a_way_back_the_loss_is_raised(vm: Vm) -> None:
+    """A QEMU qmpsh launched itself is not waited for: cli passes no ``reconnect``."""
+
+    async def body() -> None:
+        transport = QmpTransport(str(vm.socket))
+        await transport.connect(5)
+        session = Session(transport)
+        with create_pipe_input() as keys:
+            task = asyncio.ensure_future(
+                repl.run_repl(
+                    session, RichRenderer(file=io.StringIO()), history=None, input=keys,
+                    output=DummyOutput(),
+                )
+            )  # fmt: skip
+            await asyncio.sleep(0.3)
+            vm.kill()
+            with pytest.raises(ConnectionLost, match="connection closed by QEMU"):
+                await asyncio.wait_for(task, DEADLINE)
+        await transport.close()
+
+    run(body())
+
+
+# -- in a real terminal: the question, the spinner, Ctrl-C gives up; --reconnect comes back
+
+
+def test_reconnect_in_a_real_terminal(vm: Vm, tmp_path: Path) -> None:
+    terminal = Terminal()
+    try:
+        exit_file = tmp_path / "exit"
+        command = shlex.join([sys.executable, "-m", "qmpsh", str(vm.socket)])
+        terminal.start(
+            # The shell outlives the Ctrl-C sent to the pane's process group (a trap
+            # with a command is not inherited: qmpsh gets SIGINT as usual).
+            f"trap true INT; {command}; echo EXIT=$? > {shlex.quote(str(exit_file))}",
+            env={"XDG_STATE_HOME": str(tmp_path / "state")},
+        )
+        terminal.wait_for(lambda s: prompt_line(s) == PROMPT.rstrip(), "the prompt")
+        vm.kill()
+        terminal.wait_for(lambda s: QUESTION in s, "the question")
+        terminal.press("y")
+        terminal.wait_for(lambda s: "waiting for" in s and " s" in s, "the spinner")
+        terminal.press("C-c")
+        screen = terminal.wait_for(lambda s: "gave up waiting" in s, "giving up")
+        assert "Traceback" not in screen
+        deadline = time.monotonic() + DEADLINE
+        while not exit_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert exit_file.read_text().strip() == "EXIT=4"
+    finally:
+        terminal.close()
+
+
+def test_automatic_reconnect_in_a_real_terminal(vm: Vm, tmp_path: Path) -> None:
+    terminal = Terminal()
+    try:
+        command = shlex.join([sys.executable, "-m", "qmpsh", "--reconnect", str(vm.socket)])
+        terminal.start(command, env={"XDG_STATE_HOME": str(tmp_path / "state")})
+        terminal.wait_for(lambda s: prompt_line(s) == PROMPT.rstrip(), "the prompt")
+        terminal.type("query-st")
+        vm.kill()
+        terminal.wait_for(lambda s: "waiting for QEMU to come back" in s, "the wait")
+        vm.start()
+        terminal.wait_for(lambda s: "reconnected to QEMU" in s, "reconnected")
+        terminal.wait_for(lambda s: prompt_line(s) == PROMPT + "query-st", "the line kept")
+        terminal.type("atus")
+        terminal.press("Enter")
+        screen = terminal.wait_for(lambda s: '"running"' in s, "the reply")
+        assert "Traceback" not in screen
+    finally:
+        terminal.close()
