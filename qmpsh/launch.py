@@ -8,6 +8,8 @@ qmpsh, which then stops QEMU itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -102,3 +104,19 @@ def _last_line(log: Path) -> str:
     except OSError:
         return ""
     return lines[-1] if lines else ""
+
+
+async def launch_async(extra: list[str], *, timeout: float = 10.0) -> Launched:
+    """``launch`` off the event loop, and never leaving a QEMU behind.
+
+    A thread cannot be stopped: if qmpsh is interrupted (Ctrl-C, SIGTERM) while
+    QEMU starts, wait for the start to finish and stop what it started.
+    """
+    starting = asyncio.ensure_future(asyncio.to_thread(launch, extra, timeout=timeout))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            started = await starting
+            await asyncio.to_thread(started.stop)
+        raise

@@ -34,6 +34,10 @@ Address = str | tuple[str, int]
 #: in the order they cross the socket; events included.
 Observer = Callable[[str, Mapping[str, object]], None]
 
+#: The largest message qmpsh reads (qemu.qmp's default, 10 MiB, is less than a
+#: guest-file-read of 48 MB in base64, or query-qmp-schema on a big build).
+MAX_MESSAGE = 512 << 20
+
 _V6 = re.compile(r"\[([0-9A-Fa-f:.%\w]+)\]:([0-9]+)")
 _HOST = re.compile(r"([^/:\[\]]+):([0-9]+)")
 
@@ -96,7 +100,9 @@ class _Client(QMPClient):
     """QMPClient that hands every message to observers, in socket order."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(name)
+        super().__init__(name, readbuflen=MAX_MESSAGE)
+        #: Why qmpsh itself gave up on the connection (else QEMU closed it).
+        self.failure = ""
         self.observers: list[Observer] = []
         self.quiet_ids: set[object] = set()
         #: Observers of qmpsh's own quiet questions too (a transcript of the socket).
@@ -120,8 +126,13 @@ class _Client(QMPClient):
                 observer(direction, plain)
 
     async def _do_recv(self) -> Message:
+        try:
+            line = await self._readline()
+        except (ValueError, asyncio.LimitOverrunError):  # StreamReader's limit, not EOF
+            self.failure = f"QEMU sent a message over {MAX_MESSAGE >> 20} MiB; qmpsh gave up on it"
+            raise
         # qemu-ga sends 0xFF (never valid UTF-8) before its guest-sync-delimited reply.
-        return Message((await self._readline()).lstrip(b"\xff"), eager=True)
+        return Message(line.lstrip(b"\xff"), eager=True)
 
     def _cb_inbound(self, msg: Message) -> Message:
         self._notify("recv", msg)
@@ -214,7 +225,7 @@ class QmpTransport:
     ) -> dict[str, object]:
         client = self._client
         if client.runstate != Runstate.RUNNING:
-            raise ConnectionLost(f"{self.target}: connection closed by QEMU")
+            raise ConnectionLost(self._closed_message())
         assign_id = "id" not in message
         if quiet:
             self._quiet_count += 1
@@ -239,7 +250,7 @@ class QmpTransport:
                 "(QEMU is stalled or still busy with it; --timeout waits longer)"
             ) from None
         except (ExecInterruptedError, StateError):
-            raise ConnectionLost(f"{self.target}: connection closed by QEMU") from None
+            raise ConnectionLost(self._closed_message()) from None
         except (TypeError, ValueError) as err:
             raise InputError(f"cannot send: {err}") from None
         return dict(reply)
@@ -248,7 +259,10 @@ class QmpTransport:
         client = self._client
         while client.runstate == Runstate.RUNNING:
             await client.runstate_changed()
-        return f"{self.target}: connection closed by QEMU"
+        return self._closed_message()
+
+    def _closed_message(self) -> str:
+        return f"{self.target}: {self._client.failure or 'connection closed by QEMU'}"
 
     async def close(self) -> None:
         # The reason the connection ended was already reported; closing must not fail.

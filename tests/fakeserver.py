@@ -421,3 +421,95 @@ __all__ = [
     "ipv6_loopback",
     "unused_tcp_port",
 ]
+
+
+# -- handlers for the fault matrix (tests/test_faults.py): each is a ``Handler``
+
+
+class Gate:
+    """Holds its request until the test, from its own thread, lets it go.
+
+    ``arrived`` is set once the request is in (the command is in flight);
+    ``release()`` then sends ``value`` as the reply, ``abort()`` drops the
+    connection instead (QEMU dying with the command in flight). Meanwhile this
+    connection answers nothing else, as a QEMU busy with one command would not.
+    """
+
+    def __init__(self, value: object = None) -> None:
+        self.value: object = {} if value is None else value
+        self.arrived = threading.Event()
+        self._go = threading.Event()
+        self._drop = False
+
+    async def __call__(self, conn: Connection, request: dict[str, Any]) -> None:
+        self.arrived.set()
+        while not self._go.is_set():
+            await asyncio.sleep(0.01)
+        if self._drop:
+            conn.abort()
+        else:
+            await conn.reply(request, self.value)
+
+    def wait_arrived(self, timeout: float = 10.0) -> None:
+        assert self.arrived.wait(timeout), "the gated command never reached the server"
+
+    def release(self) -> None:
+        self._go.set()
+
+    def abort(self) -> None:
+        self._drop = True
+        self._go.set()
+
+
+class Unanswered:
+    """Never answers this request, but goes on serving the next ones (a lost reply)."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+
+    async def __call__(self, conn: Connection, request: dict[str, Any]) -> None:
+        self.arrived.set()
+
+
+async def drop_connection(conn: Connection, request: dict[str, Any]) -> None:
+    """The server goes away the moment this request arrives."""
+    conn.abort()
+
+
+def half_reply(data: bytes = b'{"return": {"sta') -> Handler:
+    """Send the start of a reply (no newline), then drop the connection."""
+
+    async def handler(conn: Connection, request: dict[str, Any]) -> None:
+        await conn.send_raw(data)
+        conn.abort()
+
+    return handler
+
+
+def sized_value(size: int, chunk: int = 1000) -> list[str]:
+    """A JSON value of at least ``size`` bytes, even written compactly: strings of digits."""
+    return [f"{n:0{chunk}d}" for n in range(-(-size // (chunk + 3)))]
+
+
+def event_flood(count: int, name: str = "FLOOD", *, reply_first: bool = False) -> Handler:
+    """``count`` events numbered in ``data.n`` (0, 1, ...), before the reply or after it."""
+
+    async def handler(conn: Connection, request: dict[str, Any]) -> None:
+        if reply_first:
+            await conn.reply(request, {})
+        for n in range(count):
+            await conn.event(name, {"n": n})
+        if not reply_first:
+            await conn.reply(request, {})
+
+    return handler
+
+
+__all__ += [
+    "Gate",
+    "Unanswered",
+    "drop_connection",
+    "event_flood",
+    "half_reply",
+    "sized_value",
+]

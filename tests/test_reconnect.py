@@ -368,7 +368,7 @@ def test_a_command_lost_with_qemu_is_reported_then_the_wait_begins(vm: Vm) -> No
 
 def test_new_qemu_version_means_a_new_schema() -> None:
     """The fake server stands in for an upgraded QEMU restarted on the same socket."""
-    old_schema = [
+    old_schema: list[dict[str, object]] = [
         {"name": "query-status", "meta-type": "command", "arg-type": "0", "ret-type": "0"},
         {"name": "0", "meta-type": "object", "members": []},
     ]

@@ -1,0 +1,648 @@
+"""The fault matrix (issue 5): something fails under qmpsh, qmpsh says one line and exits.
+
+Every test runs the real ``qmpsh`` program (``python -m qmpsh``) as a child
+process with a deadline, and checks the exact exit status of DESIGN.md section
+1 (4 connection lost, 130 interrupted) and the exact text on stderr, which is
+never a traceback. Real QEMU produces the faults it can produce on demand
+(killed with SIGKILL, ``--launch`` under a signal, the prompt's history); the
+fake server of ``tests/fakeserver.py`` the rest: a command that does not
+return until the test says so, a reply cut in half, a 50 MB reply, floods of
+10,000 events.
+
+Faults before a session exists (missing socket, refused, busy monitor, not QMP,
+a server that stalls after its greeting: exit 3) are in ``tests/test_connect.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from qmpsh import protocol
+from qmpsh.errors import ConnectionLost
+from tests.conftest import QEMU, Qemu, json_lines, run_qmpsh, short_tempdir, start_qemu
+from tests.fakeserver import (
+    FakeServer,
+    Gate,
+    Unanswered,
+    drop_connection,
+    event_flood,
+    half_reply,
+    sized_value,
+)
+from tests.test_output_conventions import plain
+
+pytestmark = pytest.mark.qemu
+
+DEADLINE = 10.0
+#: How long qmpsh may take to notice QEMU has gone and leave (it is told at once).
+PROMPTLY = 5.0
+FLOOD = 10_000
+INTERRUPTED = 130
+LOST = 4
+
+
+def statuses(stdout: str) -> list[str]:
+    """The ``status`` of each query-status reply printed (other members vary by QEMU version)."""
+    return [reply["status"] for reply in json_lines(stdout)]
+
+
+def lost(target: object) -> str:
+    """The one line qmpsh prints when the connection ends under it (exit 4)."""
+    return f"qmpsh: {target}: connection closed by QEMU\n"
+
+
+class Qmpsh:
+    """``python -m qmpsh ARGS`` reading a pipe the test keeps open: a slow script.
+
+    stdout and stderr go to files, so 10,000 events or a 50 MB reply never stall
+    qmpsh on a full pipe. ``TMPDIR`` is private, so what ``--launch`` leaves
+    behind can be seen.
+    """
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.directory = short_tempdir()
+        self.tmpdir = self.directory / "tmp"
+        self.tmpdir.mkdir()
+        self._out = open(self.directory / "stdout", "w+b")  # noqa: SIM115 - closed in close()
+        self._err = open(self.directory / "stderr", "w+b")  # noqa: SIM115
+        full_env = {
+            **os.environ,
+            "XDG_STATE_HOME": str(self.directory / "state"),
+            "TMPDIR": str(self.tmpdir),
+            **(env or {}),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "qmpsh", *args],
+            stdin=subprocess.PIPE,
+            stdout=self._out,
+            stderr=self._err,
+            env=full_env,
+        )
+
+    def send(self, *lines: str) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        stdin.write("".join(line + "\n" for line in lines).encode())
+        stdin.flush()
+
+    def close_stdin(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+
+    def stdout(self) -> str:
+        return (self.directory / "stdout").read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return (self.directory / "stderr").read_text(errors="replace")
+
+    def wait_output(self, condition: Callable[[str], bool], what: str) -> None:
+        """Wait until stdout satisfies ``condition`` (qmpsh must still be running)."""
+        deadline = time.monotonic() + DEADLINE
+        while not condition(out := self.stdout()):
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"qmpsh exited ({self.process.returncode}) before {what}; "
+                    f"stdout: {out[-500:]!r}; stderr: {self.stderr()!r}"
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; stdout holds {len(out)} characters")
+            time.sleep(0.02)
+
+    def exit_status(self, timeout: float = DEADLINE) -> int:
+        """Wait for qmpsh to leave; fail (and kill it) if it hangs."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(
+                f"qmpsh did not exit within {timeout:g} s; stderr: {self.stderr()!r}; "
+                f"stdout ends: {self.stdout()[-300:]!r}"
+            )
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self._out.close()
+        self._err.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+Spawn = Callable[..., Qmpsh]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    started: list[Qmpsh] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> Qmpsh:
+        run = Qmpsh(*args, env=env)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.close()
+
+
+@pytest.fixture
+def vm() -> Iterator[Qemu]:
+    """A QEMU of its own, for a test that kills it."""
+    qemu = start_qemu()
+    yield qemu
+    qemu.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_vm() -> Iterator[Qemu]:
+    """One QEMU for the tests that leave it running (one client at a time)."""
+    qemu = start_qemu()
+    yield qemu
+    qemu.stop()
+
+
+def kill(qemu: Qemu) -> None:
+    qemu.process.kill()
+    qemu.process.wait()
+
+
+# -- QEMU killed (SIGKILL) or gone
+
+
+def test_qemu_killed_while_a_script_waits_for_an_event(vm: Qemu, spawn: Spawn) -> None:
+    run = spawn(str(vm.qmp))
+    run.send("query-status", "/wait NEVER_SENT timeout=30")
+    run.wait_output(lambda out: out.endswith("}\n"), "the reply to query-status")
+    time.sleep(0.2)  # the next line, already in the pipe, is the /wait
+    kill(vm)
+    assert run.exit_status(PROMPTLY) == LOST  # not after /wait's 30 s
+    assert run.stderr() == lost(vm.qmp)
+    assert statuses(run.stdout()) == ["running"]
+
+
+def test_qemu_killed_while_a_slow_pipe_is_idle(vm: Qemu, spawn: Spawn) -> None:
+    """No command in flight, stdin open and silent: qmpsh still notices and leaves."""
+    run = spawn(str(vm.qmp))
+    run.send("query-status")
+    run.wait_output(lambda out: out.endswith("}\n"), "the reply to query-status")
+    kill(vm)
+    assert run.exit_status(PROMPTLY) == LOST
+    assert run.stderr() == lost(vm.qmp)
+    assert statuses(run.stdout()) == ["running"]
+
+
+def test_server_gone_with_a_command_in_flight() -> None:
+    """QEMU dies while a QMP command runs (the fake drops the connection holding it)."""
+    gate = Gate()
+    with FakeServer(commands={"query-status": {"status": "running"}, "slow": gate}) as fake:
+        run = Qmpsh(str(fake.path))
+        try:
+            run.send("query-status", "slow", "query-status")
+            gate.wait_arrived()
+            gate.abort()
+            assert run.exit_status(PROMPTLY) == LOST
+            assert run.stderr() == lost(fake.path)
+            assert run.stdout() == '{"status":"running"}\n'  # the command before it, only
+        finally:
+            run.close()
+
+
+def test_server_gone_during_the_schema_fetch() -> None:
+    """A call with arguments is checked against the schema first; QEMU dies on that question."""
+    with FakeServer(commands={"query-qmp-schema": drop_connection}) as fake:
+        done = run_qmpsh(str(fake.path), "-c", "qom-list path=/machine", timeout=DEADLINE)
+    assert (done.returncode, done.stderr, done.stdout) == (LOST, lost(fake.path), "")
+    assert [msg.get("execute") for msg in fake.received] == [
+        "qmp_capabilities",
+        "query-qmp-schema",
+    ]  # qom-list itself was never sent
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])
+def test_disconnect_in_the_middle_of_a_reply(mode: list[str]) -> None:
+    with FakeServer(commands={"query-status": half_reply(b'{"return": {"sta')}) as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "query-status", timeout=DEADLINE)
+    assert (done.returncode, done.stderr, done.stdout) == (LOST, lost(fake.path), "")
+
+
+# -- big replies, floods of events
+
+MB = 1_000_000
+
+
+def test_a_message_over_the_limit_is_named_not_blamed_on_qemu() -> None:
+    """qmpsh reads messages up to MAX_MESSAGE; past it, it says so (not "closed by QEMU")."""
+
+    async def body(target: str) -> None:
+        transport = protocol.QmpTransport(target)
+        await transport.connect(5)
+        try:
+            with pytest.raises(ConnectionLost) as lost:
+                await transport.execute({"execute": "big"})
+            assert (
+                str(lost.value) == f"{target}: QEMU sent a message over 2 MiB; qmpsh gave up on it"
+            )
+        finally:
+            await transport.close()
+
+    with (
+        FakeServer(commands={"big": sized_value(3 * MB)}) as fake,
+        mock.patch.object(protocol, "MAX_MESSAGE", 2 << 20),
+    ):
+        asyncio.run(body(str(fake.path)))
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])
+@pytest.mark.parametrize(
+    "size",
+    [8 * MB, 50 * MB],
+    ids=["8MB", "50MB"],
+)
+def test_a_huge_reply_is_printed_whole(size: int, mode: list[str]) -> None:
+    value = sized_value(size)
+    with FakeServer(commands={"big": value}) as fake:
+        started = time.monotonic()
+        done = run_qmpsh(str(fake.path), *mode, "-c", "big", timeout=30)
+        took = time.monotonic() - started
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert len(done.stdout) > size
+    assert done.stdout.count("\n") == 1  # one line: compact JSON
+    printed = json.loads(done.stdout)
+    assert printed == ({"return": value, "id": printed.get("id")} if mode else value)
+    assert took < 20, f"{size} bytes took {took:.1f} s"
+
+
+def numbers(messages: list[Any]) -> list[int]:
+    return [msg["data"]["n"] for msg in messages if isinstance(msg, dict) and "event" in msg]
+
+
+@pytest.mark.parametrize("mode", ["--events", "--json"])
+def test_a_flood_of_events_while_a_command_runs(mode: str) -> None:
+    """10,000 events before the reply: every one printed, in order, then the reply."""
+    with FakeServer(commands={"flood": event_flood(FLOOD)}) as fake:
+        done = run_qmpsh(str(fake.path), mode, "-c", "flood", timeout=30)
+    assert (done.returncode, done.stderr) == (0, "")
+    printed = json_lines(done.stdout)
+    assert len(printed) == FLOOD + 1
+    assert numbers(printed[:-1]) == list(range(FLOOD))
+    assert printed[-1] == ({} if mode == "--events" else {"return": {}, "id": printed[-1]["id"]})
+
+
+@pytest.mark.parametrize("mode", ["--events", "--json"])
+def test_a_flood_of_events_between_commands(mode: str) -> None:
+    """10,000 events while the script waits for its next line: all printed as they come."""
+    commands = {"burst": event_flood(FLOOD, reply_first=True), "ping": {"pong": True}}
+    with FakeServer(commands=commands) as fake:
+        run = Qmpsh(str(fake.path), mode)
+        try:
+            run.send("burst")
+            run.wait_output(lambda out: out.count("\n") >= FLOOD + 1, "the reply and the flood")
+            run.send("ping")
+            run.close_stdin()
+            assert run.exit_status() == 0
+            assert run.stderr() == ""
+            printed = json_lines(run.stdout())
+        finally:
+            run.close()
+    assert len(printed) == FLOOD + 2
+    assert numbers(printed[1:-1]) == list(range(FLOOD))
+    if mode == "--events":
+        assert (printed[0], printed[-1]) == ({}, {"pong": True})
+    else:
+        assert printed[0]["return"] == {} and printed[-1]["return"] == {"pong": True}
+
+
+# -- stdin closed, signals
+
+
+def test_stdin_closed_with_a_command_in_flight() -> None:
+    """The end of the script is not the end of the command: its reply still prints."""
+    gate = Gate({"finally": True})
+    with FakeServer(commands={"slow": gate}) as fake:
+        run = Qmpsh(str(fake.path))
+        try:
+            run.send("slow")
+            gate.wait_arrived()
+            run.close_stdin()
+            time.sleep(0.3)  # qmpsh reads stdin in the background: it has seen the end
+            assert run.process.poll() is None, run.stderr()
+            gate.release()
+            assert run.exit_status() == 0
+            assert (run.stdout(), run.stderr()) == ('{"finally":true}\n', "")
+        finally:
+            run.close()
+
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+
+
+def interrupted(sig: signal.Signals) -> str:
+    """The one line qmpsh leaves on stderr when a signal ends it."""
+    return "qmpsh: interrupted\n" if sig == signal.SIGINT else f"qmpsh: interrupted ({sig.name})\n"
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
+def test_signal_during_a_command_in_a_script(sig: signal.Signals) -> None:
+    """Interrupted mid-command: exit 130 and one line (no traceback, no half reply)."""
+    gate = Gate()
+    with FakeServer(commands={"slow": gate}) as fake:
+        run = Qmpsh(str(fake.path))
+        try:
+            run.send("slow")
+            gate.wait_arrived()
+            run.process.send_signal(sig)
+            assert run.exit_status(PROMPTLY) == INTERRUPTED
+            assert (run.stdout(), run.stderr()) == ("", interrupted(sig))
+        finally:
+            gate.release()
+            run.close()
+
+
+@pytest.mark.parametrize("waiting", ["next-line", "wait-event"])
+@pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
+def test_signal_to_a_script_on_real_qemu(
+    sig: signal.Signals, waiting: str, shared_vm: Qemu, spawn: Spawn
+) -> None:
+    """Between lines of a slow pipe, or in ``/wait``: exit 130, one line on stderr."""
+    run = spawn(str(shared_vm.qmp))
+    run.send("query-status", *(["/wait NEVER_SENT timeout=30"] if waiting == "wait-event" else []))
+    run.wait_output(lambda out: out.endswith("}\n"), "the reply to query-status")
+    time.sleep(0.2)
+    run.process.send_signal(sig)
+    assert run.exit_status(PROMPTLY) == INTERRUPTED
+    assert (run.stderr(), statuses(run.stdout())) == (interrupted(sig), ["running"])
+
+
+def child_processes(pid: int) -> list[int]:
+    """Direct children of ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
+def test_signal_stops_the_launched_qemu(sig: signal.Signals, spawn: Spawn) -> None:
+    """``--launch`` under a signal: exit 130, and the QEMU it started is gone with its files."""
+    machine = ["-machine", "none", "-accel", "tcg", "-nodefaults", "-m", "64"]
+    run = spawn("--launch", "--", *machine)
+    run.send("query-status", "/wait NEVER_SENT timeout=30")
+    run.wait_output(lambda out: out.endswith("}\n"), "the reply to query-status")
+    children = child_processes(run.process.pid)
+    assert len(children) == 1, children
+    qemu = children[0]
+    command = Path(f"/proc/{qemu}/cmdline").read_bytes().split(b"\0")
+    assert Path(os.fsdecode(command[0])).name.startswith("qemu-system"), command
+    assert any(str(run.tmpdir).encode() in arg for arg in command), command  # its socket
+    try:
+        run.process.send_signal(sig)
+        assert run.exit_status() == INTERRUPTED
+        assert (run.stderr(), statuses(run.stdout())) == (interrupted(sig), ["running"])
+        assert not alive(qemu), "the launched QEMU outlived qmpsh"
+        assert list(run.tmpdir.iterdir()) == []  # socket, log, scratch disk: all gone
+    finally:
+        if alive(qemu):
+            os.kill(qemu, signal.SIGKILL)
+
+
+SLOW_QEMU = """#!/bin/sh
+echo $$ > "$0.pid"
+sleep 1
+exec {qemu} "$@"
+"""
+
+
+@pytest.mark.parametrize("sig", SIGNALS[:2], ids=[s.name for s in SIGNALS[:2]])
+def test_signal_while_the_launched_qemu_starts_stops_it_too(
+    sig: signal.Signals, spawn: Spawn, tmp_path: Path
+) -> None:
+    """Ctrl-C / SIGTERM during "starting QEMU": the QEMU being started must not outlive qmpsh."""
+    qemu_binary = shutil.which(QEMU)
+    assert qemu_binary is not None
+    wrapper = tmp_path / "slow-qemu"  # a QEMU slow to open its socket: one second
+    wrapper.write_text(SLOW_QEMU.format(qemu=qemu_binary))
+    wrapper.chmod(0o755)
+    pid_file = Path(f"{wrapper}.pid")
+    machine = ["-machine", "none", "-accel", "tcg", "-nodefaults", "-m", "64"]
+    run = spawn("--launch", "--", *machine, env={"QMPSH_QEMU": str(wrapper)})
+    deadline = time.monotonic() + DEADLINE
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline and run.process.poll() is None, run.stderr()
+        time.sleep(0.01)
+    qemu = int(pid_file.read_text())  # the wrapper's pid: QEMU's once it execs
+    try:
+        run.process.send_signal(sig)
+        assert run.exit_status() == INTERRUPTED
+        assert (run.stderr(), run.stdout()) == (interrupted(sig), "")
+        assert not alive(qemu), "the QEMU being launched outlived qmpsh"
+        assert list(run.tmpdir.iterdir()) == []
+    finally:
+        if alive(qemu):
+            os.kill(qemu, signal.SIGKILL)
+
+
+# -- the interactive prompt on a real terminal
+
+
+class Terminal:
+    """qmpsh on a pseudo-terminal (stdin and stdout, its controlling terminal);
+    stderr goes to a file, so what it says there is seen even after a hang-up."""
+
+    def __init__(self, target: str, state: Path, *, rows: int = 24, cols: int = 100) -> None:
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.errors = state.parent / "stderr"
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "PAGER")}
+        env.update(
+            TERM="xterm-256color",
+            PROMPT_TOOLKIT_NO_CPR="1",
+            NO_COLOR="1",
+            XDG_STATE_HOME=str(state),
+        )
+        with open(self.errors, "wb") as errors:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "qmpsh", "--no-pager", target],
+                stdin=slave,
+                stdout=slave,
+                stderr=errors,
+                env=env,
+                start_new_session=True,
+                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+            )
+        self.slave = slave  # kept, to look at the terminal's modes after qmpsh has gone
+        self.raw = ""
+        self.open = True
+
+    def read(self, timeout: float = 0.05) -> None:
+        while self.open and select.select([self.master], [], [], timeout)[0]:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: qmpsh has gone
+                return
+            if not data:
+                return
+            self.raw += data.decode("utf-8", "replace")
+            timeout = 0.01
+
+    def expect(self, what: str, start: int = 0) -> int:
+        """Wait until ``what`` is shown after ``start``; return where it ends."""
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            self.read()
+            at = plain(self.raw).find(what, start)
+            if at >= 0:
+                return at + len(what)
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                pytest.fail(f"no {what!r} on the terminal; it shows:\n{plain(self.raw)[-2000:]}")
+
+    def enter(self, line: str, expect: str, prompt: str) -> None:
+        """Type a line and Enter; wait for ``expect``, then the next prompt."""
+        start = len(plain(self.raw))
+        self.type(line + "\r")
+        self.expect(prompt, self.expect(expect, start))
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def hang_up(self) -> None:
+        """Close the terminal, as closing its window does (the kernel sends SIGHUP)."""
+        self.read()
+        os.close(self.master)
+        self.open = False
+
+    def exit_status(self, timeout: float = DEADLINE) -> int:
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None:
+            self.read()
+            if time.monotonic() > deadline:
+                pytest.fail(f"qmpsh did not exit; the terminal shows:\n{plain(self.raw)[-2000:]}")
+            time.sleep(0.01)
+        return self.process.returncode
+
+    def stderr(self) -> str:
+        return self.errors.read_text(errors="replace")
+
+    def cooked(self) -> bool:
+        """Whether the terminal is back in the mode a shell expects (line editing, echo)."""
+        local = termios.tcgetattr(self.slave)[3]
+        wanted = termios.ICANON | termios.ECHO | termios.ISIG
+        return bool(local & wanted == wanted)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.open:
+            os.close(self.master)
+        os.close(self.slave)
+
+
+@pytest.fixture
+def on_terminal(tmp_path: Path) -> Iterator[Callable[[str], Terminal]]:
+    started: list[Terminal] = []
+
+    def start(target: str) -> Terminal:
+        term = Terminal(target, tmp_path / "state")
+        started.append(term)
+        return term
+
+    yield start
+    for term in started:
+        term.close()
+
+
+def test_ctrl_c_cancels_a_stalled_command_and_the_next_one_works(
+    on_terminal: Callable[[str], Terminal],
+) -> None:
+    stalled = Unanswered()
+    commands = {
+        "slow": stalled,
+        "query-status": {"status": "running"},
+        "query-name": {"name": "fakevm"},
+    }
+    with FakeServer(commands=commands) as fake:
+        term = on_terminal(str(fake.path))
+        prompt = "fakevm>"
+        term.expect(prompt)
+        start = len(plain(term.raw))
+        term.type("slow\r")
+        assert stalled.arrived.wait(DEADLINE)
+        term.type("\x03")  # Ctrl-C, through the terminal: SIGINT to qmpsh
+        term.expect(prompt, term.expect("cancelled; QEMU may still complete the command", start))
+        term.enter("query-status", '"status": "running"', prompt)
+        term.type("\x04")  # Ctrl-D
+        assert term.exit_status() == 0
+        assert term.stderr() == ""
+        sent = [msg.get("execute") for msg in fake.received]
+    assert sent.count("slow") == 1 and sent[-1] == "query-status", sent
+
+
+HANG_UPS = ["SIGTERM", "SIGHUP", "terminal-closed"]
+
+
+@pytest.mark.parametrize("how", HANG_UPS)
+def test_signal_at_the_prompt_keeps_the_history(
+    how: str, shared_vm: Qemu, on_terminal: Callable[[str], Terminal], tmp_path: Path
+) -> None:
+    """Lines entered before SIGTERM / SIGHUP / a closed terminal are in the history file."""
+    from prompt_toolkit.history import FileHistory
+
+    term = on_terminal(str(shared_vm.qmp))
+    prompt = "testvm>"
+    term.expect(prompt)
+    term.enter("query-status", '"running": true', prompt)
+    term.enter("query-name", '"name": "testvm"', prompt)
+    start = len(plain(term.raw))
+    term.type("query-vers")  # typed, not entered: not history
+    term.expect("query-vers", start)
+    assert not term.cooked()  # the prompt edits the line itself
+    if how == "terminal-closed":
+        term.hang_up()
+    else:
+        term.process.send_signal(signal.Signals[how])
+    assert term.exit_status() == INTERRUPTED
+    assert term.stderr() == interrupted(
+        signal.Signals.SIGHUP if how == "terminal-closed" else signal.Signals[how]
+    )
+    if how != "terminal-closed":
+        assert term.cooked(), "qmpsh left the terminal in raw mode"
+    history = tmp_path / "state" / "qmpsh" / "history"
+    assert list(FileHistory(str(history)).load_history_strings()) == [
+        "query-name",
+        "query-status",
+    ]  # newest first
+    assert history.stat().st_mode & 0o777 == 0o600
