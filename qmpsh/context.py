@@ -46,7 +46,7 @@ class Context:
 def context(before: str, *, hmp_mode: bool = False) -> Context:
     """Classify the text left of the cursor."""
     stripped = before.lstrip()
-    if stripped.startswith("{"):
+    if stripped.startswith("{") and not hmp_mode:  # in HMP mode '{' starts an HMP line
         return _json_context(stripped)
     if "\n" in before and not stripped.startswith("transaction"):
         return Context(NONE)
@@ -55,10 +55,13 @@ def context(before: str, *, hmp_mode: bool = False) -> Context:
         return _hmp_context(line[5:])
     if line.startswith("/wait "):
         words = line.split()
-        word = "" if line.endswith(" ") else words[-1]
+        word = "" if line[-1].isspace() else words[-1]  # any blank split() splits on
         return Context(WAIT_EVENT, word) if len(words) <= 1 + bool(word) else Context(NONE)
     if line.startswith("/help "):
-        topic = context(line[6:])  # /help blockdev-add driver=... completes like the command
+        rest = line[6:]
+        while rest.lstrip().startswith("/help "):  # '/help /help x' is '/help x': a loop,
+            rest = rest.lstrip()[6:]  # not one recursion per word (a long line overflowed)
+        topic = context(rest)  # /help blockdev-add driver=... completes like the command
         return Context(HELP_TOPIC, topic.word) if topic.kind == COMMAND else topic
     if line.startswith("/"):
         return Context(BUILTIN, line) if " " not in line else Context(NONE)
@@ -138,7 +141,8 @@ def _merge(into: dict[str, object], new: dict[str, object]) -> None:
 
 def _hmp_context(line: str) -> Context:
     words = line.split()
-    if line.endswith(" ") or not words:
+    # any trailing blank (a tab, U+3000), not only ' ': the word must end at the cursor
+    if not words or line[-1].isspace():
         return Context(HMP, "", words=tuple(words))
     return Context(HMP, words[-1], words=tuple(words[:-1]))
 

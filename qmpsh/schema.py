@@ -88,18 +88,46 @@ class SchemaIndex:
         if isinstance(values, list):
             return _strings(values)
         members = entry.get("members")  # 6.2+ also lists them with features
-        if isinstance(members, list):
-            return tuple(m["name"] for m in members if isinstance(m, Mapping) and "name" in m)
-        return ()
+        return tuple(m["name"] for m in _mappings(members) if isinstance(m.get("name"), str))
 
     def element_type(self, type_name: str) -> str:
-        return _str(self.entry(type_name).get("element-type"), "")
+        """An array's element type; ``""`` if its elements are arrays of arrays without end.
+
+        Only a malformed schema has such a cycle (A of A, A of B of A); cutting it
+        here lets every walk down element types (help's enum values) end.
+        """
+        element = _str(self.entry(type_name).get("element-type"), "")
+        seen = {type_name}
+        step = element
+        while self.meta(step) == "array":
+            if step in seen:
+                return ""
+            seen.add(step)
+            step = _str(self.entry(step).get("element-type"), "")
+        return element
 
     def alternatives(self, type_name: str) -> tuple[str, ...]:
-        members = self.entry(type_name).get("members")
-        if not isinstance(members, list):
-            return ()
-        return tuple(m["type"] for m in members if isinstance(m, Mapping) and "type" in m)
+        """The branches of an alternate, never an alternate itself.
+
+        QAPI forbids an alternate as a branch, but a malformed schema may have one,
+        even in a cycle (A -> B -> A) that would make every walk over branches
+        recurse without end: nested alternates are expanded, each once.
+        """
+        found: list[str] = []
+        seen = {type_name}
+        todo = [type_name]
+        while todo:
+            members = self.entry(todo.pop(0)).get("members")
+            for m in _mappings(members):
+                branch = m.get("type")
+                if not isinstance(branch, str) or branch in seen:
+                    continue
+                seen.add(branch)
+                if self.meta(branch) == "alternate":
+                    todo.append(branch)
+                else:
+                    found.append(branch)
+        return tuple(found)
 
     def object_type(self, type_name: str) -> str | None:
         """The object type behind ``type_name``: itself, or an alternate's object branch."""
@@ -125,8 +153,8 @@ class SchemaIndex:
             return
         seen.add(type_name)
         entry = self.entry(type_name)
-        for raw in entry.get("members") or ():
-            if isinstance(raw, Mapping) and isinstance(raw.get("name"), str):
+        for raw in _mappings(entry.get("members")):
+            if isinstance(raw.get("name"), str):
                 found.append(
                     Member(
                         raw["name"],
@@ -138,8 +166,8 @@ class SchemaIndex:
         tag = entry.get("tag")
         case = given.get(tag) if isinstance(tag, str) else None
         if isinstance(case, str):
-            for variant in entry.get("variants") or ():
-                if isinstance(variant, Mapping) and variant.get("case") == case:
+            for variant in _mappings(entry.get("variants")):
+                if variant.get("case") == case:
                     self._collect(_str(variant.get("type"), ""), given, found, seen)
 
     def tag(self, type_name: str) -> str | None:
@@ -149,8 +177,8 @@ class SchemaIndex:
     def variants(self, type_name: str) -> dict[str, str]:
         """``case -> type`` of a union."""
         out: dict[str, str] = {}
-        for variant in self.entry(type_name).get("variants") or ():
-            if isinstance(variant, Mapping) and isinstance(variant.get("case"), str):
+        for variant in _mappings(self.entry(type_name).get("variants")):
+            if isinstance(variant.get("case"), str):
                 out[variant["case"]] = _str(variant.get("type"), "")
         return out
 
@@ -231,6 +259,13 @@ class SchemaIndex:
 
 def _str(value: object, default: str) -> str:
     return value if isinstance(value, str) else default
+
+
+def _mappings(values: object) -> list[Mapping[str, Any]]:
+    """The objects of a list field; a malformed field (a number, a string) has none."""
+    if not isinstance(values, list):
+        return []
+    return [v for v in values if isinstance(v, Mapping)]
 
 
 def _strings(values: object) -> tuple[str, ...]:

@@ -51,7 +51,10 @@ def redact_message(message: Mapping[str, object]) -> dict[str, object]:
         if command == "human-monitor-command" and isinstance(arguments.get("command-line"), str):
             out["arguments"] = {**arguments, "command-line": redact_hmp(arguments["command-line"])}
         else:
-            out["arguments"] = _redact_tree(command, arguments, (), arguments)
+            try:
+                out["arguments"] = _redact_tree(command, arguments, (), arguments)
+            except RecursionError:  # nested deeper than the walk can go: keep none of it
+                out["arguments"] = REDACTED
     return out
 
 
@@ -73,13 +76,19 @@ def _redact_tree(
 
 
 def _redact_item(command: str, value: object, path: tuple[str, ...]) -> object:
-    """Inside arrays (transaction actions, ...) each object is judged on its own."""
+    """Inside arrays (transaction actions, ...) each object is judged on its own.
+
+    Arrays of arrays are walked too, and an action's members beside ``data``
+    are redacted as well: a secret key is a secret wherever it sits.
+    """
+    if isinstance(value, list):
+        return [_redact_item(command, v, path) for v in value]
     if isinstance(value, Mapping):
-        inner = str(value.get("type", command))
+        out = _redact_tree(command, value, path, value)
         data = value.get("data")
         if isinstance(data, Mapping):  # a transaction action: {"type": CMD, "data": {...}}
-            return {**value, "data": _redact_tree(inner, data, (), data)}
-        return _redact_tree(command, value, path, value)
+            out["data"] = _redact_tree(str(value.get("type", command)), data, (), data)
+        return out
     return value
 
 
@@ -91,8 +100,17 @@ def redact_hmp(line: str) -> str:
 def redact_input(text: str, *, hmp_mode: bool = False) -> str | None:
     """A line as it may be kept in history: secrets replaced, or None to keep nothing.
 
-    A line that does not parse but looks like it holds a password is not kept.
+    A line that does not parse but looks like it holds a password is not kept,
+    nor one nested too deeply to walk (the parser takes JSON some hundreds of
+    levels deep; redacting, comparing and re-encoding it can exhaust the stack).
     """
+    try:
+        return _redact_input(text, hmp_mode=hmp_mode)
+    except RecursionError:
+        return None
+
+
+def _redact_input(text: str, *, hmp_mode: bool) -> str | None:
     try:
         item = parse(text, hmp_mode=hmp_mode)
     except InputError:
@@ -128,10 +146,20 @@ def _call_edits(call: QmpCall) -> list[tuple[int, int, str]]:
     for arg in call.args:
         start = arg.column + len(arg.key) + 1
         end = start + len(arg.raw)
-        if is_secret(call.command, arg.path, given):
+        # password.x=... is under a secret too: redact_message hides the whole subtree
+        if any(is_secret(call.command, arg.path[:n], given) for n in range(1, len(arg.path) + 1)):
             edits.append((start, end, REDACTED))
+        elif isinstance(arg.value, (dict, list)) and not arg.quoted:
+            # a JSON value (a={"password": "x"}) holds secrets under their own keys
+            leaf = arg.path[-1]
+            hidden = _redact_tree(call.command, {leaf: arg.value}, arg.path[:-1], given)[leaf]
+            if hidden != arg.value:
+                edits.append((start, end, json.dumps(hidden, separators=(",", ":"))))
         elif call.command == "human-monitor-command" and isinstance(arg.value, str):
             hidden = redact_hmp(arg.value)
             if hidden != arg.value:
-                edits.append((start, end, json.dumps(hidden)))
+                # Quoted the shorthand's way (only \\ and \" escaped): json.dumps wrote
+                # é as \u00e9, which the shorthand reads back as six characters.
+                quoted = hidden.replace("\\", "\\\\").replace('"', '\\"')
+                edits.append((start, end, f'"{quoted}"'))
     return edits

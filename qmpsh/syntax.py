@@ -34,6 +34,7 @@ _TRANSACTION = re.compile(r"\s*transaction\s*\(", re.ASCII)
 # NUL, and the lone surrogates that stand for undecodable input bytes.
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _WORD_END = frozenset(" \t\r\n")
+_BANGS = re.compile(r"(?:\s*!)+")
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,11 @@ def parse(text: str, *, hmp_mode: bool = False) -> Parsed | None:
     if hmp_mode:
         return HmpLine(stripped)
     if stripped.startswith("!"):  # send as typed: no schema checks (columns kept)
-        unchecked = parse(text.replace("!", " ", 1))
+        # Every leading '!' is blanked at once ('!!x' is '!x'): one recursion per '!'
+        # overflowed the stack on a long run of them.
+        bangs = _BANGS.match(text)
+        assert bangs is not None
+        unchecked = parse(text[: bangs.end()].replace("!", " ") + text[bangs.end() :])
         if isinstance(unchecked, (QmpCall, RawJson, Transaction)):
             return replace(unchecked, checked=False)
         raise InputError("'!' goes before a QMP command or raw JSON", offset)
@@ -198,7 +203,9 @@ def _parse_builtin(stripped: str, offset: int) -> Parsed:
     if name == "hmp" and rest:
         return HmpLine(rest)
     if name not in BUILTINS:
-        raise InputError(f"unknown built-in '/{name}' (try /help)", offset)
+        # repr: the name runs to the first space, so it may hold a newline ("/hmp{\n...")
+        # and the message must stay one line
+        raise InputError(f"unknown built-in {'/' + name!r} (try /help)", offset)
     return Builtin(name, rest)
 
 

@@ -45,6 +45,18 @@ def open_arguments(index: SchemaIndex, command: str) -> bool:
 
 def check_call(index: SchemaIndex, call: QmpCall) -> dict[str, object]:
     """Return the call's arguments typed by the schema, or raise ``InputError``."""
+    try:
+        return _check_call(index, call)
+    except RecursionError:  # see _TOO_DEEP
+        raise InputError(_TOO_DEEP, call.column) from None
+
+
+# The checks walk a value and the schema together, several frames per level, so a
+# value the JSON parser still took (some hundreds of levels) can exhaust the stack.
+_TOO_DEEP = "arguments nested too deeply to check (prefix the line with '!' to send as typed)"
+
+
+def _check_call(index: SchemaIndex, call: QmpCall) -> dict[str, object]:
     if call.command not in index.commands:
         raise InputError(_unknown("command", call.command, index.commands), call.column)
     untyped = build_arguments(call.args)
@@ -68,7 +80,10 @@ def check_message(index: SchemaIndex, message: Mapping[str, object]) -> None:
     if not isinstance(arguments, Mapping):
         raise InputError('"arguments" must be an object')
     arg_type = index.commands[name].arg_type
-    problem = _check_object(index, arg_type, arguments, (), open_arguments(index, name))
+    try:
+        problem = _check_object(index, arg_type, arguments, (), open_arguments(index, name))
+    except RecursionError:  # see _TOO_DEEP
+        raise InputError(_TOO_DEEP) from None
     if problem is not None:
         raise InputError(problem[1])
 
@@ -164,8 +179,8 @@ def _check_value(
         problems = [
             _check_value(index, alt, value, path, open_) for alt in index.alternatives(type_name)
         ]
-        if any(p is None for p in problems):
-            return None
+        if not problems or any(p is None for p in problems):
+            return None  # no branches (a malformed schema): the schema cannot know
         deepest = max((p for p in problems if p is not None), key=lambda p: len(p[0]))
         if len(deepest[0]) > len(path):
             return deepest  # the value matched a branch's shape but is wrong inside

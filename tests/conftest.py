@@ -196,3 +196,11 @@ def json_lines(text: str) -> list[Any]:
 def no_traceback(*outputs: str | Sequence[str]) -> None:
     for out in outputs:
         assert "Traceback" not in str(out), out
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how many cases the fuzz properties generated (``tests/fuzzcount.py``)."""
+    from tests.fuzzcount import summary
+
+    for line in summary():
+        terminalreporter.write_line(line)
