@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Shared set-up for dev/try.sh and dev/test.sh on a fresh Debian machine:
 # the Debian packages qmpsh needs (QEMU, qemu-img, Python's venv; for the tests also
-# tmux, bash-completion, zsh, fish and groff), then a virtualenv in .venv with qmpsh
-# installed (editable) and the given extra.
+# tmux, bash-completion, zsh, fish, groff, qemu-guest-agent and libvirt with its
+# headers), then a virtualenv in .venv with qmpsh installed (editable) and the given extra.
 # Sourced, not run: it leaves VENV set for the caller.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +20,17 @@ if [ "${QMPSH_SETUP_TEST:-0}" = 1 ]; then
     command -v fish >/dev/null || need_apt+=(fish)
     command -v groff >/dev/null || need_apt+=(groff-base)  # the man page is rendered
     [ -x /usr/sbin/qemu-ga ] || need_apt+=(qemu-guest-agent)  # a real guest agent, -N
+    # libvirt domains (tests/test_libvirt.py runs a real libvirtd with the QEMU driver),
+    # and what pip needs to build libvirt-python (the dev extra) against it.
+    command -v libvirtd >/dev/null || need_apt+=(libvirt-daemon)
+    compgen -G '/usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so' >/dev/null ||
+        need_apt+=(libvirt-daemon-driver-qemu)
+    command -v virsh >/dev/null || need_apt+=(libvirt-clients)
+    command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+    pkg-config --exists libvirt 2>/dev/null || need_apt+=(libvirt-dev)
+    command -v gcc >/dev/null || need_apt+=(gcc)
+    [ -r "$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] ||
+        need_apt+=(python3-dev)
 fi
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 if [ "${#need_apt[@]}" -gt 0 ]; then

@@ -18,9 +18,14 @@ from pathlib import Path
 
 from qmpsh.errors import ExitStatus, QmpshError, UsageError
 from qmpsh.options import history_file, make_renderer, settle
+from qmpsh.reconnect import Connector
 from qmpsh.render import PlainRenderer
 from qmpsh.session import Session
 from qmpsh.settings import COLORS, SHELLS, Settings
+
+#: ``--timeout`` when not given: connecting, and each reply in a script or -c.
+CONNECT_TIMEOUT = 5.0
+SCRIPT_REPLY_TIMEOUT = 60.0
 
 EPILOG = """\
 input:
@@ -44,12 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qmpsh",
         description="An interactive shell for QEMU's machine protocol (QMP).",
-        usage="qmpsh [OPTIONS] TARGET\n       qmpsh [OPTIONS] --launch [-- QEMU-ARGS...]",
+        usage=(
+            "qmpsh [OPTIONS] TARGET\n       qmpsh [OPTIONS] --launch [-- QEMU-ARGS...]\n"
+            "       qmpsh [OPTIONS] --libvirt DOMAIN | --connect URI DOMAIN"
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "target", nargs="?", metavar="TARGET", help="/path/to.sock, HOST:PORT or [v6addr]:PORT"
+        "target",
+        nargs="?",
+        metavar="TARGET",
+        help="/path/to.sock, HOST:PORT, [v6addr]:PORT, or a libvirt domain as URI/DOMAIN",
     )
     parser.add_argument(
         "script",
@@ -62,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--launch",
         action="store_true",
         help="start a throwaway QEMU (TCG) and attach; it is stopped on exit",
+    )
+    parser.add_argument(
+        "--libvirt",
+        action="store_true",
+        help="TARGET is a libvirt domain (at $LIBVIRT_DEFAULT_URI, else qemu:///system)",
+    )
+    parser.add_argument(
+        "--connect",
+        metavar="URI",
+        help="TARGET is a libvirt domain at URI (e.g. qemu+ssh://host/system)",
     )
     parser.add_argument("-H", "--hmp", action="store_true", help="start in HMP mode")
     parser.add_argument("-p", "--pretty", action="store_true", help="indent JSON in scripts")
@@ -111,9 +132,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout",
         type=_seconds,
-        default=5.0,
+        default=None,
         metavar="SECONDS",
-        help="connect and greeting timeout (default 5)",
+        help=(
+            "how long to wait for the connection and greeting (default 5) and for each "
+            f"reply (default {SCRIPT_REPLY_TIMEOUT:g} in scripts, no limit at the prompt: "
+            "Ctrl-C stops waiting)"
+        ),
+    )
+    parser.add_argument(
+        "--all",
+        nargs="+",
+        metavar="TARGET",
+        help=(
+            "run -c commands or a script on stdin on every TARGET at once (sockets, "
+            "globs such as '/run/vms/*.qmp', aliases; domains or patterns with --libvirt); "
+            "output tagged per target, exit status the worst of them"
+        ),
+    )
+    parser.add_argument(
+        "--reconnect",
+        action="store_true",
+        help=(
+            "at the prompt, when QEMU goes away, wait for it to come back without asking "
+            "(scripts never reconnect: they exit 4)"
+        ),
     )
     parser.add_argument(
         "--color",
@@ -165,7 +208,17 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         at = argv.index("--")
         argv, qemu_args = argv[:at], argv[at + 1 :]
     args = build_parser().parse_intermixed_args(argv)  # options may sit between TARGET and SCRIPT
+    if (
+        args.libvirt or args.connect
+    ) and not args.all:  # TARGET is a domain: spelled URI/DOMAIN (qmpsh.targets)
+        from qmpsh.targets import libvirt_target
+
+        args.target = libvirt_target(args.connect, args.target, launch=args.launch)
+    args.given_target = args.target  # before settle() fills in the configured default
     settle(args)  # config file, NO_COLOR, aliases; --version, --completions, --print-config
+    if args.all:
+        _check_fleet(args)
+        return args, qemu_args
     if args.launch and args.target and not args.script:  # qmpsh --launch script.qmp
         args.script, args.target = args.target, None
     if args.script and args.command:
@@ -181,6 +234,16 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     return args, qemu_args
 
 
+def _check_fleet(args: argparse.Namespace) -> None:
+    """``--all`` takes its targets, and runs -c or stdin: no prompt, no launch, no SCRIPT."""
+    if args.launch or args.script or args.logfile:
+        raise UsageError("--all does not go with --launch, SCRIPT or -l")
+    if args.given_target and args.given_target not in args.all:  # TARGET before --all
+        args.all.insert(0, args.given_target)
+    if not args.command and sys.stdin.isatty():
+        raise UsageError("--all runs -c commands or a script on stdin; it has no prompt")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, qemu_args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -192,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args, qemu_args))
     except KeyboardInterrupt:
+        _say("qmpsh: interrupted")
         return ExitStatus.INTERRUPTED
     except BrokenPipeError:  # `qmpsh ... | head`: the reader left, nothing more to say
         _silence_stdout()
@@ -207,42 +271,64 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
-    from qmpsh.launch import launch
-    from qmpsh.targets import make_transport
+    from qmpsh.launch import launch_async
+    from qmpsh.protocol import Transport
+    from qmpsh.targets import connect_warnings, make_transport
     from qmpsh.transcript import Transcript
 
+    if args.all:
+        return await _fleet(args)
     interactive = (
         not args.command and not args.script and sys.stdin.isatty() and sys.stdout.isatty()
     )
     renderer = make_renderer(args, interactive=interactive)
     _stop_on_signals()
+    connect_timeout = args.timeout or CONNECT_TIMEOUT
     launched = None
-    transport = None
+    session = None
     transcript = None
     try:
         if args.launch:
             with renderer.waiting("starting QEMU"):
-                launched = await asyncio.to_thread(launch, qemu_args, timeout=max(args.timeout, 10))
+                launched = await launch_async(qemu_args, timeout=max(connect_timeout, 10))
         target = str(launched.socket) if launched else args.target
-        transport = make_transport(target, negotiate=not args.skip_negotiation)
-        transport.observe(renderer.traffic)
         if args.logfile:
             transcript = Transcript(args.logfile, target)
-            transport.observe(transcript, quiet=True)
+
+        async def connect() -> Transport:
+            """A negotiated connection, watched by the renderer and the transcript."""
+            transport = make_transport(target, negotiate=not args.skip_negotiation)
+            transport.observe(renderer.traffic)
+            if transcript is not None:
+                transport.observe(transcript, quiet=True)
+            try:
+                await transport.connect(connect_timeout)
+            except BaseException:
+                await transport.close()
+                raise
+            return transport
+
         with renderer.waiting(f"connecting to {target}"):
-            await transport.connect(args.timeout)
+            transport = await connect()
+        for warning in connect_warnings(transport):  # once per session, not per reconnect
+            renderer.warning(warning)
         session = Session(transport, hmp_mode=args.hmp, use_schema=not args.skip_negotiation)
         if interactive:
-            return await _interactive(session, renderer, target, args.settings)
+            session.reply_timeout = args.timeout
+            # A QEMU qmpsh launched is not coming back once it is gone.
+            reconnect = None if launched else connect
+            return await _interactive(session, renderer, target, args, reconnect)
+        session.reply_timeout = args.timeout or SCRIPT_REPLY_TIMEOUT
         return await _script(session, renderer, args)
     except QmpshError as err:
         renderer.problem(f"qmpsh: {err}")
         return err.status
-    except asyncio.CancelledError:  # SIGTERM / SIGHUP (see _stop_on_signals)
+    except asyncio.CancelledError as cancel:  # a signal (see _stop_on_signals)
+        _say(f"qmpsh: {cancel.args[0] if cancel.args else 'interrupted'}")
         return ExitStatus.INTERRUPTED
     finally:
-        if transport is not None:
-            await transport.close()
+        if session is not None:
+            await session.transport.close()
         if transcript is not None:
             transcript.close()
         if launched is not None:
@@ -250,13 +336,63 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
 
 
 async def _interactive(
-    session: Session, renderer: PlainRenderer, target: str, settings: Settings
+    session: Session,
+    renderer: PlainRenderer,
+    target: str,
+    args: argparse.Namespace,
+    reconnect: Connector | None,
 ) -> int:
     from qmpsh.repl import run_repl
 
+    settings: Settings = args.settings
     renderer.banner(target, session.transport.info, session.mode)
     session.muted.update(settings.events_mute)
-    return await run_repl(session, renderer, history=history_file(settings), settings=settings)
+    return await run_repl(
+        session,
+        renderer,
+        history=history_file(settings),
+        settings=settings,
+        reconnect=reconnect,
+        auto_reconnect=args.reconnect,
+    )
+
+
+async def _fleet(args: argparse.Namespace) -> int:
+    from qmpsh.fleet import Fleet, expand
+    from qmpsh.fleetview import FleetView
+    from qmpsh.script import numbered, read_lines
+    from qmpsh.targets import fleet_domains, make_transport
+
+    _stop_on_signals()
+    view = FleetView(json_lines=args.json, events=args.events, pretty=args.pretty)
+    aliases = {name: alias.socket for name, alias in args.settings.targets.items()}
+    domains = fleet_domains(args.connect) if (args.libvirt or args.connect) else None
+    fleet = Fleet(expand(args.all, aliases, domains=domains), view, keep_going=args.keep_going)
+
+    async def open_session(target: str) -> Session:
+        transport = make_transport(target, negotiate=not args.skip_negotiation)
+        try:
+            await transport.connect(args.timeout or CONNECT_TIMEOUT)
+        except BaseException:
+            await transport.close()
+            raise
+        return Session(
+            transport,
+            hmp_mode=args.hmp,
+            use_schema=not args.skip_negotiation,
+            reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
+        )
+
+    try:
+        await fleet.connect(open_session, events=args.events or args.json)
+        if args.command:
+            return await fleet.run(numbered(args.command), label="-c")
+        return await fleet.run(read_lines(sys.stdin.fileno()))
+    except asyncio.CancelledError as cancel:  # a signal (see _stop_on_signals)
+        _say(f"qmpsh: {cancel.args[0] if cancel.args else 'interrupted'}")
+        return ExitStatus.INTERRUPTED
+    finally:
+        await fleet.close()
 
 
 async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:
@@ -282,7 +418,13 @@ def _stop_on_signals() -> None:
         return
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, task.cancel, f"interrupted ({sig.name})")
+
+
+def _say(line: str) -> None:
+    """A last line on stderr; after SIGHUP the terminal may be gone, which is fine."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _silence_stdout() -> None:

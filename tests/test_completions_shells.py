@@ -158,7 +158,7 @@ def test_bash_completes_options_values_targets_and_files(world: World) -> None:
         "qmpsh --launch ",
         "qmpsh --launch -- -name x ",
     )
-    assert got["qmpsh --co"] == {"--color", "--command", "--completions"}
+    assert got["qmpsh --co"] == {"--color", "--command", "--completions", "--connect"}
     assert got["qmpsh --color "] == {"auto", "always", "never"}
     assert got["qmpsh --completions "] == {"bash", "zsh", "fish"}
     files = world.sockets | world.not_sockets
@@ -275,7 +275,12 @@ def fish_candidates(world: World, line: str, places: str = "") -> set[str]:
 
 def test_fish_completes_options_values_targets_and_files(world: World) -> None:
     qdir = str(world.qemu.directory)
-    assert fish_candidates(world, "qmpsh --co") == {"--color", "--command", "--completions"}
+    assert fish_candidates(world, "qmpsh --co") == {
+        "--color",
+        "--command",
+        "--completions",
+        "--connect",
+    }
     assert fish_candidates(world, "qmpsh --color ") == {"auto", "always", "never"}
     assert fish_candidates(world, "qmpsh ") == {"web", "db-1"} | world.sockets
     in_places = {f"{qdir}/{name}" for name in world.sockets}

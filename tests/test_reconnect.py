@@ -278,12 +278,13 @@ def test_slow_command_at_the_prompt_is_reported_and_the_session_goes_on() -> Non
         await asyncio.sleep(1.0)
         await conn.reply(request, "late")
 
-    commands = {"query-status": {"status": "running"}, "query-name": late}
+    # Not a command qmpsh asks itself (query-name is): only the user's waits.
+    commands = {"query-status": {"status": "running"}, "x-slow": late}
     with FakeServer(commands=commands) as fake:
 
         async def body() -> None:
             async with repl_on(str(fake.path), reply_timeout=0.5) as driver:
-                shown = await driver.enter("query-name", "no reply to query-name within 0.5 s")
+                shown = await driver.enter("!x-slow", "no reply to x-slow within 0.5 s")
                 assert "Traceback" not in shown
                 shown = await driver.enter("query-status", '"running"')
                 assert "late" not in shown

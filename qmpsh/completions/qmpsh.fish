@@ -44,7 +44,7 @@ function __qmpsh_wants_target
         switch $word
             case '--' '--launch'
                 return 1
-            case -l --logfile -c --command --timeout --color --completions
+            case --connect -l --logfile -c --command --timeout --all --color --completions
                 set skip 1
             case '-*'
             case '*'
@@ -59,6 +59,8 @@ complete -c qmpsh -n __qmpsh_wants_target -a '(__qmpsh_targets)'
 complete -c qmpsh -n 'not __qmpsh_wants_target' -F
 complete -c qmpsh -s h -l help -d 'show this help message and exit'
 complete -c qmpsh -l launch -d 'start a throwaway QEMU (TCG) and attach; it is stopped on exit'
+complete -c qmpsh -l libvirt -d 'TARGET is a libvirt domain (at $LIBVIRT_DEFAULT_URI, else qemu:///system)'
+complete -c qmpsh -l connect -x -d 'TARGET is a libvirt domain at URI (e.g. qemu+ssh://host/system)'
 complete -c qmpsh -s H -l hmp -d 'start in HMP mode'
 complete -c qmpsh -s p -l pretty -d 'indent JSON in scripts'
 complete -c qmpsh -s v -l verbose -d 'show the JSON sent'
@@ -69,7 +71,9 @@ complete -c qmpsh -s c -l command -x -d 'run CMD and exit (repeatable; runs in o
 complete -c qmpsh -l json -d 'print every message received (replies as sent, events) as one JSON line'
 complete -c qmpsh -l return-value -d 'print return values as compact JSON, as scripts do, also on a terminal'
 complete -c qmpsh -s k -l keep-going -d 'in scripts, go on after a failure (exit 1 at the end if any failed)'
-complete -c qmpsh -l timeout -x -d 'connect and greeting timeout (default 5)'
+complete -c qmpsh -l timeout -x -d 'how long to wait for the connection and greeting (default 5) and for each reply (default 60 in scripts, no limit at the prompt: Ctrl-C stops waiting)'
+complete -c qmpsh -l all -x -d 'run -c commands or a script on stdin on every TARGET at once (sockets, globs such as \'/run/vms/*.qmp\', aliases; domains or patterns with --libvirt); output tagged per target, exit status the worst of them'
+complete -c qmpsh -l reconnect -d 'at the prompt, when QEMU goes away, wait for it to come back without asking (scripts never reconnect: they exit 4)'
 complete -c qmpsh -l color -x -a 'auto always never'
 complete -c qmpsh -l color -x -d 'colour: auto (on a terminal, unless NO_COLOR is set), always, never'
 complete -c qmpsh -l no-pager -d 'print long replies straight to the terminal, not through $PAGER (less -R)'

@@ -1,0 +1,258 @@
+"""``--all``: one script on many real QEMUs at once, plus a dead socket.
+
+Three real QEMU processes (``-machine none``) are the fleet; a socket file nobody
+listens on is the dead one. Sockets are reached through symlinks in one
+directory so a glob can name them all. The pure parts (target expansion,
+short names, the table) are tested on plain data at the end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qmpsh.errors import ExitStatus
+from qmpsh.fleet import Fleet as FleetRunner
+from qmpsh.fleet import Member, Result, expand
+from qmpsh.fleetview import FleetView
+from qmpsh.outcomes import Reply
+from tests.conftest import json_lines, no_traceback, run_qmpsh, short_tempdir, start_qemu
+
+pytestmark = pytest.mark.qemu
+
+
+class Fleet:
+    def __init__(self) -> None:
+        self.vms = [start_qemu() for _ in range(3)]
+        self.directory = short_tempdir()
+        self.sockets = []
+        for number, vm in enumerate(self.vms, 1):
+            link = self.directory / f"vm{number}.qmp"
+            link.symlink_to(vm.qmp)
+            self.sockets.append(link)
+        # A socket file left behind by a QEMU that died: nobody listens on it.
+        self.dead = self.directory / "dead.qmp"
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(self.dead))
+
+    def paths(self) -> list[str]:
+        return [str(p) for p in self.sockets]
+
+    def stop(self) -> None:
+        for vm in self.vms:
+            vm.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    machines = Fleet()
+    yield machines
+    machines.stop()
+
+
+def rows(text: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines()]
+
+
+def test_flat_replies_make_a_table_and_a_dead_socket_is_reported(fleet: Fleet) -> None:
+    done = run_qmpsh("--all", *fleet.paths(), str(fleet.dead), "-c", "query-status", timeout=30)
+    assert done.returncode == ExitStatus.CONNECT, done  # the worst: one could not connect
+    assert rows(done.stdout) == [
+        ["target", "status", "singlestep", "running"],
+        ["vm1", "running", "false", "true"],
+        ["vm2", "running", "false", "true"],
+        ["vm3", "running", "false", "true"],
+    ]
+    assert done.stderr == f"qmpsh: {fleet.dead}: connection refused (is QEMU running?)\n"
+
+
+def test_a_glob_names_the_targets_and_json_lines_carry_the_target(fleet: Fleet) -> None:
+    pattern = str(fleet.directory / "vm*.qmp")
+    done = run_qmpsh("--all", pattern, "--json", "-c", "query-name", timeout=30)
+    assert done.returncode == 0, done
+    got = json_lines(done.stdout)
+    assert [line["target"] for line in got] == ["vm1", "vm2", "vm3"]
+    assert all(line["return"] == {"name": "testvm"} for line in got)
+    assert all(set(line) == {"target", "return", "id"} for line in got)  # as QEMU sent it
+
+
+def test_a_pattern_that_matches_nothing_is_a_connect_failure(fleet: Fleet) -> None:
+    nothing = str(fleet.directory / "none*.qmp")
+    done = run_qmpsh("--all", fleet.paths()[0], nothing, "-c", "query-status", timeout=30)
+    assert done.returncode == ExitStatus.CONNECT
+    assert done.stderr == f"qmpsh: {nothing}: matches no target\n"
+    assert json.loads(done.stdout.split(": ", 1)[1])["status"] == "running"
+
+
+def test_script_on_stdin_nested_replies_and_hmp_are_tagged_lines(fleet: Fleet) -> None:
+    script = "query-version\n/hmp info status\n"
+    done = run_qmpsh("--all", *fleet.paths(), input=script, timeout=30)
+    assert done.returncode == 0, done
+    lines = done.stdout.splitlines()
+    versions = [line for line in lines if '"qemu"' in line]
+    assert [line.split(": ", 1)[0] for line in versions] == ["vm1", "vm2", "vm3"]
+    assert all(json.loads(line.split(": ", 1)[1])["qemu"]["major"] >= 2 for line in versions)
+    assert [line for line in lines if "VM status" in line] == [
+        f"vm{n}: VM status: running" for n in (1, 2, 3)
+    ]
+
+
+def test_a_target_that_fails_stops_the_others_go_on(fleet: Fleet) -> None:
+    spare = fleet.vms[1].client()
+    try:
+        spare.cmd("blockdev-add", driver="null-co", **{"node-name": "only2"})
+        script = "blockdev-del node-name=only2\nquery-name\n"
+        done = run_qmpsh("--all", *fleet.paths(), input=script, timeout=30)
+    finally:
+        spare.close()
+    assert done.returncode == ExitStatus.FAILED, done
+    # vm2 deleted its node; vm1 and vm3 had none, failed, and ran nothing more.
+    assert sorted(done.stderr.splitlines()) == [
+        "vm1: GenericError: Failed to find node with node-name='only2'",
+        "vm3: GenericError: Failed to find node with node-name='only2'",
+    ]
+    assert done.stdout.splitlines() == ["vm2: {}", 'vm2: {"name":"testvm"}']
+
+
+def test_keep_going_runs_every_line_everywhere(fleet: Fleet) -> None:
+    script = "blockdev-del node-name=nowhere\nquery-name\n"
+    done = run_qmpsh("--all", *fleet.paths(), "-k", input=script, timeout=30)
+    assert done.returncode == ExitStatus.FAILED
+    assert rows(done.stdout) == [["target", "name"]] + [[f"vm{n}", "testvm"] for n in (1, 2, 3)]
+
+
+def test_schema_check_per_target_and_parse_errors_once(fleet: Fleet) -> None:
+    done = run_qmpsh("--all", *fleet.paths(), "-c", "query-status bogus=1", timeout=30)
+    assert done.returncode == ExitStatus.FAILED
+    assert len(done.stderr.splitlines()) == 3
+    assert all("bogus" in line for line in done.stderr.splitlines())
+    done = run_qmpsh("--all", *fleet.paths(), "-c", '{"execute": ', timeout=30)
+    assert done.returncode == ExitStatus.FAILED
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("-c 1: ")
+    no_traceback(done.stderr)
+
+
+def test_events_are_tagged(fleet: Fleet) -> None:
+    done = run_qmpsh("--all", *fleet.paths(), "--events", "-c", "stop", "-c", "cont", timeout=30)
+    assert done.returncode == 0, done
+    events = [line for line in done.stdout.splitlines() if " STOP " in line or " RESUME " in line]
+    assert sorted(line.split(" ")[:2] for line in events) == sorted(
+        [[f"vm{n}:", name] for n in (1, 2, 3) for name in ("STOP", "RESUME")]
+    )
+
+
+def test_a_target_lost_midway_is_status_4_the_others_finish(tmp_path: Path) -> None:
+    vms = [start_qemu() for _ in range(3)]
+    try:
+        script = tmp_path / "script.qmp"
+        script.write_text("query-name\n/wait NEVER timeout=2\nquery-status\n")
+        with script.open("rb") as stdin:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "qmpsh", "--all", *(str(vm.qmp) for vm in vms), "-k"],
+                stdin=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            time.sleep(1.0)  # during the /wait
+            vms[0].process.kill()
+            out, err = process.communicate(timeout=30)
+    finally:
+        for vm in vms:
+            vm.stop()
+    assert process.returncode == ExitStatus.LOST, (out, err)
+    assert f"{vms[0].qmp}: connection closed by QEMU" in err
+    table = out.splitlines()[-3:]  # query-status, on the two left: a table
+    assert table[0].split() == ["target", "status", "singlestep", "running"]
+    assert [row.split()[0] for row in table[1:]] == [str(vm.qmp) for vm in vms[1:]]
+
+
+def test_usage_errors() -> None:
+    done = run_qmpsh("--all", "/x.sock", "--launch", "-c", "query-status")
+    assert (done.returncode, done.stderr) == (
+        ExitStatus.USAGE,
+        "qmpsh: --all does not go with --launch, SCRIPT or -l\n",
+    )
+
+
+# -- pure parts
+
+
+def test_expand_aliases_globs_duplicates_and_short_names(tmp_path: Path) -> None:
+    for name in ("b.qmp", "a.qmp"):
+        (tmp_path / name).touch()
+    members = expand(
+        [str(tmp_path / "*.qmp"), "web", str(tmp_path / "a.qmp"), "host:4444"],
+        {"web": "/run/web.sock"},
+    )
+    assert [(m.name, m.target) for m in members] == [
+        ("a", str(tmp_path / "a.qmp")),
+        ("b", str(tmp_path / "b.qmp")),
+        ("web", "/run/web.sock"),
+        ("host:4444", "host:4444"),
+    ]
+
+
+def test_short_names_only_when_unique() -> None:
+    members = expand(["/one/vm.qmp", "/two/vm.qmp"], {})
+    assert [m.name for m in members] == ["/one/vm.qmp", "/two/vm.qmp"]
+
+
+def test_libvirt_patterns_go_through_the_domain_lister() -> None:
+    def domains(pattern: str) -> list[str]:
+        return [f"qemu:///system/{n}" for n in ("web-1", "web-2") if pattern == "web-*"]
+
+    members = expand(["web-*", "db-*"], {}, domains=domains)
+    assert [(m.name, m.stopped) for m in members] == [
+        ("web-1", ""),
+        ("web-2", ""),
+        ("db-*", "db-*: matches no target"),
+    ]
+
+
+def view() -> tuple[FleetView, io.StringIO, io.StringIO]:
+    out, err = io.StringIO(), io.StringIO()
+    return FleetView(out=out, err=err), out, err
+
+
+def test_table_fills_missing_columns_and_aligns() -> None:
+    fleet_view, out, _ = view()
+    fleet_view.results(
+        [
+            Result("a", Reply("x", {"return": {"k": 1, "name": "long-value"}})),
+            Result("bbbb", Reply("x", {"return": {"k": None, "extra": True}})),
+        ]
+    )
+    assert out.getvalue().splitlines() == [
+        "target  k     name        extra",
+        "a       1     long-value  -",
+        "bbbb    null  -           true",
+    ]
+
+
+def test_no_table_for_a_single_target_or_errors() -> None:
+    fleet_view, out, err = view()
+    fleet_view.results(
+        [
+            Result("a", Reply("x", {"return": {"k": 1}})),
+            Result("b", Reply("x", {"error": {"class": "GenericError", "desc": "no"}})),
+            Result("c", problem="connection closed by QEMU"),
+        ]
+    )
+    assert out.getvalue() == 'a: {"k":1}\n'
+    assert err.getvalue() == "b: GenericError: no\nc: connection closed by QEMU\n"
+
+
+def test_fleet_status_is_the_worst_of_its_members() -> None:
+    statuses = [ExitStatus.OK, ExitStatus.LOST, ExitStatus.FAILED, ExitStatus.CONNECT]
+    members = [Member(str(n), str(n), status=s) for n, s in enumerate(statuses)]
+    assert FleetRunner(members, view()[0]).status == ExitStatus.LOST
+    assert FleetRunner(members[:1], view()[0]).status == ExitStatus.OK

@@ -1,0 +1,584 @@
+"""Libvirt domains as targets, against a real libvirtd with the QEMU driver.
+
+One session-wide libvirtd (started by ``tests/libvirt_setup.sh`` unless one is
+already running) and one 64 MiB TCG domain serve every test; the tests that end
+a domain start a transient one of their own. The daemons the set-up started
+are stopped afterwards (``tests/libvirt_teardown.sh``), unless another test run
+still has a domain on them (its teardown stops them). Running libvirtd with
+the QEMU driver needs root: as any other user the whole file is skipped.
+
+Every spelling of a libvirt target is driven as a user drives it (``qmpsh``
+processes, a pty for the prompt), plus the REPL in-process through
+prompt_toolkit's pipe input, as ``test_repl`` does for sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from prompt_toolkit import PromptSession
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from qmpsh import repl
+from qmpsh.errors import ConnectFailed, ConnectionLost, ExitStatus, InputError, UsageError
+from qmpsh.libvirt import LibvirtTransport, domain_names
+from qmpsh.render import RichRenderer
+from qmpsh.session import Session
+from qmpsh.targets import (
+    fleet_domains,
+    libvirt_target,
+    make_transport,
+    split_libvirt_target,
+)
+from tests.conftest import ROOT, json_lines, lines, no_traceback, run_qmpsh, short_tempdir
+
+pytestmark = pytest.mark.qemu
+
+URI = "qemu:///system"
+DOMAIN = f"qmpsh-t{os.getpid()}"
+TAINT = "'tainted' (custom-monitor)"
+DEADLINE = 10.0
+
+
+@dataclass(frozen=True)
+class Libvirt:
+    """The running libvirtd and the test domain on it."""
+
+    domain: str
+    workdir: Path
+
+    @property
+    def target(self) -> str:
+        return f"{URI}/{self.domain}"
+
+    def virsh(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
+            ["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=30
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def transient(self, name: str) -> int:
+        """Start a transient domain (gone once it stops); return its QEMU's pid."""
+        xml = self.workdir / f"{name}.xml"
+        xml.write_text((self.workdir / f"{self.domain}.xml").read_text().replace(self.domain, name))
+        self.virsh("create", str(xml))
+        return int(Path(f"/run/libvirt/qemu/{name}.pid").read_text())
+
+
+@pytest.fixture(scope="session")
+def libvirt() -> Iterator[Libvirt]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the tests run libvirtd with the QEMU driver")
+    workdir = short_tempdir()
+    down = ["bash", str(ROOT / "tests" / "libvirt_teardown.sh"), str(workdir), DOMAIN]
+    up = subprocess.run(
+        ["bash", str(ROOT / "tests" / "libvirt_setup.sh"), str(workdir), DOMAIN],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if up.returncode != 0:
+        log = Path(os.environ.get("QMPSH_LIBVIRT_STATE", "/tmp/qmpsh-libvirt-daemons"))
+        log /= "libvirtd.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        subprocess.run(down, capture_output=True, timeout=60)
+        pytest.fail(f"libvirt set-up failed:\n{up.stdout}\n{up.stderr}\n{tail}")
+    yield Libvirt(DOMAIN, workdir)
+    subprocess.run(down, capture_output=True, timeout=60)
+
+
+def run_domain(*args: str, input: str = "", env: dict[str, str] | None = None) -> Any:
+    return run_qmpsh(*args, input=input, timeout=30, env=env)
+
+
+def taints(stderr: str) -> int:
+    return stderr.count(TAINT)
+
+
+# -- TARGET spellings (no daemon needed)
+
+
+def test_target_spellings_round_trip() -> None:
+    assert split_libvirt_target("/tmp/vm.sock") is None
+    assert split_libvirt_target("localhost:4444") is None
+    assert split_libvirt_target("qemu:///system/web1") == ("qemu:///system", "web1")
+    assert split_libvirt_target("qemu+ssh://root@host:22/system/web1?keyfile=/k") == (
+        "qemu+ssh://root@host:22/system?keyfile=/k",
+        "web1",
+    )
+    target = libvirt_target("qemu+ssh://host/system?no_tty=1", "a b?c")
+    assert target == "qemu+ssh://host/system/a b%3Fc?no_tty=1"
+    assert split_libvirt_target(target) == ("qemu+ssh://host/system?no_tty=1", "a b?c")
+    env = {"LIBVIRT_DEFAULT_URI": "qemu:///session"}
+    assert libvirt_target(None, "web1", env=env) == "qemu:///session/web1"
+    assert libvirt_target(None, "web1", env={}) == "qemu:///system/web1"
+    for wrong in ("qemu:///web1", "qemu+ssh://host/system", "qemu:///system/"):
+        with pytest.raises(UsageError, match="URI/DOMAIN"):
+            split_libvirt_target(wrong)
+    with pytest.raises(UsageError, match="needs a path"):
+        libvirt_target("qemu+ssh://host", "web1")
+    with pytest.raises(UsageError, match="no DOMAIN"):
+        libvirt_target(None, None)
+
+
+def test_usage_errors_exit_2() -> None:
+    for args in (["--libvirt"], ["--connect", "qemu:///system"], ["--libvirt", "--launch"]):
+        done = run_qmpsh(*args, "-c", "query-status")
+        assert done.returncode == ExitStatus.USAGE, (args, done.stderr)
+        assert len(lines(done.stderr)) == 1, done.stderr
+    done = run_qmpsh("-N", "qemu:///system/web1", "-c", "query-status")
+    assert done.returncode == ExitStatus.USAGE
+    assert "not a libvirt domain" in done.stderr
+
+
+def test_missing_binding_says_how_to_install_it(tmp_path: Path) -> None:
+    (tmp_path / "libvirt.py").write_text("raise ImportError('hidden by the test')\n")
+    done = run_qmpsh("--libvirt", "web1", "-c", "query-status", env={"PYTHONPATH": str(tmp_path)})
+    assert done.returncode == ExitStatus.CONNECT
+    assert lines(done.stderr) == [
+        "qmpsh: libvirt domains need the libvirt Python binding: pip install "
+        "'qmpsh[libvirt]' (it compiles against libvirt: apt-get install libvirt-dev "
+        "pkg-config gcc python3-dev)"
+    ]
+
+
+# -- scripts through the real daemon
+
+SCRIPT = """\
+query-status
+qom-get path=/machine property=type
+{"execute": "query-name", "id": "mine"}
+/hmp info status
+"""
+
+
+#: Another URI for the same daemon, through libvirt's remote driver (as qemu+ssh:// goes).
+REMOTE = "qemu+unix:///system?socket=/run/libvirt/libvirt-sock"
+
+
+@pytest.mark.parametrize(
+    "spelling", ["--libvirt", "--connect", "target", "--connect remote", "target remote"]
+)
+def test_script_through_each_spelling(libvirt: Libvirt, spelling: str) -> None:
+    args = {
+        "--libvirt": ["--libvirt", libvirt.domain],
+        "--connect": ["--connect", URI, libvirt.domain],
+        "target": [libvirt.target],
+        "--connect remote": ["--connect", REMOTE, libvirt.domain],
+        "target remote": [REMOTE.replace("?", f"/{libvirt.domain}?")],
+    }[spelling]
+    done = run_domain(*args, input=SCRIPT)
+    assert done.returncode == ExitStatus.OK, done.stderr
+    out = lines(done.stdout)
+    assert json.loads(out[0])["status"] == "running"
+    assert json.loads(out[1]) == "pc-i440fx-7.2-machine"
+    assert json.loads(out[2]) == {"name": libvirt.domain}
+    assert out[3] == "VM status: running"
+    assert taints(done.stderr) == 1, done.stderr  # once per session, not per command
+    assert f"domain {libvirt.domain!r}" in done.stderr
+    no_traceback(done.stdout, done.stderr)
+
+
+def test_default_uri_comes_from_the_environment(libvirt: Libvirt) -> None:
+    done = run_domain(
+        "--libvirt", libvirt.domain, "-c", "query-status", env={"LIBVIRT_DEFAULT_URI": URI}
+    )
+    assert done.returncode == ExitStatus.OK, done.stderr
+    nowhere = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
+    done = run_domain(
+        "--libvirt", libvirt.domain, "-c", "query-status", env={"LIBVIRT_DEFAULT_URI": nowhere}
+    )
+    assert done.returncode == ExitStatus.CONNECT
+    assert lines(done.stderr) == [  # as if libvirtd were not running
+        f"qmpsh: qemu+unix:///system/{libvirt.domain}?socket=/nonexistent/libvirt-sock: "
+        "cannot reach libvirtd (Failed to connect socket to '/nonexistent/libvirt-sock': "
+        "No such file or directory); is it running?"
+    ]
+
+
+def test_failing_command_exits_1_and_stops(libvirt: Libvirt) -> None:
+    done = run_domain(libvirt.target, input="query-name\n!no-such-command\nquery-status\n")
+    assert done.returncode == ExitStatus.FAILED
+    assert len(lines(done.stdout)) == 1  # query-status after the failure did not run
+    assert "CommandNotFound: The command no-such-command has not been found" in done.stderr
+    done = run_domain(libvirt.target, "-k", input="!no-such-command\nquery-status\n")
+    assert done.returncode == ExitStatus.FAILED
+    assert json.loads(lines(done.stdout)[0])["running"] is True
+
+
+def test_json_lines_keep_the_users_id(libvirt: Libvirt) -> None:
+    done = run_domain(
+        libvirt.target,
+        "--json",
+        input='{"execute": "query-name", "id": "mine"}\nquery-status\n',
+    )
+    assert done.returncode == ExitStatus.OK, done.stderr
+    first, second = json_lines(done.stdout)
+    assert first == {"return": {"name": libvirt.domain}, "id": "mine"}
+    assert second["return"]["running"] is True
+    assert "id" in second  # libvirt's own id, as QEMU sent it
+
+
+def test_events_and_wait(libvirt: Libvirt) -> None:
+    done = run_domain(
+        libvirt.target,
+        "--events",
+        input="stop\nquery-status\ncont\n/wait RESUME timeout=5\n",
+    )
+    assert done.returncode == ExitStatus.OK, done.stderr
+    shown = json_lines(done.stdout)
+    events = [msg["event"] for msg in shown if isinstance(msg, dict) and "event" in msg]
+    assert events[:2] == ["STOP", "RESUME"], shown
+    stop = next(msg for msg in shown if isinstance(msg, dict) and msg.get("event") == "STOP")
+    assert set(stop["timestamp"]) == {"seconds", "microseconds"}
+    assert {"status": "paused", "singlestep": False, "running": False} in shown
+    assert shown[-1]["event"] == "RESUME"  # what /wait returned
+    done = run_domain(libvirt.target, "--json", input="/wait RESUME timeout=0.5\n")
+    assert done.returncode == ExitStatus.FAILED  # nothing happened after the start
+
+
+def test_schema_check_through_libvirt(libvirt: Libvirt) -> None:
+    done = run_domain(libvirt.target, "-v", "-c", "blockdev-add driver=qcow2 node-nam=x")
+    assert done.returncode == ExitStatus.FAILED
+    assert "unknown argument 'node-nam'; did you mean 'node-name'?" in done.stderr
+    assert "blockdev-add" not in done.stderr.split("did you mean")[-1]
+    assert '"execute": "blockdev-add"' not in done.stderr  # -v: never sent
+    # typed by the schema: qom-get's path is a str, sent as written
+    done = run_domain(libvirt.target, "-c", "qom-list path=/machine/unattached")
+    assert done.returncode == ExitStatus.OK, done.stderr
+
+
+def test_file_descriptors_are_refused(libvirt: Libvirt, tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("")
+    done = run_domain(libvirt.target, "-c", f"/fd {path} getfd fdname=f0")
+    assert done.returncode == ExitStatus.FAILED
+    assert "passing file descriptors is not supported through libvirt" in done.stderr
+
+
+def test_no_such_domain_exits_3(libvirt: Libvirt) -> None:
+    done = run_domain("--libvirt", "qmpsh-no-such-domain", "-c", "query-status")
+    assert done.returncode == ExitStatus.CONNECT
+    assert lines(done.stderr) == [
+        f"qmpsh: {URI}/qmpsh-no-such-domain: no domain 'qmpsh-no-such-domain' at {URI} "
+        f"('virsh -c {URI} list --all' lists them)"
+    ]
+    assert taints(done.stderr) == 0
+
+
+def test_domain_not_running_exits_3(libvirt: Libvirt) -> None:
+    name = f"{libvirt.domain}-off"
+    xml = libvirt.workdir / f"{name}.xml"
+    xml.write_text((libvirt.workdir / f"{libvirt.domain}.xml").read_text().replace(DOMAIN, name))
+    libvirt.virsh("define", str(xml))
+    try:
+        done = run_domain("--libvirt", name, "-c", "query-status")
+    finally:
+        libvirt.virsh("undefine", name)
+    assert done.returncode == ExitStatus.CONNECT
+    assert f"domain {name!r} is not running (virsh -c {URI} start {name})" in done.stderr
+
+
+def _reads_line(process: subprocess.Popen[bytes], timeout: float = DEADLINE) -> bytes:
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, "no output in time"
+    return process.stdout.readline()
+
+
+def test_domain_destroyed_mid_script_exits_4(libvirt: Libvirt) -> None:
+    name = f"{libvirt.domain}-d"
+    libvirt.transient(name)
+    qmpsh = subprocess.Popen(
+        [sys.executable, "-m", "qmpsh", "--libvirt", name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert qmpsh.stdin is not None
+        qmpsh.stdin.write(b"query-status\n")
+        qmpsh.stdin.flush()
+        assert b'"running":true' in _reads_line(qmpsh)
+        libvirt.virsh("destroy", name)
+        # stdin stays open: the script ends because the domain went away
+        assert qmpsh.wait(DEADLINE) == ExitStatus.LOST
+        assert qmpsh.stderr is not None
+        stderr = qmpsh.stderr.read().decode()
+        assert lines(stderr)[-1] == f"qmpsh: {URI}/{name}: domain {name!r} destroyed"
+        no_traceback(stderr)
+    finally:
+        qmpsh.kill()
+        qmpsh.wait()
+        libvirt.virsh("destroy", name, check=False)
+
+
+def test_domain_killed_while_a_command_waits_exits_4(libvirt: Libvirt) -> None:
+    """QEMU stopped (SIGSTOP) so the command hangs in libvirt, then killed under it."""
+    name = f"{libvirt.domain}-k"
+    pid = libvirt.transient(name)
+    qmpsh = subprocess.Popen(
+        [sys.executable, "-m", "qmpsh", "--libvirt", name],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert qmpsh.stdin is not None and qmpsh.stderr is not None
+        qmpsh.stdin.write(b"query-name\n")
+        qmpsh.stdin.flush()
+        assert name.encode() in _reads_line(qmpsh)
+        os.kill(pid, signal.SIGSTOP)
+        qmpsh.stdin.write(b"query-status\n")
+        qmpsh.stdin.flush()
+        time.sleep(0.5)  # the command is in libvirt's hands, QEMU does not answer
+        assert qmpsh.poll() is None
+        os.kill(pid, signal.SIGKILL)
+        assert qmpsh.wait(DEADLINE) == ExitStatus.LOST
+        last = lines(qmpsh.stderr.read().decode())[-1]
+        assert last.startswith(f"qmpsh: {URI}/{name}: domain {name!r} "), last
+    finally:
+        qmpsh.kill()
+        qmpsh.wait()
+        libvirt.virsh("destroy", name, check=False)
+
+
+def test_quit_through_libvirt_exits_0(libvirt: Libvirt) -> None:
+    """libvirt reports QEMU closing the monitor instead of quit's answer; qmpsh knows it."""
+    name = f"{libvirt.domain}-q"
+    libvirt.transient(name)
+    try:
+        done = run_domain("--libvirt", name, "--json", "-c", "query-name", "-c", "quit")
+        assert done.returncode == ExitStatus.OK, done.stderr
+        assert json_lines(done.stdout)[-1]["return"] == {}  # QEMU's, or qmpsh's own
+        deadline = time.monotonic() + DEADLINE
+        while name in libvirt.virsh("list", "--name"):
+            assert time.monotonic() < deadline, "the domain did not stop"
+            time.sleep(0.1)
+    finally:
+        libvirt.virsh("destroy", name, check=False)
+
+
+# -- the transport in-process
+
+
+def test_transport_errors_map_to_qmpsh_errors(libvirt: Libvirt) -> None:
+    async def body() -> None:
+        transport = make_transport(libvirt.target)
+        assert isinstance(transport, LibvirtTransport)
+        with pytest.raises(ConnectionLost):  # not connected yet
+            await transport.execute({"execute": "query-status"})
+        seen: list[tuple[str, object]] = []
+        transport.observe(lambda direction, msg: seen.append((direction, msg)))
+        await transport.connect(10)
+        assert transport.info.version.count(".") == 2
+        assert transport.info.package
+        assert seen == []  # query-version at connect is qmpsh's own question
+        with pytest.raises(InputError, match="not supported through libvirt"):
+            await transport.execute({"execute": "getfd"}, fd=0)
+        reply = await transport.execute({"execute": "query-name", "id": 7})
+        assert reply == {"return": {"name": libvirt.domain}, "id": 7}
+        await transport.execute({"execute": "query-status"}, quiet=True)
+        assert seen == [("send", {"execute": "query-name"}), ("recv", reply)]
+        await transport.close()
+        assert await transport.wait_closed() == f"{libvirt.target}: closed"
+        with pytest.raises(ConnectionLost):
+            await transport.execute({"execute": "query-status"})
+        with pytest.raises(ConnectFailed, match="no domain"):
+            await make_transport(f"{URI}/qmpsh-no-such-domain").connect(10)
+
+    asyncio.run(body())
+
+
+def test_domains_listed_and_matched_by_glob(libvirt: Libvirt) -> None:
+    """What ``--all --libvirt 'web-*'`` expands: running domains at the URI, by glob."""
+    assert libvirt.domain in domain_names(URI)
+    pattern = libvirt.domain.replace("qmpsh-t", "qmpsh-[st]")  # a glob for this one only
+    assert fleet_domains(URI)(pattern) == [libvirt.target]
+    assert fleet_domains(URI)("qmpsh-no-such-*") == []
+    with pytest.raises(ConnectFailed):
+        domain_names("qemu+unix:///system?socket=/nonexistent/sock")
+
+
+# -- the prompt
+
+
+@dataclass
+class Repl:
+    """``run_repl`` over a libvirt transport, typed into through a pipe."""
+
+    session: Session
+    out: io.StringIO
+    keys: PipeInput
+    task: asyncio.Task[ExitStatus]
+    prompts: list[PromptSession[str]]
+    sent: list[Any] = field(default_factory=list)
+
+    @property
+    def line(self) -> str:
+        return self.prompts[-1].default_buffer.text if self.prompts else ""
+
+    def menu(self) -> list[str]:
+        state = self.prompts[-1].default_buffer.complete_state if self.prompts else None
+        return [] if state is None else [c.text for c in state.completions]
+
+    def at_prompt(self) -> bool:
+        return bool(self.prompts) and self.prompts[-1].app.is_running and not self.task.done()
+
+    async def until(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while not condition():
+            if self.task.done():
+                self.task.result()
+                pytest.fail(f"the REPL ended while waiting for {what}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; line={self.line!r}\n{self.output()}")
+            await asyncio.sleep(0.01)
+
+    def output(self) -> str:
+        return self.out.getvalue()
+
+    async def enter(self, text: str, expect: str) -> str:
+        await self.until(self.at_prompt, "the prompt")
+        mark = len(self.output())
+        self.keys.send_text(text + "\r")
+        await self.until(
+            lambda: expect in self.output()[mark:] and self.at_prompt() and self.line == "",
+            f"{expect!r} after {text!r}",
+        )
+        return self.output()[mark:]
+
+    async def completes(self, text: str, expected: str) -> None:
+        """Typing ``text`` offers ``expected`` in the menu; the line is then cleared."""
+        await self.until(self.at_prompt, "the prompt")
+        self.keys.send_text(text)
+        await self.until(lambda: expected in self.menu(), f"{expected!r} for {text!r}")
+        self.keys.send_text("\x1b\x15")  # Escape closes the menu, Ctrl-U clears the line
+        await self.until(lambda: self.line == "", "the line to clear")
+
+
+@asynccontextmanager
+async def libvirt_repl(target: str) -> AsyncIterator[Repl]:
+    transport = make_transport(target)
+    await transport.connect(10)
+    session = Session(transport)
+    await session.learn()
+    out = io.StringIO()
+    renderer = RichRenderer(file=out, width=200)
+    prompts: list[PromptSession[str]] = []
+    make_prompt = repl.make_prompt
+
+    def recording_make_prompt(*args: Any, **kwargs: Any) -> PromptSession[str]:
+        prompt = make_prompt(*args, **kwargs)
+        prompts.append(prompt)
+        return prompt
+
+    with (
+        create_pipe_input() as keys,
+        mock.patch.object(repl, "make_prompt", recording_make_prompt),
+    ):
+        task = asyncio.ensure_future(
+            repl.run_repl(session, renderer, history=None, input=keys, output=DummyOutput())
+        )
+        driver = Repl(session, out, keys, task, prompts)
+        transport.observe(lambda way, msg: driver.sent.append(msg) if way == "send" else None)
+        try:
+            await driver.until(driver.at_prompt, "the first prompt")
+            yield driver
+        finally:
+            if not task.done():
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await transport.close()
+
+
+def test_repl_through_libvirt(libvirt: Libvirt) -> None:
+    async def body() -> None:
+        async with libvirt_repl(libvirt.target) as r:
+            assert r.session.vm_name == libvirt.domain
+            assert r.session.index is not None  # query-qmp-schema through libvirt
+            shown = await r.enter("query-status", '"running"')
+            assert '"running": true' in shown
+            # completion: command names, schema enums, live values (QOM paths)
+            await r.completes("query-sta", "query-status")
+            await r.completes("blockdev-add driver=qco", "qcow2")
+            await r.completes("qom-get path=/machine/unatt", "/machine/unattached")
+            # validation before sending, pointing at the closest name
+            before = len(r.sent)
+            shown = await r.enter("blockdev-add driver=qcow2 node-nam=x", "did you mean")
+            assert "'node-name'" in shown
+            assert len(r.sent) == before
+            # events above the prompt, /wait, HMP, /help
+            shown = await r.enter("stop", "STOP")
+            shown += await r.enter("cont", "RESUME")
+            assert shown.index("STOP") < shown.index("RESUME")
+            await r.enter("/wait RESUME timeout=5", "RESUME")
+            assert "VM status: running" in await r.enter("/hmp info status", "VM status")
+            assert "singlestep" in await r.enter("/help query-status", "returns:")
+            r.keys.send_text("\x04")
+            assert await asyncio.wait_for(r.task, DEADLINE) == ExitStatus.OK
+
+    asyncio.run(body())
+
+
+def test_interactive_cli_warns_once(libvirt: Libvirt) -> None:
+    """The real program on a pty: banner, one taint warning, a command, /exit."""
+    state = short_tempdir()
+    env = {**os.environ, "XDG_STATE_HOME": str(state), "TERM": "dumb", "NO_COLOR": "1"}
+    main, child = pty.openpty()
+    qmpsh = subprocess.Popen(
+        [sys.executable, "-m", "qmpsh", "--libvirt", libvirt.domain, "--no-pager"],
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(child)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + DEADLINE
+        while marker not in seen:
+            assert time.monotonic() < deadline, f"no {marker!r} in {seen.decode(errors='replace')}"
+            ready, _, _ = select.select([main], [], [], 0.2)
+            if ready:
+                seen += os.read(main, 65536)
+
+    try:
+        read_until(b"QMP mode")
+        read_until(b"> ")
+        os.write(main, b"query-name\r")
+        read_until(f'"name": "{libvirt.domain}"'.encode())
+        os.write(main, b"/exit\r")
+        assert qmpsh.wait(DEADLINE) == ExitStatus.OK
+    finally:
+        if qmpsh.poll() is None:
+            qmpsh.kill()
+            qmpsh.wait()
+        os.close(main)
+        shutil.rmtree(state, ignore_errors=True)
+    text = seen.decode(errors="replace")
+    assert "Connected to QEMU" in text and f"{URI}/{libvirt.domain}" in text  # the banner
+    assert text.count(TAINT) == 1, text
