@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--all",
-        nargs="+",
+        nargs="*",
         metavar="TARGET",
         help=(
             "run -c commands or a script on stdin on every TARGET at once (sockets, "
@@ -208,15 +208,13 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         at = argv.index("--")
         argv, qemu_args = argv[:at], argv[at + 1 :]
     args = build_parser().parse_intermixed_args(argv)  # options may sit between TARGET and SCRIPT
-    if (
-        args.libvirt or args.connect
-    ) and not args.all:  # TARGET is a domain: spelled URI/DOMAIN (qmpsh.targets)
+    if (args.libvirt or args.connect) and args.all is None:  # TARGET is URI/DOMAIN
         from qmpsh.targets import libvirt_target
 
         args.target = libvirt_target(args.connect, args.target, launch=args.launch)
     args.given_target = args.target  # before settle() fills in the configured default
     settle(args)  # config file, NO_COLOR, aliases; --version, --completions, --print-config
-    if args.all:
+    if args.all is not None:
         _check_fleet(args)
         return args, qemu_args
     if args.launch and args.target and not args.script:  # qmpsh --launch script.qmp
@@ -236,10 +234,14 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def _check_fleet(args: argparse.Namespace) -> None:
     """``--all`` takes its targets, and runs -c or stdin: no prompt, no launch, no SCRIPT."""
-    if args.launch or args.script or args.logfile:
-        raise UsageError("--all does not go with --launch, SCRIPT or -l")
-    if args.given_target and args.given_target not in args.all:  # TARGET before --all
-        args.all.insert(0, args.given_target)
+    if args.launch or args.logfile:
+        raise UsageError("--all does not go with --launch or -l")
+    # Targets may also sit before --all or after other options: they land in the positionals.
+    given = [args.given_target, str(args.script) if args.script else None]
+    args.all = [*(t for t in given if t and t not in args.all), *args.all]
+    args.script = None
+    if not args.all:
+        raise UsageError("--all needs at least one TARGET")
     if not args.command and sys.stdin.isatty():
         raise UsageError("--all runs -c commands or a script on stdin; it has no prompt")
 
@@ -276,7 +278,7 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
     from qmpsh.targets import connect_warnings, make_transport
     from qmpsh.transcript import Transcript
 
-    if args.all:
+    if args.all is not None:
         return await _fleet(args)
     interactive = (
         not args.command and not args.script and sys.stdin.isatty() and sys.stdout.isatty()
@@ -361,7 +363,7 @@ async def _fleet(args: argparse.Namespace) -> int:
     from qmpsh.fleet import Fleet, expand
     from qmpsh.fleetview import FleetView
     from qmpsh.script import numbered, read_lines
-    from qmpsh.targets import fleet_domains, make_transport
+    from qmpsh.targets import connect_warnings, fleet_domains, make_transport
 
     _stop_on_signals()
     view = FleetView(json_lines=args.json, events=args.events, pretty=args.pretty)
@@ -385,6 +387,12 @@ async def _fleet(args: argparse.Namespace) -> int:
 
     try:
         await fleet.connect(open_session, events=args.events or args.json)
+        warned = [
+            w for m in fleet.members if m.session for w in connect_warnings(m.session.transport)
+        ]
+        if warned:  # the same words for every domain: once, and how many more
+            more = f" (and the same for {len(warned) - 1} more)" if len(warned) > 1 else ""
+            view.problem(f"warning: {warned[0]}{more}")
         if args.command:
             return await fleet.run(numbered(args.command), label="-c")
         return await fleet.run(read_lines(sys.stdin.fileno()))

@@ -175,11 +175,23 @@ def test_a_target_lost_midway_is_status_4_the_others_finish(tmp_path: Path) -> N
     assert [row.split()[0] for row in table[1:]] == [str(vm.qmp) for vm in vms[1:]]
 
 
+def test_targets_may_sit_before_and_after_all(fleet: Fleet) -> None:
+    first, second, third = fleet.paths()
+    done = run_qmpsh(first, second, "-c", "query-name", "--all", third, timeout=30)
+    assert done.returncode == 0, done
+    assert [row[0] for row in rows(done.stdout)] == ["target", "vm1", "vm2", "vm3"]
+
+
 def test_usage_errors() -> None:
+    done = run_qmpsh("--all", "-c", "query-status")
+    assert (done.returncode, done.stderr) == (
+        ExitStatus.USAGE,
+        "qmpsh: --all needs at least one TARGET\n",
+    )
     done = run_qmpsh("--all", "/x.sock", "--launch", "-c", "query-status")
     assert (done.returncode, done.stderr) == (
         ExitStatus.USAGE,
-        "qmpsh: --all does not go with --launch, SCRIPT or -l\n",
+        "qmpsh: --all does not go with --launch or -l\n",
     )
 
 

@@ -582,3 +582,24 @@ def test_interactive_cli_warns_once(libvirt: Libvirt) -> None:
     text = seen.decode(errors="replace")
     assert "Connected to QEMU" in text and f"{URI}/{libvirt.domain}" in text  # the banner
     assert text.count(TAINT) == 1, text
+
+
+def test_all_runs_on_every_domain_a_pattern_names(libvirt: Libvirt) -> None:
+    """``--all --libvirt 'PATTERN'``: each matching running domain, a table, one warning."""
+    names = [f"{libvirt.domain}-all{n}" for n in (1, 2)]
+    for name in names:
+        libvirt.transient(name)
+    try:
+        done = run_domain(
+            "--libvirt", "--all", f"{libvirt.domain}-all*", "-c", "query-name",
+            env={"LIBVIRT_DEFAULT_URI": URI},
+        )  # fmt: skip
+    finally:
+        for name in names:
+            libvirt.virsh("destroy", name, check=False)
+    assert done.returncode == 0, done
+    assert [line.split() for line in done.stdout.splitlines()] == [
+        ["target", "name"],
+        *([name, name] for name in names),
+    ]
+    assert taints(done.stderr) == 1 and "(and the same for 1 more)" in done.stderr
