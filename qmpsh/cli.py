@@ -295,7 +295,7 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
                 launched = await launch_async(qemu_args, timeout=max(connect_timeout, 10))
         target = str(launched.socket) if launched else args.target
         if args.logfile:
-            transcript = Transcript(args.logfile, target)
+            transcript = Transcript(args.logfile, target, warn=renderer.warning)
 
         async def connect() -> Transport:
             """A negotiated connection, watched by the renderer and the transcript."""

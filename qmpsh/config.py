@@ -8,7 +8,10 @@ path is refused rather than followed.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import errno
 import os
+import stat
 from pathlib import Path
 
 
@@ -22,15 +25,63 @@ def history_path(env: os._Environ[str] | dict[str, str] = os.environ) -> Path:
     return state_dir(env) / "history"
 
 
+#: Why a symlink at one of qmpsh's file paths was refused (O_NOFOLLOW's own ELOOP
+#: message, "Too many levels of symbolic links", names neither the cause nor the rule).
+SYMLINK_REFUSED = "it is a symbolic link, which qmpsh never follows"
+
+
+def open_private(path: Path) -> int:
+    """Open ``path`` for appending, creating it 0600 (its directory 0700); the fd.
+
+    Raise OSError (with a readable ``strerror``) if that is unsafe or impossible: a
+    symlink at ``path`` is refused, not followed. Only a regular file is made
+    private: ``-l /dev/null`` run as root must not make ``/dev/null`` 0600 for
+    everyone. A FIFO without a reader is refused rather than waited on forever.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, SYMLINK_REFUSED, str(path)) from None
+        if err.errno == errno.ENXIO:  # O_NONBLOCK: a FIFO nobody reads, or a socket
+            raise OSError(errno.ENXIO, "not a regular file", str(path)) from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        os.set_blocking(fd, True)  # O_NONBLOCK was for the open only
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def ensure_private_file(path: Path) -> None:
     """Create ``path`` (0600, parents 0700) if missing; raise OSError if unsafe or impossible."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    os.close(open_private(path))
+
+
+def append_private(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` (see ``open_private``): never through a symlink
+    planted since the file was first checked; OSError (a full disk) to the caller."""
+    fd = open_private(path)
     try:
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
+
+
+def history_entry(text: str, when: datetime.datetime | None = None) -> bytes:
+    """One entry as prompt_toolkit's ``FileHistory`` writes it, byte for byte (``?`` for
+    bytes typed that were not UTF-8); ``FileHistory`` and ``trim_history`` read it."""
+    lines = "".join(f"+{line}\n" for line in text.split("\n"))
+    stamp = datetime.datetime.now() if when is None else when
+    return f"\n# {stamp}\n{lines}".encode("utf-8", errors="replace")
 
 
 def trim_history(path: Path, keep: int) -> None:
@@ -39,14 +90,20 @@ def trim_history(path: Path, keep: int) -> None:
     prompt_toolkit's ``FileHistory`` only ever appends; the user's
     ``history_size`` bounds it. Entries are a ``# time`` line and ``+line``
     lines. The file is replaced privately (0600) and atomically; a missing,
-    unreadable or symlinked file is left alone (opening it reports that later).
+    unreadable, symlinked or not regular file is left alone (opening it reports
+    that later).
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:  # O_NONBLOCK: a FIFO planted at the path must not hang the start
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return
-    with open(fd, "rb") as file:
-        data = file.read()
+    try:
+        with open(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory used to crash the start
+                return
+            data = file.read()
+    except OSError:
+        return
     entries: list[list[bytes]] = []
     in_text = False
     for line in data.splitlines(keepends=True):

@@ -15,6 +15,7 @@ traceback ever reaches a terminal::
 from __future__ import annotations
 
 import enum
+import re
 
 
 class ExitStatus(enum.IntEnum):
@@ -26,6 +27,14 @@ class ExitStatus(enum.IntEnum):
     CONNECT = 3
     LOST = 4
     INTERRUPTED = 130
+
+
+#: A quoted token in a message, long enough to drown it (a pasted megabyte).
+_LONG_QUOTE = re.compile(r"'([^'\n]{60})[^'\n]{20,}'")
+
+
+def _shortened(match: re.Match[str]) -> str:
+    return f"'{match.group(1)}...'"
 
 
 class QmpshError(Exception):
@@ -44,6 +53,7 @@ class InputError(QmpshError):
     """An input line is malformed; ``column`` (0-based) points at the culprit."""
 
     def __init__(self, message: str, column: int | None = None) -> None:
+        message = _LONG_QUOTE.sub(_shortened, message)
         super().__init__(message)
         self.message = message
         self.column = column

@@ -33,21 +33,34 @@ Relabel = Callable[[str], None]
 #: A wait shorter than this shows nothing; a longer one shows a spinner (``waiting``).
 SPINNER_DELAY = 0.3
 
-# C0 controls but tab and newline, DEL, C1 controls, and bidi overrides (which
-# reorder what the terminal shows).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 controls but tab and newline, DEL, C1 controls, bidi overrides (which
+# reorder what the terminal shows), and lone surrogates (see _SURROGATE).
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 # In JSON text, C0 is already escaped by json.dumps; the rest is not.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# A JSON string may spell a lone surrogate ("\\udc80"); json.loads keeps it, and no
+# UTF-8 stream can write it: one such string from a server used to end the run
+# with UnicodeEncodeError (and, under --json, drop the connection).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def visible(text: str) -> str:
     """Replace terminal control characters with printable escapes."""
-    return _CONTROL.sub(
-        lambda m: (
-            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
-        ),
-        text,
-    )
+    return _CONTROL.sub(_escape, text)
+
+
+def encodable(text: str) -> str:
+    """Text any UTF-8 stream takes: a lone surrogate becomes ``\\udXXX``, the rest is kept."""
+    return _SURROGATE.sub(_escape, text)
 
 
 def hmp_text(text: str) -> str:
@@ -61,9 +74,9 @@ def dump_json(value: object, *, indent: int | None = None, terminal: bool = Fals
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     else:
         text = json.dumps(value, ensure_ascii=False, indent=indent)
-    if terminal:
-        text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    return text
+    # As JSON escapes the value is unchanged (``--json`` stays exact); a pipe gets
+    # DEL, C1 and bidi as they are, but a lone surrogate cannot be written raw anywhere.
+    return (_JSON_UNSAFE if terminal else _SURROGATE).sub(_json_escape, text)
 
 
 def _no_label(text: str) -> None:
@@ -106,8 +119,13 @@ class PlainRenderer:
     def err(self) -> IO[str]:
         return self._err or sys.stderr
 
+    @staticmethod
+    def _text(stream: IO[str], text: str) -> str:
+        """``text`` as ``stream`` may take it: inert on a terminal, encodable anywhere."""
+        return visible(text) if _isatty(stream) else encodable(text)
+
     def _write(self, stream: IO[str], text: str) -> None:
-        stream.write(text if not _isatty(stream) else visible(text))
+        stream.write(self._text(stream, text))
         stream.write("\n")
         stream.flush()
 
@@ -145,7 +163,7 @@ class PlainRenderer:
         if reply.hmp and isinstance(reply.value, str):
             text = hmp_text(reply.value)
             if text:
-                self.out.write(visible(text) if _isatty(self.out) else text)
+                self.out.write(self._text(self.out, text))
                 self.out.flush()
             return
         self.out.write(self.json(reply.value) + "\n")
@@ -154,14 +172,15 @@ class PlainRenderer:
     def json(self, value: object) -> str:
         return dump_json(value, indent=2 if self.pretty else None, terminal=_isatty(self.out))
 
+    # Command, event and member names come from the server's schema: server text too.
     def help(self, listing: HelpList) -> None:
         lines = [*listing.builtins, *listing.commands]
-        self.out.write("".join(f"{line}\n" for line in lines))
+        self.out.write(self._text(self.out, "".join(f"{line}\n" for line in lines)))
         self.out.flush()
 
     def command_help(self, tree: CommandHelp) -> None:
         rows = [tree.title, *("".join(cells).rstrip() for cells in tree_rows(tree))]
-        self.out.write("".join(f"{row}\n" for row in rows))
+        self.out.write(self._text(self.out, "".join(f"{row}\n" for row in rows)))
         self.out.flush()
 
     def notice(self, text: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from qmpsh.builtins import muted
 from qmpsh.completer import make_completer
-from qmpsh.config import ensure_private_file
+from qmpsh.config import append_private, ensure_private_file, history_entry
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError, NoReply
 from qmpsh.lexer import make_lexer
 from qmpsh.outcomes import Exit, Outcome
@@ -73,16 +74,27 @@ def _bindings(session: Session) -> KeyBindings:
 
 
 def _history(path: Path | None, renderer: PlainRenderer, session: Session) -> History:
+    from prompt_toolkit.application import run_in_terminal
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
     class RedactingHistory(FileHistory):
         """The file never holds a secret (passwords, secret data); the session's own
         recall, in memory, keeps the line as typed."""
 
+        saving = True
+
         def store_string(self, string: str) -> None:
             kept = redact_input(string, hmp_mode=session.hmp_mode)
-            if kept is not None:
-                super().store_string(kept)
+            if kept is None or not self.saving or path is None:
+                return
+            # Not FileHistory's own: it reopens the path by name (following a symlink
+            # planted since) and lets a full disk's OSError out of the Enter key binding.
+            try:
+                append_private(path, history_entry(kept))
+            except OSError as err:
+                self.saving = False
+                text = f"history no longer saved: {path}: {err.strerror or err}"
+                run_in_terminal(lambda: renderer.warning(text))  # below the line just entered
 
     if path is None:
         return InMemoryHistory()
@@ -434,8 +446,10 @@ def _show_input_error(
     renderer: PlainRenderer, session: Session, text: str, err: InputError
 ) -> None:
     """Point at the offending column under the line just typed."""
-    if err.column is not None and "\n" not in text:
-        width = sum(len(fragment[1]) for fragment in _message(session))
+    width = sum(len(fragment[1]) for fragment in _message(session))
+    # A caret past the screen's edge points nowhere (a pasted line can be megabytes long).
+    fits = err.column is not None and width + err.column < shutil.get_terminal_size().columns
+    if err.column is not None and fits and "\n" not in text:
         renderer.problem(" " * (width + err.column) + "^ " + err.message)
     else:
         renderer.problem(str(err))

@@ -2,54 +2,85 @@
 
 Appended, created 0600, never following a symlink planted at its path, and
 never the socket itself (qmp-shell's ``-l`` replaced the VM's socket). Secrets
-are redacted before they reach the disk.
+are redacted before they reach the disk. A transcript that can no longer be
+written (a full disk) costs one warning, never the session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
 
-from qmpsh.config import ensure_private_file
+from qmpsh.config import open_private
 from qmpsh.errors import UsageError
 from qmpsh.secrets import redact_message
 
 
-class Transcript:
-    """A transport observer writing one JSON object per message."""
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(f"warning: {text}\n")
+    sys.stderr.flush()
 
-    def __init__(self, path: Path, target: str) -> None:
+
+class Transcript:
+    """A transport observer writing one JSON object per message.
+
+    ``warn`` shows a one-line problem (by default on stderr, as the renderers'
+    ``warning`` does).
+    """
+
+    def __init__(
+        self, path: Path, target: str, *, warn: Callable[[str], None] = _to_stderr
+    ) -> None:
         if _same_file(path, target):
             raise UsageError(f"{path}: that is the QMP socket itself, not a transcript file")
         try:
-            ensure_private_file(path)
-            self._file: IO[str] = open(  # noqa: SIM115 - open for the whole session
-                os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW), "a", encoding="utf-8"
-            )
+            # One descriptor for the session: the file checked is the file written.
+            self._fd: int | None = open_private(path)
         except OSError as err:
             reason = err.strerror or str(err)
             if err.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink: "too many levels" says little
                 reason = "it is a symbolic link, which a transcript never follows"
             raise UsageError(f"{path}: cannot write the transcript: {reason}") from None
+        self.path = path
         self.target = target
+        self._warn = warn
 
     def __call__(self, direction: str, message: Mapping[str, object]) -> None:
+        if self._fd is None:  # stopped after a failed write
+            return
         kind = "event" if "event" in message else ("out" if direction == "send" else "in")
         record = {
             "time": round(time.time(), 6),
             "dir": kind,
             "message": redact_message(message) if direction == "send" else dict(message),
         }
-        self._file.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._file.flush()
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        # A lone surrogate (a server's "\udc80") can only sit in a JSON string, where
+        # backslashreplace spells it as the same JSON escape; strict would raise.
+        data = memoryview(text.encode("utf-8", errors="backslashreplace"))
+        written = 0
+        try:
+            while written < len(data):  # os.write, unbuffered: nothing left pending
+                written += os.write(self._fd, data[written:])
+        except OSError as err:
+            # Raising here would reach the transport and drop the connection to QEMU.
+            if written:  # a full disk took part of the line: keep the file whole lines
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - written)
+            self.close()
+            self._warn(f"{self.path}: transcript stopped: {err.strerror or err}")
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):  # closing is no reason to fail the run
+                os.close(fd)
 
 
 def _same_file(path: Path, target: str) -> bool:
