@@ -7,7 +7,9 @@ prints, from one run, medians and ratios for
 
 * P1 start and one command piped (``echo query-status | qmpsh SOCK``) against
   ``python -m qemu.qmp.qmp_shell SOCK``, as whole processes, interleaved; also
-  their CPU time, and one command with arguments (qmpsh fetches the schema);
+  their CPU time, the floor of any qemu.qmp client (``benchmarks.qmpfloor``),
+  and one command with arguments (qmpsh needs the schema: from its cache, and
+  without the cache, fetched from QEMU);
 * P2 5,000 x ``query-status`` piped: the per-command cost of qmpsh, qmp-shell
   and a raw lock-step socket client (``benchmarks.rawclient``), each tool's
   start-up taken out (runs of 5,001 commands less P1's runs of one); wall time
@@ -76,9 +78,16 @@ PARTS = ("P1", "P2", "P3", "P4", "P5", "P6")
 NEEDS = {"P2": "P1", "P5": "P1"}
 EVENT_LINE = re.compile(rb"STOP|RESUME")
 TOOLS = ("qmpsh", "qmp-shell", "raw")
+#: A client on qemu.qmp that does nothing else (``benchmarks.qmpfloor``): P1's floor.
+FLOOR = "qemu.qmp floor"
+P1_TOOLS = (*TOOLS, FLOOR)
 QUERY = b"query-status\n"
 #: A command with arguments: qmpsh fetches and indexes the schema to check them.
 WITH_ARGUMENTS = b"qom-get path=/machine property=type\n"
+#: qmpsh in lock-step (P2): ``--json`` turns sending queries ahead off.
+LOCK_STEP = "qmpsh --json"
+#: Its runs: qmpsh with its schema cache (warm after the first run) and without.
+WITH_ARGUMENTS_TOOLS = ("qmpsh", "qmpsh (no cache)", "qmp-shell")
 JSON_EVENT = re.compile(rb'"event":')
 
 
@@ -144,6 +153,16 @@ class Bench:
             "qmpsh": [str(qmpsh), sock] if qmpsh.exists() else [python(), "-m", "qmpsh", sock],
             "qmp-shell": [python(), "-m", "qemu.qmp.qmp_shell", sock],
             "raw": [python(), "-m", "benchmarks.rawclient", sock],
+            FLOOR: [python(), "-m", "benchmarks.qmpfloor", sock],
+        }
+        # qmpsh without its schema cache: its state directory cannot be made (a file
+        # is in the way), so every run fetches the schema from QEMU as a first run does.
+        self.tools["qmpsh (no cache)"] = self.tools["qmpsh"]
+        # --json prints each reply as it arrives, so qmpsh sends nothing ahead (P2).
+        self.tools[LOCK_STEP] = [*self.tools["qmpsh"][:-1], "--json", sock]
+        (scratch / "no-state").write_text("")
+        self.tool_env = {
+            "qmpsh (no cache)": {**self.env, "XDG_STATE_HOME": str(scratch / "no-state")}
         }
 
     def say(self, text: str) -> None:
@@ -153,7 +172,8 @@ class Bench:
 
     def run_tool(self, tool: str, line: bytes, commands: int) -> Timed:
         time.sleep(0.02)  # let QEMU notice the previous client left (not timed)
-        result = self.launcher.run(self.tools[tool], line * commands, self.env, cwd=ROOT)
+        env = self.tool_env.get(tool, self.env)
+        result = self.launcher.run(self.tools[tool], line * commands, env, cwd=ROOT)
         replies = count_replies(tool, result.stdout)
         if result.status != 0 or replies != commands:
             raise BenchError(
@@ -175,10 +195,11 @@ class Bench:
 
     def p1(self) -> None:
         self.say("P1: warming up (byte code is compiled once, as by an install)")
-        self.interleaved(1, 2)
-        self.interleaved(1, 1, WITH_ARGUMENTS, ("qmpsh", "qmp-shell"))
-        self.say(f"P1: {self.settings.reps_start} x 3 runs of one piped command")
-        self.start_runs = runs = self.interleaved(1, self.settings.reps_start)
+        self.interleaved(1, 2, tools=P1_TOOLS)
+        self.interleaved(1, 1, WITH_ARGUMENTS, WITH_ARGUMENTS_TOOLS)
+        reps = self.settings.reps_start
+        self.say(f"P1: {reps} x {len(P1_TOOLS)} runs of one piped command")
+        self.start_runs = runs = self.interleaved(1, reps, tools=P1_TOOLS)
         ms = {tool: median([r.seconds for r in runs[tool]]) * 1e3 for tool in runs}
         cpu = {tool: median([r.cpu for r in runs[tool]]) * 1e3 for tool in runs}
         ratio = ms["qmpsh"] / ms["qmp-shell"]
@@ -198,30 +219,46 @@ class Bench:
                 f"{cpu['qmpsh'] / cpu['qmp-shell']:.2f} x",
             ),
             Row("P1", "  (raw client, for scale)", f"{ms['raw']:.1f} ms, CPU {cpu['raw']:.1f} ms"),
-        ]
-        reps = max(3, self.settings.reps_start // 3)
-        self.say(f"P1: {reps} x 2 runs of one command with arguments")
-        self.args_runs = runs = self.interleaved(1, reps, WITH_ARGUMENTS, ("qmpsh", "qmp-shell"))
-        args = {tool: median([r.seconds for r in runs[tool]]) * 1e3 for tool in runs}
-        self.rows.append(
             Row(
                 "P1",
-                "  (1 command with arguments: schema)",
+                "  (qemu.qmp floor: connect, run, print)",
+                f"{ms[FLOOR]:.1f} ms, CPU {cpu[FLOOR]:.1f} ms",
+                f"{ms[FLOOR] / ms['qmp-shell']:.2f} x qmp-shell",
+            ),
+        ]
+        reps = max(3, self.settings.reps_start // 3)
+        self.say(f"P1: {reps} x {len(WITH_ARGUMENTS_TOOLS)} runs of one command with arguments")
+        runs = self.interleaved(1, reps, WITH_ARGUMENTS, WITH_ARGUMENTS_TOOLS)
+        self.args_runs = runs
+        args = {tool: median([r.seconds for r in runs[tool]]) * 1e3 for tool in runs}
+        cold = args["qmpsh (no cache)"]
+        self.rows += [
+            Row(
+                "P1",
+                "  (1 command with arguments: schema cached)",
                 f"qmpsh {args['qmpsh']:.1f} ms, qmp-shell {args['qmp-shell']:.1f} ms",
                 f"{args['qmpsh'] / args['qmp-shell']:.2f} x",
-            )
-        )
+            ),
+            Row(
+                "P1",
+                "  (the same, schema not cached)",
+                f"qmpsh {cold:.1f} ms",
+                f"{cold / args['qmp-shell']:.2f} x",
+            ),
+        ]
 
     def p2(self) -> None:
         if not self.start_runs:
             raise BenchError("needs P1's runs of one command")
         n, reps = self.settings.commands, self.settings.reps_commands
-        self.say(f"P2: {reps} x 3 runs of {n + 1} piped query-status")
-        runs = self.interleaved(n + 1, reps)
+        tools = (*TOOLS, LOCK_STEP)
+        self.say(f"P2: {reps} x {len(tools)} runs of {n + 1} piped query-status")
+        runs = self.interleaved(n + 1, reps, tools=tools)
 
         def per_command(tool: str, what: Callable[[Timed], float]) -> list[float]:
             """Each long run less the median run of one command, per command, in ms."""
-            base = median([what(r) for r in self.start_runs[tool]])
+            start = self.start_runs["qmpsh" if tool == LOCK_STEP else tool]
+            base = median([what(r) for r in start])
             return sorted((what(r) - base) / n * 1e3 for r in runs[tool])
 
         wall = {tool: per_command(tool, lambda r: r.seconds) for tool in runs}
@@ -250,6 +287,12 @@ class Bench:
                 f"qmpsh {speedup:.2f} x faster",
                 ">= 2 x",
                 verdict(speedup >= 2),
+            ),
+            Row(
+                "P2",
+                "  (qmpsh in lock-step: --json)",
+                f"{spread(LOCK_STEP)}, CPU {cpu[LOCK_STEP]:.3f} ms",
+                f"{per[LOCK_STEP] / per['raw']:.2f} x raw",
             ),
             Row(
                 "P2",
@@ -355,7 +398,8 @@ class Bench:
             Row(
                 "P5",
                 "  (script, 1 command with arguments)",
-                f"qmpsh {args['qmpsh']:.1f} MiB, qmp-shell {args['qmp-shell']:.1f} MiB",
+                f"qmpsh {args['qmpsh']:.1f} MiB (no cache {args['qmpsh (no cache)']:.1f}), "
+                f"qmp-shell {args['qmp-shell']:.1f} MiB",
                 f"{args['qmpsh'] / args['qmp-shell']:.2f} x",
             ),
             Row(

@@ -362,7 +362,7 @@ async def _interactive(
 async def _fleet(args: argparse.Namespace) -> int:
     from qmpsh.fleet import Fleet, expand
     from qmpsh.fleetview import FleetView
-    from qmpsh.script import numbered, read_lines
+    from qmpsh.lines import numbered, read_lines
     from qmpsh.targets import connect_warnings, fleet_domains, make_transport
 
     _stop_on_signals()
@@ -404,7 +404,8 @@ async def _fleet(args: argparse.Namespace) -> int:
 
 
 async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:
-    from qmpsh.script import numbered, read_lines, run_script
+    from qmpsh.lines import numbered, read_lines
+    from qmpsh.script import run_script
 
     if args.command:
         return await run_script(

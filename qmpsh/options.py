@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ CLI = "command line"
 
 def version_text() -> str:
     """``qmpsh --version``: qmpsh, qemu.qmp and Python, what a bug report needs."""
+    import platform  # here, not at the top: every run but --version would pay for it
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -28,6 +28,9 @@ from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply
 # qemu.qmp logs every failure it raises; qmpsh reports them itself, once.
 logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
 logging.getLogger("qemu.qmp").propagate = False
+#: Only for qmpsh's own bugs in this module, which has no UI: Python's last-resort
+#: handler prints them as one line on stderr.
+_log = logging.getLogger("qmpsh")
 
 Address = str | tuple[str, int]
 #: Called with ("send" | "recv", message) for every message after negotiation,
@@ -113,17 +116,46 @@ class _Client(QMPClient):
         default listener would otherwise queue every event forever."""
 
     def _notify(self, direction: str, msg: Message) -> None:
+        """Hand ``msg`` to its observers; this runs for every message, so it is kept lean."""
         # Greeting and negotiation happen before RUNNING; users never asked for those.
-        if self.runstate != Runstate.RUNNING:
+        if self.runstate is not Runstate.RUNNING:
             return
-        quiet = msg.get("id") in self.quiet_ids
-        if quiet and direction == "recv":
-            self.quiet_ids.discard(msg["id"])
-        observers = self.all_observers if quiet else self.observers + self.all_observers
+        quiet = False
+        if self.quiet_ids:  # qmpsh's own questions are few: most messages skip the lookup
+            msg_id = msg.get("id")
+            quiet = isinstance(msg_id, str) and msg_id in self.quiet_ids
+            if quiet and direction == "recv":
+                self.quiet_ids.discard(msg_id)
+        if quiet:
+            observers = self.all_observers
+        elif self.all_observers:
+            observers = [*self.observers, *self.all_observers]
+        else:
+            observers = self.observers
         if observers:
-            plain = dict(msg)  # a Message is a Mapping, not a dict: json.dumps needs a dict
+            # A copy as a dict (json.dumps needs one; observers may keep it). dict(msg)
+            # walks the Mapping interface key by key; copying the dict qemu.qmp's
+            # Message holds once decoded (_obj) is ten times cheaper.
+            held = getattr(msg, "_obj", None)
+            plain = dict(held) if type(held) is dict else dict(msg)
             for observer in observers:
-                observer(direction, plain)
+                try:
+                    observer(direction, plain)
+                except Exception as err:  # a bug in qmpsh must not cost the user QEMU
+                    self._observer_failed(observer, err)
+
+    def _observer_failed(self, observer: Observer, err: Exception) -> None:
+        """Drop a failing observer and say so once, instead of dropping the connection
+        (qemu.qmp ends the session on any exception in its reader)."""
+        # New lists: _notify may be walking the old ones right now.
+        self.observers = [o for o in self.observers if o is not observer]
+        self.all_observers = [o for o in self.all_observers if o is not observer]
+        _log.warning(
+            "qmpsh: internal error while showing a message (%s: %s); "
+            "that display is off for this session",
+            type(err).__name__,
+            err,
+        )
 
     async def _do_recv(self) -> Message:
         try:

@@ -5,21 +5,34 @@ The exit status is the contract automation relies on (DESIGN.md section 1):
 Losing the connection raises ``ConnectionLost`` to ``cli`` (exit 4), also
 while the script is waiting for its next line (a slow pipe), unless the
 script itself told QEMU to ``quit``.
+
+Consecutive ``query-*`` commands whose lines are already read are sent ahead
+of their replies (pipelined): QEMU still runs them one by one, in order, and
+their replies are printed in order; only the last of such a run is sent after
+the reply before it, as in lock-step, so ``/wait`` after it means what it
+always did. If one fails, the script stops there as it would have; queries
+already sent behind it were harmless (they change nothing) and their replies
+are dropped. Output that shows the traffic itself (``--json``, ``-v``) runs in
+lock-step, so it too is the same as without sending ahead; a transcript
+(``-l``) records the socket, so it shows queries sent ahead as they were sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import stat
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any, Protocol
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Protocol
 
-from qmpsh.errors import ConnectionLost, ExitStatus, InputError
+from qmpsh.errors import ExitStatus, InputError
+from qmpsh.lines import IteratedLines, Line, Lines
 from qmpsh.outcomes import Exit, Outcome, Reply, Waited, succeeded
 from qmpsh.session import Session
 from qmpsh.syntax import HmpLine, Parsed, QmpCall, RawJson, is_incomplete
+
+#: Queries sent ahead at most before the first of them is answered.
+WINDOW = 32
 
 
 class Output(Protocol):
@@ -35,12 +48,15 @@ class InOrder:
 
     Between commands an event prints at once; while a command runs, events wait
     and print around its reply by their numbers: before it if they came first.
+    While later replies are still due (``ahead``), events after a reply wait for
+    the reply they precede.
     """
 
     def __init__(self, session: Session, output: Output) -> None:
         self.session = session
         self.output = output
         self.busy = False
+        self.ahead = False
         self._held: list[tuple[int, Mapping[str, object]]] = []
 
     def event(self, msg: Mapping[str, object]) -> None:
@@ -55,13 +71,19 @@ class InOrder:
             before = outcome.seq
         elif isinstance(outcome, Waited) and outcome.event is not None:
             before = outcome.event.seq + 1  # /wait prints its event after the event itself
-        self._release(lambda seq: seq < before)
+        if self._held:
+            self._release(lambda seq: seq < before)
         self.output.outcome(outcome)
-        self._release(lambda seq: True)
+        if self._held and not self.ahead:
+            self.flush()
 
     def problem(self, text: str) -> None:
-        self._release(lambda seq: True)
+        self.flush()
         self.output.problem(text)
+
+    def flush(self) -> None:
+        """Print every event held back."""
+        self._release(lambda seq: True)
 
     def _release(self, which: Callable[[int], bool]) -> None:
         keep = []
@@ -75,13 +97,20 @@ class InOrder:
 
 async def run_script(
     session: Session,
-    lines: AsyncIterator[tuple[int, str]],
+    lines: AsyncIterator[Line],
     output: Output,
     *,
     keep_going: bool = False,
     label: str = "line",
+    send_ahead: bool = True,
 ) -> ExitStatus:
-    """Run numbered lines; a ``transaction(`` may span lines up to its ``)``."""
+    """Run numbered lines; a ``transaction(`` may span lines up to its ``)``.
+
+    ``lines`` is best a ``Lines`` (``read_lines``, ``numbered``), which this closes
+    when done. ``send_ahead=False`` runs every command in lock-step (see above).
+    """
+    source = lines if isinstance(lines, Lines) else IteratedLines(lines)
+    ahead = send_ahead and not _shows_traffic(output)
     failed = False
     pending: list[str] = []
     first = 0
@@ -90,7 +119,7 @@ async def run_script(
     session.on_event = ordered.event
     quitting = False
     try:
-        while (got := await _next_line(lines, None if quitting else closed)) is not None:
+        while (got := await source.next(None if quitting else closed)) is not None:
             number, line = got
             if not pending:
                 first = number
@@ -99,8 +128,22 @@ async def run_script(
             if is_incomplete(text, multiline_json=False, hmp_mode=session.hmp_mode):
                 continue
             pending = []
+            where = f"{label} {first}"
             ordered.busy = True
-            ok, leave, quits = await _run_one(session, text, ordered, f"{label} {first}")
+            try:
+                item = session.parse(text)
+            except InputError as err:
+                ordered.problem(f"{where}: {err}")
+                ok, leave, quits = False, False, False
+            else:
+                query = _query(session, where, item) if ahead else None
+                if query is None:
+                    ok, leave, quits = await _run_one(session, item, ordered, where)
+                else:
+                    ok, leave = await _run_queries(
+                        session, source, ordered, query, label=label, keep_going=keep_going
+                    )
+                    quits = False
             ordered.busy = False
             quitting = quitting or quits
             if not ok:
@@ -112,35 +155,18 @@ async def run_script(
     finally:
         closed.cancel()
         session.on_event = None
+        source.close()
     if pending:
         output.problem(f"{label} {first}: transaction( is missing its closing ')'")
         failed = True
     return ExitStatus.FAILED if failed else ExitStatus.OK
 
 
-async def _next_line(
-    lines: AsyncIterator[tuple[int, str]], closed: asyncio.Future[str] | None
-) -> tuple[int, str] | None:
-    """The next line (``None`` at the end), or ``ConnectionLost`` if QEMU goes away first."""
-    if closed is None:
-        return await anext(lines, None)
-    reading = asyncio.ensure_future(anext(lines, None))
-    either: list[asyncio.Future[Any]] = [reading, closed]
-    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-    if reading.done():
-        return reading.result()
-    reading.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reading
-    raise ConnectionLost(closed.result())
-
-
 async def _run_one(
-    session: Session, text: str, output: Output, where: str
+    session: Session, item: Parsed | None, output: Output, where: str
 ) -> tuple[bool, bool, bool]:
-    """Run one input; return (succeeded, wants to leave, told QEMU to quit)."""
+    """Run one parsed input; return (succeeded, wants to leave, told QEMU to quit)."""
     try:
-        item = session.parse(text)
         outcome = None if item is None else await session.run(item)
     except InputError as err:
         output.problem(f"{where}: {err}")
@@ -159,42 +185,116 @@ def _is_quit(item: Parsed | None) -> bool:
     return isinstance(item, (QmpCall, RawJson)) and item.command == "quit"
 
 
-async def numbered(commands: Iterable[str]) -> AsyncIterator[tuple[int, str]]:
-    """``-c`` commands, numbered from 1."""
-    for number, command in enumerate(commands, 1):
-        yield number, command
+# -- sending queries ahead -------------------------------------------------------------
 
 
-async def read_lines(fd: int) -> AsyncIterator[tuple[int, str]]:
-    """Lines of a script as they arrive, without blocking the event loop on a pipe.
+class _Query:
+    """A ``query-*`` input that may be sent before the replies ahead of it have come.
 
-    A regular file never blocks, so it is read directly; a pipe or terminal is
-    read through asyncio so replies and events keep flowing while the writer
-    thinks. Undecodable bytes become lone surrogates, which the parser rejects
-    line by line instead of the whole script dying on a UnicodeDecodeError.
+    (A plain class: a dataclass would cost every script's start more than it saves.)
     """
-    if stat.S_ISREG(os.fstat(fd).st_mode):
-        number = 0
-        with open(fd, "rb", closefd=False) as raw:
-            for number, data in enumerate(raw, 1):
-                yield number, _decode(data)
-        return
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
-    was_blocking = os.get_blocking(fd)
-    transport, _ = await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader),
-        open(fd, "rb", closefd=False),  # noqa: SIM115
-    )
+
+    __slots__ = ("item", "where")
+
+    def __init__(self, where: str, item: QmpCall | RawJson) -> None:
+        self.where = where
+        self.item = item
+
+
+def _shows_traffic(output: Output) -> bool:
+    """``--json`` prints every reply as it arrives, ``-v`` every command as it is sent:
+    sending ahead would show what a lock-step run never sends."""
+    return bool(getattr(output, "json_lines", False) or getattr(output, "verbose", False))
+
+
+def _query(session: Session, where: str, item: Parsed | None) -> _Query | None:
+    """``item`` as a query that may be sent ahead, or None."""
+    if isinstance(item, QmpCall):
+        needs_schema = item.checked and bool(item.args)
+    elif isinstance(item, RawJson) and item.message.keys() <= {"execute", "arguments"}:
+        needs_schema = item.checked  # no "id" of the user's: two alike cannot both be due
+    else:
+        return None
+    if not item.command.startswith("query-"):
+        return None
+    # Checking arguments may first fetch the schema: that one runs in step, the rest follow.
+    if needs_schema and session.use_schema and session.index is None:
+        return None
+    return _Query(where, item)
+
+
+def _next_query(session: Session, source: Lines, label: str) -> _Query | None:
+    """The next line if it is already read and is a query (blank lines and comments
+    before it are passed over); anything else is put back for its turn."""
+    while (got := source.take()) is not None:
+        number, text = got
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # nothing to run, nothing to print
+        query = None
+        if not session.hmp_mode and not is_incomplete(text, multiline_json=False):
+            with contextlib.suppress(InputError):  # reported when the line runs, in its turn
+                query = _query(session, f"{label} {number}", session.parse(text))
+        if query is None:
+            source.unread(got)
+        return query
+    return None
+
+
+async def _run_queries(
+    session: Session,
+    source: Lines,
+    ordered: InOrder,
+    query: _Query,
+    *,
+    label: str,
+    keep_going: bool,
+) -> tuple[bool, bool]:
+    """Run ``query`` and the queries already read behind it; (all succeeded, leave).
+
+    A query is sent ahead only once another is known to follow it: the last one
+    is sent after every reply before it has come, as in lock-step. The first
+    failure stops the rest, unless ``keep_going``.
+    """
+    due: deque[tuple[_Query, asyncio.Future[Outcome]]] = deque()
+    all_ok = True
     try:
-        number = 0
-        while data := await reader.readline():
-            number += 1
-            yield number, _decode(data)
+        while True:
+            while len(due) < WINDOW and (following := _next_query(session, source, label)):
+                sent: asyncio.Future[Outcome] = asyncio.ensure_future(session.run(query.item))
+                sent.add_done_callback(_retrieved)
+                due.append((query, sent))
+                query = following
+            if not due:
+                break
+            head, reply = due.popleft()
+            ordered.ahead = bool(due)
+            if not await _answer(head, reply, ordered):
+                all_ok = False
+                if not keep_going:
+                    ordered.flush()
+                    return False, False
+        ordered.ahead = False
+        ok, leave, _ = await _run_one(session, query.item, ordered, query.where)
+        return all_ok and ok, leave
     finally:
-        transport.close()
-        os.set_blocking(fd, was_blocking)
+        ordered.ahead = False
+        for _, reply in due:  # after a failure their replies are not wanted
+            reply.cancel()
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape").rstrip("\r\n")
+async def _answer(query: _Query, reply: asyncio.Future[Outcome], output: Output) -> bool:
+    """Print the reply to a query sent ahead; whether it succeeded."""
+    try:
+        outcome = await reply
+    except InputError as err:
+        output.problem(f"{query.where}: {err}")
+        return False
+    output.outcome(outcome)
+    return succeeded(outcome)
+
+
+def _retrieved(task: asyncio.Future[Outcome]) -> None:
+    """A reply dropped after a failure may have failed too: that is no news."""
+    if not task.cancelled():
+        task.exception()

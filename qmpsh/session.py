@@ -19,6 +19,7 @@ from qmpsh.live import Question
 from qmpsh.outcomes import Outcome, Reply
 from qmpsh.protocol import Transport
 from qmpsh.schema import SchemaIndex
+from qmpsh.schemacache import SchemaCache
 from qmpsh.syntax import Builtin, HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
 from qmpsh.validate import check_call, check_message
 
@@ -226,7 +227,12 @@ class Session:
         return await asyncio.shield(self._schema)
 
     async def _fetch_schema(self) -> SchemaIndex | None:
-        entries = await self.ask("query-qmp-schema")
+        """The schema from the on-disk cache when it is this build's, else from QEMU."""
+        cache = SchemaCache.for_server(self.transport.info)
+        if cache is None:
+            entries = await self.ask("query-qmp-schema")
+        else:
+            entries = await cache.fetch(self.ask)
         if isinstance(entries, list):  # a guest agent has no schema to offer
             self.index = SchemaIndex(entries)
         return self.index

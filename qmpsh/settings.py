@@ -9,13 +9,12 @@ ignored: a typo in a key would otherwise look like a setting that does not work.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 from qmpsh.errors import UsageError
 
@@ -35,16 +34,18 @@ class ConfigError(UsageError):
     """The config file is unreadable or wrong; the message names the file and the key."""
 
 
-@dataclass(frozen=True)
-class Alias:
+# Settings and Alias are NamedTuples, not frozen dataclasses: just as immutable, and
+# made several times faster at import, which every run (scripts included) pays.
+
+
+class Alias(NamedTuple):
     """``[targets.NAME]``: ``qmpsh NAME`` connects to ``socket``."""
 
     socket: str
     skip_negotiation: bool = False
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything a user can set; ``sources`` maps a key to where its value came from."""
 
     target: str | None = None
@@ -57,9 +58,9 @@ class Settings:
     pager: bool = True
     #: Events not shown at the prompt (still logged; ``/events unmute`` shows them again).
     events_mute: tuple[str, ...] = ()
-    targets: Mapping[str, Alias] = field(default_factory=lambda: MappingProxyType({}))
+    targets: Mapping[str, Alias] = MappingProxyType({})  # read-only: one can be shared
     path: Path | None = None
-    sources: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    sources: Mapping[str, str] = MappingProxyType({})
 
     def source(self, key: str) -> str:
         return self.sources.get(key, DEFAULT)
@@ -67,7 +68,7 @@ class Settings:
     def with_value(self, key: str, value: object, source: str) -> Settings:
         """A copy with ``key`` set from ``source`` (the command line, the environment)."""
         sources = MappingProxyType({**self.sources, key: source})
-        return dataclasses.replace(self, **{key: value}, sources=sources)  # type: ignore[arg-type]
+        return self._replace(**{key: value}, sources=sources)  # type: ignore[arg-type]
 
 
 def config_path(env: Mapping[str, str] = os.environ) -> Path:

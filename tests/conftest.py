@@ -136,6 +136,7 @@ def start_qemu(*extra: str, disk: bool = False, machine: str = "none") -> Qemu:
 
 
 _EMPTY_CONFIG = tempfile.mkdtemp(prefix="qmpsh-config")
+_STATE = tempfile.mkdtemp(prefix="qmpsh-state")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -143,10 +144,13 @@ def pytest_configure(config: pytest.Config) -> None:
     every qmpsh a test starts (tmux panes included) reads an empty config directory
     unless the test gives it one."""
     os.environ["XDG_CONFIG_HOME"] = _EMPTY_CONFIG
+    # Nor its history or schema cache: in-process sessions write to a directory of the run.
+    os.environ["XDG_STATE_HOME"] = _STATE
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_EMPTY_CONFIG, ignore_errors=True)
+    shutil.rmtree(_STATE, ignore_errors=True)
 
 
 @pytest.fixture

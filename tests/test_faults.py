@@ -646,3 +646,35 @@ def test_signal_at_the_prompt_keeps_the_history(
         "query-status",
     ]  # newest first
     assert history.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_failing_observer_costs_a_warning_not_the_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in what shows a message (an observer) must not drop the session."""
+    with FakeServer(commands={"query-status": {"status": "running"}}) as fake:
+
+        async def body() -> None:
+            transport = protocol.QmpTransport(str(fake.path))
+            await transport.connect(5)
+            seen: list[str] = []
+
+            def broken(direction: str, msg: object) -> None:
+                raise RuntimeError("boom")
+
+            transport.observe(broken)
+            transport.observe(lambda direction, msg: seen.append(direction))
+            try:
+                for _ in range(2):
+                    reply = await transport.execute({"execute": "query-status"})
+                    assert reply["return"] == {"status": "running"}
+            finally:
+                await transport.close()
+            assert seen == ["send", "recv", "send", "recv"]
+
+        asyncio.run(body())
+    # Outside pytest, Python's last-resort handler prints this one line on stderr.
+    said = [r.getMessage() for r in caplog.records if r.name == "qmpsh"]
+    assert (
+        len(said) == 1 and "internal error while showing a message (RuntimeError: boom)" in said[0]
+    )

@@ -547,7 +547,12 @@ def test_launch_cleans_up_the_qemu_and_files_it_made(tmp_root: Path, end: str) -
             piped.proc.send_signal(signal.SIGINT if end == "sigint" else signal.SIGTERM)
         res = piped.finish()
     assert res.code == (0 if end == "eof" else 130), res
-    assert (res.stdout, res.stderr) == ("", "")
+    said = {
+        "eof": "",
+        "sigint": "qmpsh: interrupted\n",
+        "sigterm": "qmpsh: interrupted (SIGTERM)\n",
+    }
+    assert (res.stdout, res.stderr) == ("", said[end])
     assert_nothing_left(tmp_root)
 
 
