@@ -108,6 +108,8 @@ def test_wheel_holds_the_package_completions_man_page_and_marker(dist: Path) -> 
     assert "Typing :: Typed" in classifiers and "Environment :: Console" in classifiers
     assert metadata["Requires-Python"] == ">=3.11"
     assert metadata["License-Expression"] == "GPL-2.0-or-later"
+    urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
+    assert urls["QMP reference"].startswith("https://www.qemu.org/docs/")
     assert not [n for n in names if n.startswith("tests/")]
 
 
