@@ -25,10 +25,14 @@ from qmpsh.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Wa
 from qmpsh.protocol import ServerInfo
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
     from rich.text import Text
 
 #: Changes what a spinner says while it spins.
 Relabel = Callable[[str], None]
+
+#: JSON longer than this is coloured by ``style.FastJson``, not laid out by rich's Text.
+FAST_JSON = 16 * 1024
 
 #: A wait shorter than this shows nothing; a longer one shows a spinner (``waiting``).
 SPINNER_DELAY = 0.3
@@ -271,6 +275,17 @@ class RichRenderer(PlainRenderer):
 
         return highlight_json(dump_json(value, indent=indent, terminal=True), self.syntax_style)
 
+    def _reply_json(self, value: object) -> RenderableType:
+        """A return value, highlighted; a big one (the schema) by the fast path."""
+        text = dump_json(value, indent=2 if self.pretty else None, terminal=True)
+        if len(text) > FAST_JSON and self.syntax_style is None:
+            from qmpsh.style import FastJson
+
+            return FastJson(text)
+        from qmpsh.style import highlight_json
+
+        return highlight_json(text, self.syntax_style)
+
     def outcome(self, outcome: Outcome) -> None:
         with self._paged():
             super().outcome(outcome)
@@ -329,9 +344,7 @@ class RichRenderer(PlainRenderer):
             if text:
                 self.console.print(self._plain(text.removesuffix("\n")), soft_wrap=True)
         else:  # soft_wrap: the terminal wraps long lines; rich would insert newlines
-            self.console.print(
-                self._json_text(reply.value, 2 if self.pretty else None), soft_wrap=True
-            )
+            self.console.print(self._reply_json(reply.value), soft_wrap=True)
 
     def help(self, listing: HelpList) -> None:
         from rich.columns import Columns

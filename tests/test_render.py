@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from qmpsh.outcomes import HelpList, Reply
 from qmpsh.protocol import ServerInfo
 from qmpsh.render import PlainRenderer, RichRenderer, dump_json, hmp_text, visible
@@ -125,3 +127,35 @@ def test_plain_renderer_on_a_terminal_makes_controls_visible() -> None:
     plain.outcome(Reply("b", {"error": {"class": "E", "desc": "\x1b]0;x\x07"}}))
     assert out.getvalue() == "a\\x1b[2Jb\n"
     assert err.getvalue() == "E: \\x1b]0;x\\x07\n"
+
+
+def _ansi(renderable: object) -> str:
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, color_system="truecolor")
+    console.print(renderable, soft_wrap=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("indent", [2, None], ids=["pretty", "compact"])
+def test_fast_json_colours_the_schema_exactly_as_rich_does(indent: int | None) -> None:
+    """The fast path for big replies (P4) looks the same as rich's JSONHighlighter."""
+    import gzip
+
+    from qmpsh.style import FastJson, highlight_json
+    from tests.corpus import CORPUS
+
+    with gzip.open(CORPUS / "qemu-7.2.22-x86_64.json.gz") as recording:
+        recorded = json.loads(recording.read())
+    text = dump_json(recorded["replies"]["query-qmp-schema"], indent=indent, terminal=True)
+    fast = _ansi(FastJson(text))
+    assert fast == _ansi(highlight_json(text))
+    assert "\x1b[1;34m" in fast and "\x1b[32m" in fast  # keys and strings are coloured
+
+
+def test_fast_json_knows_an_escaped_backslash_ends_a_key() -> None:
+    from qmpsh.style import FastJson
+
+    out = _ansi(FastJson('{"k\\\\": "v:"}'))
+    assert '\x1b[1;34m"k\\\\"\x1b[0m: \x1b[32m"v:"\x1b[0m' in out
