@@ -23,6 +23,7 @@ from qmpsh.config import append_private, ensure_private_file, history_entry
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError, NoReply
 from qmpsh.lexer import make_lexer
 from qmpsh.outcomes import Exit, Outcome
+from qmpsh.paste import linear_pastes, too_long
 from qmpsh.protocol import Transport
 from qmpsh.reconnect import Connector, wait_for_server
 from qmpsh.render import PlainRenderer
@@ -50,11 +51,22 @@ def _message(session: Session) -> StyleAndTextTuples:
     return parts
 
 
-def _bindings(session: Session) -> KeyBindings:
+def _bindings(session: Session, renderer: PlainRenderer) -> KeyBindings:
+    from prompt_toolkit.application import run_in_terminal
     from prompt_toolkit.filters import completion_is_selected
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+    from prompt_toolkit.keys import Keys
 
     kb = KeyBindings()
+
+    @kb.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        """prompt_toolkit's own paste, but a huge one is one line, not a frozen editor."""
+        refused = too_long(event.data)
+        if refused is not None:
+            run_in_terminal(lambda: renderer.problem(refused))
+            return
+        event.current_buffer.insert_text(event.data.replace("\r\n", "\n").replace("\r", "\n"))
 
     @kb.add("enter", filter=completion_is_selected)
     def _close_menu(event: KeyPressEvent) -> None:
@@ -118,6 +130,8 @@ def make_prompt(
     from prompt_toolkit import PromptSession
     from prompt_toolkit.lexers import PygmentsLexer
 
+    linear_pastes()
+
     settings = settings or Settings()
     style = None if settings.style == OWN_STYLE else settings.style
 
@@ -130,7 +144,7 @@ def make_prompt(
         history=_history(history, renderer, session),
         completer=make_completer(session),
         complete_while_typing=True,
-        key_bindings=_bindings(session),
+        key_bindings=_bindings(session, renderer),
         style=prompt_style(style),
         vi_mode=settings.key_bindings == "vi",
         color_depth=_color_depth(settings.color),
