@@ -50,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="qmpsh",
         description="An interactive shell for QEMU's machine protocol (QMP).",
         usage=(
-            "qmpsh [OPTIONS] TARGET\n       qmpsh [OPTIONS] --launch [-- QEMU-ARGS...]\n"
-            "       qmpsh [OPTIONS] --libvirt DOMAIN | --connect URI DOMAIN"
+            "qmpsh [OPTIONS] TARGET [SCRIPT]\n"
+            "       qmpsh [OPTIONS] --launch [SCRIPT] [-- QEMU-ARGS...]\n"
+            "       qmpsh [OPTIONS] --libvirt DOMAIN | --connect URI DOMAIN [SCRIPT]\n"
+            "       qmpsh [OPTIONS] [--libvirt] --all TARGET... [-c CMD | < SCRIPT]"
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

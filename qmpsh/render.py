@@ -152,7 +152,8 @@ class PlainRenderer:
 
     def waited(self, outcome: Waited) -> None:
         if outcome.event is not None:
-            self.show_event(outcome.event.message)
+            if not self.json_lines:  # --json printed it already, when it arrived
+                self.show_event(outcome.event.message)
         else:
             self.problem(f"/wait {outcome.what}: no such event within {outcome.timeout:g} s")
 

@@ -265,6 +265,10 @@ def _parse_calls(text: str, start: int, separators: str) -> list[QmpCall]:
     while True:
         while i < n and text[i] in blank:
             i += 1
+        if command is None and not args and i < n and text[i] == "#" and "\n" in separators:
+            # A comment line inside a multi-line transaction, as anywhere in a script.
+            while i < n and text[i] != "\n":
+                i += 1
         if i >= n or text[i] in separators:
             if command is not None:
                 build_arguments(args)  # reject conflicting keys now, not when sending

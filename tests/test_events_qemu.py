@@ -170,6 +170,14 @@ def test_wait_finds_an_event_that_came_before_it_was_asked_for(qemu: Qemu) -> No
     assert qemu.client().cmd("query-status")["running"] is True
 
 
+def test_wait_under_json_prints_its_event_once(qemu: Qemu) -> None:
+    """--json prints every message as it arrives; /wait's event is not printed again."""
+    res = run(str(qemu.qmp), "--json", "-c", "stop", "-c", "/wait STOP timeout=5")
+    assert res.code == 0, res
+    got = [json.loads(line) for line in out_lines(res.stdout)]
+    assert [m.get("event", "reply") for m in got] == ["STOP", "reply"]
+
+
 def test_wait_with_timeout_0_takes_an_event_already_there(qemu: Qemu) -> None:
     res = run(str(qemu.qmp), "-c", "stop", "-c", "/wait STOP timeout=0", "-c", "cont")
     assert res.code == 0, res

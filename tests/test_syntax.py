@@ -1024,3 +1024,20 @@ def test_hmp_lines_are_never_incomplete() -> None:
     assert is_incomplete("{", hmp_mode=False)
     assert not is_incomplete("{", hmp_mode=True)
     assert not is_incomplete("transaction(", hmp_mode=True)
+
+
+def test_comment_lines_inside_a_multi_line_transaction_are_skipped() -> None:
+    text = "transaction(\n  # the bitmap first\n  block-dirty-bitmap-add node=n name=b\n  #\n)"
+    item = parse(text)
+    assert isinstance(item, Transaction)
+    assert item.message() == {
+        "execute": "transaction",
+        "arguments": {
+            "actions": [{"type": "block-dirty-bitmap-add", "data": {"node": "n", "name": "b"}}]
+        },
+    }
+
+
+def test_a_hash_after_an_action_is_not_a_comment() -> None:
+    with pytest.raises(InputError, match="expected key=value, found '#'"):
+        parse("transaction(\n  stop # no\n)")
