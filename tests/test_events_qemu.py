@@ -22,7 +22,8 @@ import pytest
 
 from qmpsh.errors import ConnectionLost, ExitStatus
 from tests.conftest import Qemu, RawQmp
-from tests.test_repl import CTRL_D, ENTER, Repl, nonblank_lines, running_repl
+from tests.repldriver import CTRL_D, ENTER, Repl
+from tests.test_repl import nonblank_lines, running_repl
 from tests.test_script_qemu import Piped, out_lines, run
 
 pytestmark = pytest.mark.qemu

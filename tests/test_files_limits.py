@@ -41,7 +41,8 @@ from qmpsh.errors import ExitStatus, InputError
 from qmpsh.options import history_file
 from qmpsh.settings import Settings
 from tests.conftest import Qemu, lines, no_traceback, run_qmpsh, start_qemu
-from tests.test_repl import CTRL_D, ENTER, Repl, nonblank_lines, running_repl
+from tests.repldriver import CTRL_D, ENTER, Repl
+from tests.test_repl import nonblank_lines, running_repl
 
 pytestmark = pytest.mark.qemu
 

@@ -15,7 +15,6 @@ prompt_toolkit's pipe input, as ``test_repl`` does for sockets.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import pty
@@ -25,22 +24,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
-from prompt_toolkit import PromptSession
-from prompt_toolkit.input import PipeInput, create_pipe_input
-from prompt_toolkit.output import DummyOutput
 
-from qmpsh import repl
 from qmpsh.errors import ConnectFailed, ConnectionLost, ExitStatus, InputError, UsageError
 from qmpsh.libvirt import LibvirtTransport, domain_names
-from qmpsh.render import RichRenderer
 from qmpsh.session import Session
 from qmpsh.targets import (
     fleet_domains,
@@ -49,6 +42,7 @@ from qmpsh.targets import (
     split_libvirt_target,
 )
 from tests.conftest import ROOT, json_lines, lines, no_traceback, run_qmpsh, short_tempdir
+from tests.repldriver import Repl, repl_over
 
 pytestmark = pytest.mark.qemu
 
@@ -423,93 +417,14 @@ def test_domains_listed_and_matched_by_glob(libvirt: Libvirt) -> None:
 # -- the prompt
 
 
-@dataclass
-class Repl:
-    """``run_repl`` over a libvirt transport, typed into through a pipe."""
-
-    session: Session
-    out: io.StringIO
-    keys: PipeInput
-    task: asyncio.Task[ExitStatus]
-    prompts: list[PromptSession[str]]
-    sent: list[Any] = field(default_factory=list)
-
-    @property
-    def line(self) -> str:
-        return self.prompts[-1].default_buffer.text if self.prompts else ""
-
-    def menu(self) -> list[str]:
-        state = self.prompts[-1].default_buffer.complete_state if self.prompts else None
-        return [] if state is None else [c.text for c in state.completions]
-
-    def at_prompt(self) -> bool:
-        return bool(self.prompts) and self.prompts[-1].app.is_running and not self.task.done()
-
-    async def until(self, condition: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + DEADLINE
-        while not condition():
-            if self.task.done():
-                self.task.result()
-                pytest.fail(f"the REPL ended while waiting for {what}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}; line={self.line!r}\n{self.output()}")
-            await asyncio.sleep(0.01)
-
-    def output(self) -> str:
-        return self.out.getvalue()
-
-    async def enter(self, text: str, expect: str) -> str:
-        await self.until(self.at_prompt, "the prompt")
-        mark = len(self.output())
-        self.keys.send_text(text + "\r")
-        await self.until(
-            lambda: expect in self.output()[mark:] and self.at_prompt() and self.line == "",
-            f"{expect!r} after {text!r}",
-        )
-        return self.output()[mark:]
-
-    async def completes(self, text: str, expected: str) -> None:
-        """Typing ``text`` offers ``expected`` in the menu; the line is then cleared."""
-        await self.until(self.at_prompt, "the prompt")
-        self.keys.send_text(text)
-        await self.until(lambda: expected in self.menu(), f"{expected!r} for {text!r}")
-        self.keys.send_text("\x1b\x15")  # Escape closes the menu, Ctrl-U clears the line
-        await self.until(lambda: self.line == "", "the line to clear")
-
-
 @asynccontextmanager
 async def libvirt_repl(target: str) -> AsyncIterator[Repl]:
     transport = make_transport(target)
     await transport.connect(10)
     session = Session(transport)
     await session.learn()
-    out = io.StringIO()
-    renderer = RichRenderer(file=out, width=200)
-    prompts: list[PromptSession[str]] = []
-    make_prompt = repl.make_prompt
-
-    def recording_make_prompt(*args: Any, **kwargs: Any) -> PromptSession[str]:
-        prompt = make_prompt(*args, **kwargs)
-        prompts.append(prompt)
-        return prompt
-
-    with (
-        create_pipe_input() as keys,
-        mock.patch.object(repl, "make_prompt", recording_make_prompt),
-    ):
-        task = asyncio.ensure_future(
-            repl.run_repl(session, renderer, history=None, input=keys, output=DummyOutput())
-        )
-        driver = Repl(session, out, keys, task, prompts)
-        transport.observe(lambda way, msg: driver.sent.append(msg) if way == "send" else None)
-        try:
-            await driver.until(driver.at_prompt, "the first prompt")
-            yield driver
-        finally:
-            if not task.done():
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await transport.close()
+    async with repl_over(session) as driver:
+        yield driver
 
 
 def test_repl_through_libvirt(libvirt: Libvirt) -> None:

@@ -38,7 +38,8 @@ from qmpsh.syntax import parse
 from tests.conftest import Qemu, short_tempdir, start_qemu
 from tests.corpus import FILES, index, recording
 from tests.fakeserver import Connection, FakeServer
-from tests.test_repl import CTRL_C, CTRL_D, TAB, _menu, running_repl
+from tests.repldriver import CTRL_C, CTRL_D, TAB
+from tests.test_repl import _menu, running_repl
 
 LATEST = "qemu-7.2.22-x86_64.json.gz"
 

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,7 @@ from unittest import mock
 
 import pytest
 from prompt_toolkit import PromptSession
-from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from qmpsh import repl
@@ -41,6 +41,7 @@ from qmpsh.render import RichRenderer
 from qmpsh.session import Session
 from tests.conftest import QEMU, no_traceback, run_qmpsh, short_tempdir
 from tests.fakeserver import Behaviour, Connection, FakeServer
+from tests.repldriver import Repl, repl_over
 from tests.test_tmux import PROMPT, Terminal, prompt_line
 
 pytestmark = pytest.mark.qemu
@@ -96,53 +97,22 @@ def vm() -> Iterator[Vm]:
 
 @dataclass
 class Driver:
-    session: Session
-    out: io.StringIO
-    keys: PipeInput
-    task: asyncio.Task[ExitStatus]
-    prompts: list[PromptSession[str]]
+    """The shared REPL driver, plus what reconnecting did: connections made, questions asked."""
+
+    repl: Repl
     connects: list[Transport]
     questions: list[str]
-
-    def output(self) -> str:
-        return self.out.getvalue()
 
     def asked(self) -> bool:
         """The yes/no question is up (prompt_toolkit draws it, not the renderer)."""
         return any(q.startswith(QUESTION) for q in self.questions)
 
-    @property
-    def line(self) -> str:
-        return self.prompts[0].default_buffer.text if self.prompts else ""
-
-    def at_prompt(self) -> bool:
-        return bool(self.prompts) and self.prompts[0].app.is_running and not self.task.done()
-
-    async def until(self, condition: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + DEADLINE
-        while not condition():
-            if self.task.done():
-                self.task.result()
-                pytest.fail(f"the REPL ended while waiting for {what}:\n{self.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}; output:\n{self.output()}")
-            await asyncio.sleep(0.01)
-
-    async def enter(self, text: str, expect: str) -> str:
-        await self.until(self.at_prompt, "the prompt")
-        mark = len(self.output())
-        self.keys.send_text(text + ENTER)
-        await self.until(
-            lambda: expect in self.output()[mark:] and self.at_prompt() and self.line == "",
-            f"{expect!r} after {text!r}",
-        )
-        return self.output()[mark:]
-
 
 @asynccontextmanager
 async def repl_on(
     target: str, *, auto: bool = False, reply_timeout: float | None = None
-) -> AsyncIterator[Driver]:
+) -> AsyncIterator[tuple[Repl, Driver]]:
+    """``run_repl`` as cli builds it, with a way to connect again to ``target``."""
     connects: list[Transport] = []
 
     async def connect() -> Transport:
@@ -156,16 +126,6 @@ async def repl_on(
         return transport
 
     session = Session(await connect(), reply_timeout=reply_timeout)
-    out = io.StringIO()
-    renderer = RichRenderer(file=out, width=200)
-    prompts: list[PromptSession[str]] = []
-    make_prompt = repl.make_prompt
-
-    def recording(*args: Any, **kwargs: Any) -> PromptSession[str]:
-        prompt = make_prompt(*args, **kwargs)
-        prompts.append(prompt)
-        return prompt
-
     questions: list[str] = []
     confirm = repl._confirm
 
@@ -173,31 +133,9 @@ async def repl_on(
         questions.append(question)
         return await confirm(prompt, question)
 
-    with (
-        create_pipe_input() as keys,
-        mock.patch.object(repl, "make_prompt", recording),
-        mock.patch.object(repl, "_confirm", asked),
-    ):
-        task = asyncio.ensure_future(
-            repl.run_repl(
-                session,
-                renderer,
-                history=None,
-                input=keys,
-                output=DummyOutput(),
-                reconnect=connect,
-                auto_reconnect=auto,
-            )
-        )
-        driver = Driver(session, out, keys, task, prompts, connects, questions)
-        try:
-            await driver.until(driver.at_prompt, "the first prompt")
-            yield driver
-        finally:
-            if not task.done():
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await session.transport.close()
+    with mock.patch.object(repl, "_confirm", asked):
+        async with repl_over(session, reconnect=connect, auto_reconnect=auto) as driver:
+            yield driver, Driver(driver, connects, questions)
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
@@ -283,12 +221,12 @@ def test_slow_command_at_the_prompt_is_reported_and_the_session_goes_on() -> Non
     with FakeServer(commands=commands) as fake:
 
         async def body() -> None:
-            async with repl_on(str(fake.path), reply_timeout=0.5) as driver:
+            async with repl_on(str(fake.path), reply_timeout=0.5) as (driver, _):
                 shown = await driver.enter("!x-slow", "no reply to x-slow within 0.5 s")
                 assert "Traceback" not in shown
                 shown = await driver.enter("query-status", '"running"')
                 assert "late" not in shown
-                driver.keys.send_text("\x04")
+                driver.type("\x04")
                 assert await asyncio.wait_for(driver.task, DEADLINE) == ExitStatus.OK
 
         run(body())
@@ -299,24 +237,24 @@ def test_slow_command_at_the_prompt_is_reported_and_the_session_goes_on() -> Non
 
 def test_prompt_offers_to_wait_and_goes_on_with_the_same_schema(vm: Vm) -> None:
     async def body() -> None:
-        async with repl_on(str(vm.socket)) as driver:
+        async with repl_on(str(vm.socket)) as (driver, seen):
             await driver.enter("query-status", "running")
             index = await driver.session.schema()
             assert index is not None
             vm.kill()
-            await driver.until(driver.asked, "the question")
+            await driver.until(seen.asked, "the question")
             assert f"qmpsh: {vm.socket}: connection closed by QEMU" in driver.output()
             vm.start(name="again")
-            driver.keys.send_text("y")
+            driver.type("y")
             await driver.until(lambda: "reconnected to QEMU" in driver.output(), "reconnected")
             assert f"at {vm.socket} (same QEMU version, schema kept)" in driver.output()
             assert await driver.session.schema() is index  # not fetched again
-            assert len(driver.connects) == 2
+            assert len(seen.connects) == 2
             # The session works on the new QEMU, and learned its name anew.
             await driver.enter("query-name", '"again"')
             await driver.until(lambda: driver.session.vm_name == "again", "the new VM name")
             await driver.enter("blockdev-add driver=null-co node-name=n1", "{}")
-            driver.keys.send_text("\x04")
+            driver.type("\x04")
             assert await asyncio.wait_for(driver.task, DEADLINE) == ExitStatus.OK
 
     run(body())
@@ -324,24 +262,24 @@ def test_prompt_offers_to_wait_and_goes_on_with_the_same_schema(vm: Vm) -> None:
 
 def test_declining_to_wait_ends_with_status_4(vm: Vm) -> None:
     async def body() -> None:
-        async with repl_on(str(vm.socket)) as driver:
+        async with repl_on(str(vm.socket)) as (driver, seen):
             vm.kill()
-            await driver.until(driver.asked, "the question")
-            driver.keys.send_text("n")
+            await driver.until(seen.asked, "the question")
+            driver.type("n")
             assert await asyncio.wait_for(driver.task, DEADLINE) == ExitStatus.LOST
-            assert len(driver.connects) == 1
+            assert len(seen.connects) == 1
 
     run(body())
 
 
 def test_the_line_being_typed_survives_a_reconnect(vm: Vm) -> None:
     async def body() -> None:
-        async with repl_on(str(vm.socket), auto=True) as driver:
-            driver.keys.send_text("query-sta")
+        async with repl_on(str(vm.socket), auto=True) as (driver, seen):
+            driver.type("query-sta")
             await driver.until(lambda: driver.line == "query-sta", "the half-typed line")
             vm.kill()
             await driver.until(lambda: "waiting for QEMU" in driver.output(), "the wait")
-            assert not driver.questions  # --reconnect does not ask
+            assert not seen.questions  # --reconnect does not ask
             vm.start()
             await driver.until(lambda: "reconnected" in driver.output(), "reconnected")
             await driver.until(lambda: driver.line == "query-sta", "the line restored")
@@ -353,9 +291,9 @@ def test_the_line_being_typed_survives_a_reconnect(vm: Vm) -> None:
 
 def test_a_command_lost_with_qemu_is_reported_then_the_wait_begins(vm: Vm) -> None:
     async def body() -> None:
-        async with repl_on(str(vm.socket), auto=True) as driver:
+        async with repl_on(str(vm.socket), auto=True) as (driver, _):
             await driver.until(driver.at_prompt, "the prompt")
-            driver.keys.send_text("/wait RESET timeout=30" + ENTER)
+            driver.type("/wait RESET timeout=30" + ENTER)
             await driver.until(lambda: not driver.at_prompt(), "the wait to start")
             vm.kill()
             await driver.until(lambda: "waiting for QEMU" in driver.output(), "the wait")
@@ -386,14 +324,14 @@ def test_new_qemu_version_means_a_new_schema() -> None:
     with FakeServer(commands=commands) as fake:
 
         async def body() -> None:
-            async with repl_on(str(fake.path)) as driver:
+            async with repl_on(str(fake.path)) as (driver, seen):
                 index = await driver.session.schema()
                 assert index is not None and "query-new" not in index.commands
                 fake.version = {"qemu": {"major": 8, "minor": 0, "micro": 0}, "package": ""}
                 schemas.append(new_schema)
-                driver.keys.send_text("!die" + ENTER)
-                await driver.until(driver.asked, "the question")
-                driver.keys.send_text(ENTER)  # Enter means yes
+                driver.type("!die" + ENTER)
+                await driver.until(seen.asked, "the question")
+                driver.type(ENTER)  # Enter means yes
                 await driver.until(lambda: "reconnected" in driver.output(), "reconnected")
                 assert "QEMU 7.2.0 -> 8.0.0, reading the new schema" in driver.output()
                 index = await driver.session.schema()

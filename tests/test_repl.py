@@ -17,19 +17,17 @@ import re
 import signal
 import stat
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from qmpsh import repl
@@ -39,78 +37,9 @@ from qmpsh.render import RichRenderer
 from qmpsh.session import Session
 from qmpsh.syntax import parse
 from tests.conftest import Qemu, RawQmp
+from tests.repldriver import CTRL_C, CTRL_D, ENTER, TAB, Repl, repl_over
 
 pytestmark = pytest.mark.qemu
-
-ENTER = "\r"
-TAB = "\t"
-CTRL_C = "\x03"
-CTRL_D = "\x04"
-DEADLINE = 10.0
-
-
-@dataclass
-class Repl:
-    """A running ``run_repl`` and the means to type into it and watch what it does."""
-
-    qemu: Qemu
-    session: Session
-    out: io.StringIO
-    keys: PipeInput
-    task: asyncio.Task[ExitStatus]
-    prompts: list[PromptSession[str]]
-    sent: list[Mapping[str, object]] = field(default_factory=list)
-
-    @property
-    def prompt(self) -> PromptSession[str]:
-        assert self.prompts, "run_repl has not built its prompt yet"
-        return self.prompts[-1]
-
-    @property
-    def line(self) -> str:
-        """The text being edited at the prompt."""
-        return self.prompt.default_buffer.text
-
-    def output(self) -> str:
-        return self.out.getvalue()
-
-    def sent_commands(self) -> list[object]:
-        return [msg.get("execute") for msg in self.sent]
-
-    def type(self, keys: str) -> None:
-        self.keys.send_text(keys)
-
-    def at_prompt(self) -> bool:
-        """Waiting for input (not running a command)."""
-        return bool(self.prompts) and self.prompt.app.is_running and not self.task.done()
-
-    async def until(
-        self, condition: Callable[[], bool], what: str, timeout: float = DEADLINE
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.task.done():
-                self.task.result()  # raises what ended the REPL
-                pytest.fail(f"the REPL ended while waiting for {what}")
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"timed out waiting for {what}; line={self.line!r}; output:\n{self.output()}"
-                )
-            await asyncio.sleep(0.01)
-
-    async def enter(self, text: str, expect: str) -> str:
-        """Type ``text`` and Enter; wait for ``expect`` and the next prompt; return the output."""
-        await self.until(self.at_prompt, "the prompt")
-        mark = len(self.output())
-        self.type(text + ENTER)
-        await self.until(
-            lambda: expect in self.output()[mark:] and self.at_prompt() and self.line == "",
-            f"{expect!r} after {text!r}",
-        )
-        return self.output()[mark:]
-
-    async def finish(self, timeout: float = DEADLINE) -> ExitStatus:
-        return await asyncio.wait_for(self.task, timeout)
 
 
 @asynccontextmanager
@@ -123,35 +52,8 @@ async def running_repl(
     session = Session(transport)
     if learn:  # the prompt then shows the VM name from the start
         await session.learn()
-    out = io.StringIO()
-    renderer = RichRenderer(file=out, width=200)
-    prompts: list[PromptSession[str]] = []
-    make_prompt = repl.make_prompt
-
-    def recording_make_prompt(*args: Any, **kwargs: Any) -> PromptSession[str]:
-        prompt = make_prompt(*args, **kwargs)
-        prompts.append(prompt)
-        return prompt
-
-    with (
-        create_pipe_input() as keys,
-        mock.patch.object(repl, "make_prompt", recording_make_prompt),
-    ):
-        task = asyncio.ensure_future(
-            repl.run_repl(session, renderer, history=history, input=keys, output=DummyOutput())
-        )
-        driver = Repl(qemu, session, out, keys, task, prompts)
-        transport.observe(
-            lambda direction, msg: driver.sent.append(msg) if direction == "send" else None
-        )
-        try:
-            await driver.until(driver.at_prompt, "the first prompt")
-            yield driver
-        finally:
-            if not task.done():
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await transport.close()
+    async with repl_over(session, history=history) as driver:
+        yield driver
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:

@@ -26,7 +26,8 @@ from qmpsh.errors import ExitStatus
 from qmpsh.secrets import REDACTED, is_secret, redact_hmp, redact_input, redact_message
 from qmpsh.transcript import Transcript
 from tests.conftest import Qemu, short_tempdir, start_qemu
-from tests.test_repl import CTRL_D, Repl, running_repl
+from tests.repldriver import CTRL_D, Repl
+from tests.test_repl import running_repl
 from tests.test_script_qemu import run
 
 # --------------------------------------------------------------------------- pure: examples
