@@ -26,16 +26,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import queue
 import re
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
+from qmpsh.blocking import in_thread
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply, QmpshError
 from qmpsh.protocol import Observer, ServerInfo
-
-T = TypeVar("T")
 
 INSTALL_HINT = (
     "libvirt domains need the libvirt Python binding: pip install 'qmpsh[libvirt]' "
@@ -152,7 +150,7 @@ class LibvirtTransport:
         self._closed = asyncio.Event()
         try:
             async with asyncio.timeout(timeout):
-                await _in_thread(self._open)
+                await in_thread(self._open)
                 reply = await self.execute({"execute": "query-version"}, quiet=True)
         except TimeoutError:
             await self.close()
@@ -320,7 +318,7 @@ class LibvirtTransport:
         dom, qemu = self._dom, self._qemu
         try:
             async with asyncio.timeout(timeout):
-                reply = await _in_thread(lambda: json.loads(qemu.qemuMonitorCommand(dom, text, 0)))
+                reply = await in_thread(lambda: json.loads(qemu.qemuMonitorCommand(dom, text, 0)))
         except TimeoutError:
             command = message.get("execute") or message.get("exec-oob") or "the command"
             raise NoReply(
@@ -365,7 +363,7 @@ class LibvirtTransport:
         if self._reason or dom is None:
             return False
         try:
-            return bool(await _in_thread(dom.isActive))
+            return bool(await in_thread(dom.isActive))
         except self._libvirt.libvirtError:
             return False
 
@@ -381,7 +379,7 @@ class LibvirtTransport:
             return
         with contextlib.suppress(Exception):
             async with asyncio.timeout(CLOSE_TIMEOUT):
-                await _in_thread(self._release)
+                await in_thread(self._release)
 
     def _release(self) -> None:
         """Deregister what was registered and close the connection (blocking)."""
@@ -405,65 +403,6 @@ def _quits(message: Mapping[str, object]) -> bool:
         return False
     line = arguments.get("command-line")
     return isinstance(line, str) and line.split()[:1] in (["quit"], ["q"])
-
-
-def _in_thread(call: Callable[[], T]) -> asyncio.Future[T]:
-    """Run a blocking libvirt call on a worker thread; its result on the running loop."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def deliver(settle: Callable[[Any], None], value: object) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(_settle, future, settle, value)
-
-    def job() -> None:
-        try:
-            result = call()
-        except BaseException as err:
-            deliver(future.set_exception, err)
-        else:
-            deliver(future.set_result, result)
-
-    _WORKERS.submit(job)
-    return future
-
-
-def _settle(future: asyncio.Future[Any], settle: Callable[[Any], None], value: object) -> None:
-    if not future.done():  # not given up on (cancelled, timed out)
-        settle(value)
-
-
-class _Workers:
-    """Daemon threads for blocking libvirt calls, kept for the next call.
-
-    Not ``asyncio.to_thread``: its executor's threads are joined at exit, so one
-    libvirt call that never returns (a dead remote host) would keep qmpsh alive;
-    and not a thread per call, which costs a third of a command's time. A new
-    thread starts only when every one is busy (a command and completion lookups).
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            start = self._idle == 0
-            if not start:
-                self._idle -= 1
-        self._jobs.put(job)
-        if start:
-            threading.Thread(target=self._work, name="libvirt-call", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            self._jobs.get()()
-            with self._lock:
-                self._idle += 1
-
-
-_WORKERS = _Workers()
 
 
 def domain_names(uri: str) -> list[str]:
