@@ -268,3 +268,15 @@ def test_fleet_status_is_the_worst_of_its_members() -> None:
     members = [Member(str(n), str(n), status=s) for n, s in enumerate(statuses)]
     assert FleetRunner(members, view()[0]).status == ExitStatus.LOST
     assert FleetRunner(members[:1], view()[0]).status == ExitStatus.OK
+
+
+def test_config_aliases_are_targets(fleet: Fleet, tmp_path: Path) -> None:
+    config = tmp_path / "qmpsh" / "config.toml"
+    config.parent.mkdir()
+    first, second, _ = fleet.paths()
+    config.write_text(f'[targets.web]\nsocket = "{first}"\n[targets.db]\nsocket = "{second}"\n')
+    done = run_qmpsh(
+        "--all", "web", "db", "-c", "query-name", env={"XDG_CONFIG_HOME": str(tmp_path)}
+    )
+    assert done.returncode == 0, done
+    assert rows(done.stdout) == [["target", "name"], ["web", "testvm"], ["db", "testvm"]]
