@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from qmpsh import rejoin
 from qmpsh.builtins import muted
 from qmpsh.completer import make_completer
 from qmpsh.config import append_private, ensure_private_file, history_entry
@@ -24,8 +24,8 @@ from qmpsh.errors import ConnectionLost, ExitStatus, InputError, NoReply
 from qmpsh.lexer import make_lexer
 from qmpsh.outcomes import Exit, Outcome
 from qmpsh.paste import linear_pastes, too_long
-from qmpsh.protocol import Transport
-from qmpsh.reconnect import Connector, wait_for_server
+from qmpsh.reconnect import Connector
+from qmpsh.rejoin import cancelled_by_user, ctrl_c_cancels, reattach, wait_for_qemu
 from qmpsh.render import PlainRenderer
 from qmpsh.secrets import redact_input
 from qmpsh.session import Session
@@ -189,12 +189,12 @@ async def run_repl(
                 renderer.problem(f"qmpsh: {lost.reason}")
             target = session.transport.target
             question = f"Wait for QEMU to come back at {target}? [Y/n] "
-            if not (auto_reconnect or await _confirm(prompt, question)):
+            if not (auto_reconnect or await rejoin.confirm(prompt, question)):
                 return ExitStatus.LOST
-            transport = await _wait_for_qemu(session, renderer, reconnect)
+            transport = await wait_for_qemu(session, renderer, reconnect)
             if transport is None:
                 return ExitStatus.LOST
-            await _reattach(session, renderer, transport)
+            await reattach(session, renderer, transport)
     finally:
         session.on_event = None
 
@@ -350,110 +350,19 @@ async def _loop(
                 return ExitStatus.OK
 
 
-@contextlib.contextmanager
-def _ctrl_c_cancels(task: asyncio.Future[Any]) -> Iterator[None]:
-    """While a command or a wait runs, Ctrl-C cancels it instead of ending qmpsh."""
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
-        interruptible = True
-    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-        interruptible = False
-    try:
-        yield
-    finally:
-        if interruptible:
-            loop.remove_signal_handler(signal.SIGINT)
-
-
-def _cancelled_by_user() -> bool:
-    """A CancelledError from Ctrl-C, not from qmpsh itself being cancelled (SIGTERM)."""
-    current = asyncio.current_task()
-    return current is None or not current.cancelling()
-
-
 async def _run_cancellable(
     session: Session, item: Parsed, renderer: PlainRenderer
 ) -> Outcome | None:
     """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
     task = asyncio.ensure_future(session.run(item))
     try:
-        with _ctrl_c_cancels(task), renderer.waiting("waiting for QEMU (Ctrl-C stops waiting)"):
+        with ctrl_c_cancels(task), renderer.waiting("waiting for QEMU (Ctrl-C stops waiting)"):
             return await task
     except asyncio.CancelledError:
-        if not _cancelled_by_user():
+        if not cancelled_by_user():
             raise
         renderer.notice("cancelled; QEMU may still complete the command")
         return None
-
-
-async def _confirm(prompt: PromptSession[str], question: str) -> bool:
-    """A one-key yes/no on the same terminal; Enter means yes, Ctrl-C/Ctrl-D no."""
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-
-    kb = KeyBindings()
-
-    @kb.add("y")
-    @kb.add("Y")
-    @kb.add("enter")
-    def _yes(event: KeyPressEvent) -> None:
-        event.app.exit(result=True)
-
-    @kb.add("n")
-    @kb.add("N")
-    @kb.add("c-c")
-    @kb.add("c-d")
-    def _no(event: KeyPressEvent) -> None:
-        event.app.exit(result=False)
-
-    @kb.add("<any>")
-    def _other(event: KeyPressEvent) -> None:
-        """Anything else is not an answer."""
-
-    ask: PromptSession[bool] = PromptSession(
-        question, key_bindings=kb, input=prompt.input, output=prompt.output
-    )
-    return await ask.prompt_async()
-
-
-async def _wait_for_qemu(
-    session: Session, renderer: PlainRenderer, reconnect: Connector
-) -> Transport | None:
-    """Retry until QEMU is back (the new transport) or the user gives up (None)."""
-    target = session.transport.target
-    renderer.notice(f"waiting for QEMU to come back at {target} (Ctrl-C gives up)")
-    label = f"waiting for {target}"
-    with renderer.waiting(label) as update:
-
-        def progress(elapsed: float, why: str) -> None:
-            update(f"{label}: {elapsed:.0f} s")
-
-        task = asyncio.ensure_future(wait_for_server(reconnect, progress=progress))
-        try:
-            with _ctrl_c_cancels(task):
-                return await task
-        except asyncio.CancelledError:
-            if not _cancelled_by_user():
-                raise
-    renderer.notice("gave up waiting")
-    return None
-
-
-async def _reattach(session: Session, renderer: PlainRenderer, transport: Transport) -> None:
-    """Go on with the new connection and say what was kept."""
-    old = session.transport
-    kept = session.attach(transport)
-    await old.close()
-    before, after = old.info.version, transport.info.version
-    if kept:
-        schema = "same QEMU version, schema kept"
-    elif before and after and before != after:
-        schema = f"QEMU {before} -> {after}, reading the new schema"
-    else:
-        schema = "reading the schema"
-    version = f"QEMU {after}" if after else "the server"
-    renderer.notice(f"reconnected to {version} at {transport.target} ({schema})")
 
 
 def _show_input_error(

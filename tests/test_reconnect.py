@@ -34,7 +34,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from qmpsh import repl
+from qmpsh import rejoin, repl
 from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.protocol import QmpTransport, Transport
 from qmpsh.render import RichRenderer
@@ -127,13 +127,13 @@ async def repl_on(
 
     session = Session(await connect(), reply_timeout=reply_timeout)
     questions: list[str] = []
-    confirm = repl._confirm
+    confirm = rejoin.confirm
 
     async def asked(prompt: PromptSession[str], question: str) -> bool:
         questions.append(question)
         return await confirm(prompt, question)
 
-    with mock.patch.object(repl, "_confirm", asked):
+    with mock.patch.object(rejoin, "confirm", asked):
         async with repl_over(session, reconnect=connect, auto_reconnect=auto) as driver:
             yield driver, Driver(driver, connects, questions)
 
