@@ -330,7 +330,8 @@ class Bench:
 
     def p4(self) -> None:
         from qmpsh.outcomes import Reply
-        from qmpsh.render import PlainRenderer, RichRenderer
+        from qmpsh.render import PlainRenderer
+        from qmpsh.richrender import RichRenderer
 
         monitor = Monitor(self.qemu.spare)
         schema = monitor.execute("query-qmp-schema")

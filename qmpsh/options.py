@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from qmpsh import __version__
-from qmpsh.render import PlainRenderer, RichRenderer, ScriptColorRenderer
+from qmpsh.render import PlainRenderer
 from qmpsh.settings import OWN_STYLE, Settings, config_path, load, toml_key
 
 CLI = "command line"
@@ -136,6 +136,7 @@ def make_renderer(args: argparse.Namespace, *, interactive: bool) -> PlainRender
     style = None if settings.style == OWN_STYLE else settings.style
     if interactive:
         from qmpsh.pager import page
+        from qmpsh.richrender import RichRenderer
 
         return RichRenderer(
             pretty=not args.return_value,
@@ -146,6 +147,8 @@ def make_renderer(args: argparse.Namespace, *, interactive: bool) -> PlainRender
             syntax_style=style,
         )
     if color:  # --color=always: a script's output keeps its shape, in colour
+        from qmpsh.richrender import ScriptColorRenderer
+
         return ScriptColorRenderer(
             pretty=settings.pretty,
             json_lines=args.json,

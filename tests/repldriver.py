@@ -27,7 +27,7 @@ from prompt_toolkit.output import DummyOutput
 
 from qmpsh import repl
 from qmpsh.errors import ExitStatus
-from qmpsh.render import RichRenderer
+from qmpsh.richrender import RichRenderer
 from qmpsh.session import Session
 
 ENTER = "\r"

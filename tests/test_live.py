@@ -31,7 +31,7 @@ from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.live import Question
 from qmpsh.outcomes import Reply
 from qmpsh.protocol import Observer, QmpTransport, ServerInfo
-from qmpsh.render import RichRenderer
+from qmpsh.richrender import RichRenderer
 from qmpsh.schema import SchemaIndex
 from qmpsh.session import Session
 from qmpsh.syntax import parse

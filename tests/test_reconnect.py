@@ -37,7 +37,7 @@ from prompt_toolkit.output import DummyOutput
 from qmpsh import rejoin, repl
 from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.protocol import QmpTransport, Transport
-from qmpsh.render import RichRenderer
+from qmpsh.richrender import RichRenderer
 from qmpsh.session import Session
 from tests.conftest import QEMU, no_traceback, run_qmpsh, short_tempdir
 from tests.fakeserver import Behaviour, Connection, FakeServer

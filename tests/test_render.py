@@ -9,7 +9,8 @@ import pytest
 
 from qmpsh.outcomes import HelpList, Reply
 from qmpsh.protocol import ServerInfo
-from qmpsh.render import PlainRenderer, RichRenderer, dump_json, hmp_text, visible
+from qmpsh.render import PlainRenderer, dump_json, hmp_text, visible
+from qmpsh.richrender import RichRenderer
 
 HOSTILE = "\x1b[31mred\x1b]8;;http://x\x07link\x9b2J\r\x08[bold red]boom[/bold red]\u202e"
 

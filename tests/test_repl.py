@@ -33,7 +33,7 @@ from prompt_toolkit.output import DummyOutput
 from qmpsh import repl
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError
 from qmpsh.protocol import QmpTransport
-from qmpsh.render import RichRenderer
+from qmpsh.richrender import RichRenderer
 from qmpsh.session import Session
 from qmpsh.syntax import parse
 from tests.conftest import Qemu, RawQmp
