@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -24,7 +25,9 @@ class Reply:
 
     @property
     def ok(self) -> bool:
-        return "error" not in self.reply
+        if "error" in self.reply:
+            return False
+        return not (self.hmp and _hmp_failed(self.value))
 
     @property
     def value(self) -> object:
@@ -32,11 +35,25 @@ class Reply:
 
     @property
     def error(self) -> tuple[str, str]:
-        """``(class, desc)`` of an error reply."""
+        """``(class, desc)`` of an error reply (for HMP, split at the first colon)."""
         err = self.reply.get("error")
         if isinstance(err, Mapping):
             return str(err.get("class", "Error")), str(err.get("desc", ""))
+        if self.hmp and isinstance(self.value, str):
+            cls, colon, desc = self.value.replace("\r", "").rstrip("\n").partition(": ")
+            return (cls, desc) if colon else ("Error", cls)
         return "Error", "malformed error reply"
+
+
+#: HMP has no error channel: human-monitor-command "succeeds" with the error as its
+#: text. These are QEMU's own forms for one (hmp_handle_error's "Error: ", the
+#: parser's "unknown command: " and its 'Try "help CMD"' after a bad argument),
+#: so a script stops at a failing HMP line as at a failing QMP command.
+_HMP_FAILURE = re.compile(r'\A(?:Error: |unknown command: )|^Try "help ', re.MULTILINE)
+
+
+def _hmp_failed(text: object) -> bool:
+    return isinstance(text, str) and _HMP_FAILURE.search(text) is not None
 
 
 @dataclass(frozen=True)

@@ -633,3 +633,35 @@ def test_version_exits_0() -> None:
         rf"qmpsh {re.escape(qmpsh.__version__)} \(qemu\.qmp \S+, Python 3\.\d+\.\d+.*\)\n",
         res.stdout,
     ), res.stdout
+
+
+# --------------------------------------------------------------------------- HMP errors
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("nosuch", "unknown command: 'nosuch'"),
+        ("device_del nope", "Error: Device 'nope' not found"),
+        ("stop now", 'stop|s: extraneous characters at the end of line\nTry "help stop"'),
+    ],
+    ids=["unknown", "runtime-error", "bad-argument"],
+)
+def test_a_failing_hmp_line_fails_the_script(qemu: Qemu, line: str, said: str) -> None:
+    """HMP answers errors as text; QEMU's own error forms make the line fail (exit 1)."""
+    res = run(str(qemu.qmp), "-H", "-c", line, "-c", "info status")
+    assert res.code == 1, res
+    assert res.stdout == ""  # stopped there: "info status" did not run
+    assert res.stderr.startswith(said), res.stderr
+
+
+def test_keep_going_past_a_failing_hmp_line_and_plain_text_is_not_an_error(qemu: Qemu) -> None:
+    res = run(str(qemu.qmp), "-k", "-c", "/hmp nosuch", "-c", "/hmp info status")
+    assert (res.code, res.stdout, res.stderr) == (
+        1,
+        "VM status: running\n",
+        "unknown command: 'nosuch'\n",
+    )
+    res = run(str(qemu.qmp), "-H", "-c", "info version", "-c", "help stop")
+    assert res.code == 0, res
+    assert "stop" in res.stdout and res.stderr == ""
