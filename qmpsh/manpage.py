@@ -124,7 +124,7 @@ def _table(rows: tuple[tuple[str, str], ...]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """``python -m qmpsh.manpage --write`` renews the shipped page; no argument prints it."""
-    from qmpsh.cli import build_parser
+    from qmpsh.arguments import build_parser
 
     text = render(build_parser())
     if argv == ["--write"]:

@@ -1,7 +1,7 @@
 """Completion scripts for bash, zsh and fish, generated from qmpsh's own argparse options.
 
 Generating them (rather than writing three by hand) keeps every option, its
-help and the values it takes in step with ``cli.build_parser``.
+help and the values it takes in step with ``arguments.build_parser``.
 ``qmpsh --completions SHELL`` prints one; the copies in ``qmpsh/completions/``
 ship in the wheel (and under ``share/`` where shells look), and a test fails
 when they are stale: ``python -m qmpsh.shells --write`` renews them.
@@ -68,7 +68,7 @@ def options(parser: argparse.ArgumentParser) -> list[Option]:
 
 def completion_script(shell: str, parser: argparse.ArgumentParser | None = None) -> str:
     if parser is None:
-        from qmpsh.cli import build_parser
+        from qmpsh.arguments import build_parser
 
         parser = build_parser()
     return {"bash": _bash, "zsh": _zsh, "fish": _fish}[shell](options(parser))

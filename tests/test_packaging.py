@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from qmpsh.cli import build_parser
+from qmpsh.arguments import build_parser
 from qmpsh.manpage import PAGE, render
 from qmpsh.shells import DIRECTORY, FILE_NAMES
 from tests.conftest import ROOT, Qemu
