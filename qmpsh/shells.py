@@ -111,7 +111,21 @@ _qmpsh_aliases() {{
     [[ -r $conf ]] && sed -n {_ALIASES_SED} "$conf"
 }}
 
+# With --libvirt or --connect URI, TARGET is a running libvirt domain.
+_qmpsh_domains() {{
+    local i uri=${{LIBVIRT_DEFAULT_URI:-}} libvirt=
+    for ((i = 1; i < cword; i++)); do
+        case ${{words[i]}} in
+            --libvirt) libvirt=1 ;;
+            --connect) libvirt=1 uri=${{words[i + 1]}} ;;
+        esac
+    done
+    [[ $libvirt ]] || return 1
+    COMPREPLY=($(compgen -W "$(virsh ${{uri:+-c "$uri"}} -q list --name 2>/dev/null)" -- "$cur"))
+}}
+
 _qmpsh_target() {{
+    _qmpsh_domains && return
     local IFS=$'\\n' f sockets=()
     while IFS= read -r f; do [[ -S $f ]] && sockets+=("$f"); done < <(_qmpsh_places)
     COMPREPLY=($(compgen -W "$(_qmpsh_aliases; printf '%s\\n' "${{sockets[@]}}")" -- "$cur"))
@@ -199,6 +213,15 @@ _qmpsh_target() {{
         _files
         return
     fi
+    local at=${{words[(I)--connect]}} uri=${{LIBVIRT_DEFAULT_URI:-}}
+    if (( at || ${{words[(I)--libvirt]}} )); then  # TARGET is a running libvirt domain
+        (( at )) && uri=${{words[at + 1]}}
+        local -a domains connect
+        [[ -n $uri ]] && connect=(-c $uri)  # zsh does not split ${{uri:+-c $uri}}
+        domains=(${{(f)"$(virsh $connect -q list --name 2>/dev/null)"}})
+        _describe 'libvirt domain' domains
+        return
+    fi
     local -a aliases sockets
     local f
     aliases=(${{(f)"$(_qmpsh_aliases)"}})
@@ -259,6 +282,19 @@ function __qmpsh_aliases
 end
 
 function __qmpsh_targets
+    set -l words (commandline -opc)
+    if contains -- --libvirt $words; or contains -- --connect $words
+        # TARGET is a running libvirt domain (at --connect URI, else the default URI)
+        set -l uri $LIBVIRT_DEFAULT_URI
+        set -l at (contains -i -- --connect $words)
+        and set uri $words[(math $at + 1)]
+        set -l connect
+        test -n "$uri"; and set connect -c $uri
+        for dom in (virsh $connect -q list --name 2>/dev/null)
+            test -n "$dom"; and printf '%s\tlibvirt domain\n' $dom
+        end
+        return
+    end
     for name in (__qmpsh_aliases)
         printf '%s\\talias\\n' $name
     end

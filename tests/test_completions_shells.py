@@ -57,6 +57,17 @@ class World:
 
 @pytest.fixture
 def world(qemu: Qemu, tmp_path: Path) -> World:
+    assert qemu.image is not None and {p.name for p in qemu.directory.iterdir()} >= {
+        "qmp.sock",
+        "spare.sock",
+        "disk.qcow2",
+        "qemu.log",
+    }
+    return make_world(qemu, tmp_path)
+
+
+def make_world(qemu: Qemu, tmp_path: Path) -> World:
+    """The scripts installed where the shells look, a config with aliases, under ``tmp_path``."""
     config, data = tmp_path / "config", tmp_path / "data"
     (config / "qmpsh").mkdir(parents=True)
     (config / "qmpsh" / "config.toml").write_text(
@@ -69,12 +80,6 @@ def world(qemu: Qemu, tmp_path: Path) -> World:
     ]:
         (data / where).mkdir(parents=True)
         shutil.copy(DIRECTORY / FILE_NAMES[shell], data / where)
-    assert qemu.image is not None and {p.name for p in qemu.directory.iterdir()} >= {
-        "qmp.sock",
-        "spare.sock",
-        "disk.qcow2",
-        "qemu.log",
-    }
     env = {
         "HOME": str(tmp_path),
         "XDG_CONFIG_HOME": str(config),

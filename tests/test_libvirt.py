@@ -19,6 +19,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -28,7 +29,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -41,7 +43,7 @@ from qmpsh.targets import (
     make_transport,
     split_libvirt_target,
 )
-from tests.conftest import ROOT, json_lines, lines, no_traceback, run_qmpsh, short_tempdir
+from tests.conftest import ROOT, Qemu, json_lines, lines, no_traceback, run_qmpsh, short_tempdir
 from tests.repldriver import Repl, repl_over
 
 pytestmark = pytest.mark.qemu
@@ -518,3 +520,51 @@ def test_all_runs_on_every_domain_a_pattern_names(libvirt: Libvirt) -> None:
         *([name, name] for name in names),
     ]
     assert taints(done.stderr) == 1 and "(and the same for 1 more)" in done.stderr
+
+
+def test_shell_completion_offers_running_domains(libvirt: Libvirt, tmp_path: Path) -> None:
+    """With --libvirt or --connect URI, TARGET completes to running domains (bash, fish)."""
+    from tests.test_completions_shells import bash_candidates, fish_candidates, make_world
+
+    world = make_world(cast(Qemu, SimpleNamespace(directory=tmp_path)), tmp_path)
+    prefix = libvirt.domain[:-2]
+    got = bash_candidates(
+        world, "qmpsh --libvirt ", f"qmpsh --connect {URI} {prefix}", "qmpsh -p --libvirt "
+    )
+    assert libvirt.domain in got["qmpsh --libvirt "]
+    assert got[f"qmpsh --connect {URI} {prefix}"] == {libvirt.domain}
+    assert libvirt.domain in got["qmpsh -p --libvirt "]
+    assert libvirt.domain not in bash_candidates(world, "qmpsh ")["qmpsh "]  # sockets there
+    assert libvirt.domain in fish_candidates(world, "qmpsh --libvirt ")
+    assert fish_candidates(world, f"qmpsh --connect {URI} {prefix}") == {libvirt.domain}
+    assert libvirt.domain not in fish_candidates(world, "qmpsh ")
+
+
+def test_zsh_completes_a_running_domain(libvirt: Libvirt, tmp_path: Path) -> None:
+    from tests.test_completions_shells import make_world, need
+    from tests.test_tmux import Terminal
+
+    need("zsh")
+    world = make_world(cast(Qemu, SimpleNamespace(directory=tmp_path)), tmp_path)
+    functions = Path(world.env["XDG_DATA_HOME"]) / "zsh-functions"
+    (world.home / ".zshrc").write_text(
+        f"fpath=({shlex.quote(str(functions))} $fpath)\n"
+        f"autoload -Uz compinit && compinit -u -d {shlex.quote(str(world.home / 'zcompdump'))}\n"
+        "PROMPT='%% '\n"
+    )
+    term = Terminal()
+    try:
+        term.start("zsh -d -i", env={**world.env, "ZDOTDIR": str(world.home)})
+        term.wait_for(lambda s: s.rstrip().endswith("%"), "the zsh prompt")
+        for typed in ("qmpsh --libvirt ", f"qmpsh --connect {URI} "):
+            term.press("C-u")
+            term.type(typed + libvirt.domain[:-2])
+            term.press("Tab")
+            completed = typed + libvirt.domain
+
+            def shows(screen: str, completed: str = completed) -> bool:
+                return completed in screen
+
+            term.wait_for(shows, completed)
+    finally:
+        term.close()

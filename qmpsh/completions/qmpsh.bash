@@ -11,7 +11,21 @@ _qmpsh_aliases() {
     [[ -r $conf ]] && sed -n -e 's/^[[:space:]]*\[[[:space:]]*targets\.\([A-Za-z0-9_-]\{1,\}\)[[:space:]]*\].*/\1/p' -e 's/^[[:space:]]*\[[[:space:]]*targets\."\([^"]\{1,\}\)"[[:space:]]*\].*/\1/p' "$conf"
 }
 
+# With --libvirt or --connect URI, TARGET is a running libvirt domain.
+_qmpsh_domains() {
+    local i uri=${LIBVIRT_DEFAULT_URI:-} libvirt=
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            --libvirt) libvirt=1 ;;
+            --connect) libvirt=1 uri=${words[i + 1]} ;;
+        esac
+    done
+    [[ $libvirt ]] || return 1
+    COMPREPLY=($(compgen -W "$(virsh ${uri:+-c "$uri"} -q list --name 2>/dev/null)" -- "$cur"))
+}
+
 _qmpsh_target() {
+    _qmpsh_domains && return
     local IFS=$'\n' f sockets=()
     while IFS= read -r f; do [[ -S $f ]] && sockets+=("$f"); done < <(_qmpsh_places)
     COMPREPLY=($(compgen -W "$(_qmpsh_aliases; printf '%s\n' "${sockets[@]}")" -- "$cur"))

@@ -15,6 +15,20 @@ function __qmpsh_aliases
 end
 
 function __qmpsh_targets
+    set -l words (commandline -opc)
+    if contains -- --libvirt $words; or contains -- --connect $words
+        # TARGET is a running libvirt domain (at --connect URI, else the default URI)
+        set -l uri $LIBVIRT_DEFAULT_URI
+        set -l at (contains -i -- --connect $words)
+        and set uri $words[(math $at + 1)]
+        set -l connect
+        test -n "$uri"; and set connect -c $uri
+        for dom in (virsh $connect -q list --name 2>/dev/null)
+            test -n "$dom"; and printf '%s	libvirt domain
+' $dom
+        end
+        return
+    end
     for name in (__qmpsh_aliases)
         printf '%s\talias\n' $name
     end
