@@ -42,6 +42,20 @@ def is_secret(command: str, path: tuple[str, ...], given: Mapping[str, object]) 
     return False
 
 
+def reply_is_secret(message: Mapping[str, object]) -> bool:
+    """Whether the reply to this command carries a secret: ``qom-get`` of a secret
+    object's ``data`` or of any password-like property. (The object's type is not in
+    the request, so every ``data`` property is taken for a secret: a transcript
+    may hide a little too much, never a password.)"""
+    if message.get("execute", message.get("exec-oob")) != "qom-get":
+        return False
+    arguments = message.get("arguments")
+    name = arguments.get("property") if isinstance(arguments, Mapping) else None
+    return isinstance(name, str) and (
+        name == "data" or is_secret("qom-get", (name,), {}) or bool(_SECRETISH.search(name))
+    )
+
+
 def redact_message(message: Mapping[str, object]) -> dict[str, object]:
     """A copy of a QMP message with secret argument values replaced."""
     command = str(message.get("execute", message.get("exec-oob", "")))

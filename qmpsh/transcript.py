@@ -19,7 +19,12 @@ from pathlib import Path
 
 from qmpsh.config import open_private
 from qmpsh.errors import UsageError
-from qmpsh.secrets import redact_message
+from qmpsh.secrets import REDACTED, redact_message, reply_is_secret
+
+
+def _key(msg_id: object) -> str:
+    """A message id as a set member (ids are any JSON value, lists and objects too)."""
+    return json.dumps(msg_id, sort_keys=True)
 
 
 def _to_stderr(text: str) -> None:
@@ -50,16 +55,23 @@ class Transcript:
         self.path = path
         self.target = target
         self._warn = warn
+        #: Ids of commands whose reply is a secret (``secrets.reply_is_secret``).
+        self._secret_replies: set[str] = set()
 
     def __call__(self, direction: str, message: Mapping[str, object]) -> None:
         if self._fd is None:  # stopped after a failed write
             return
         kind = "event" if "event" in message else ("out" if direction == "send" else "in")
-        record = {
-            "time": round(time.time(), 6),
-            "dir": kind,
-            "message": redact_message(message) if direction == "send" else dict(message),
-        }
+        if direction == "send":
+            if reply_is_secret(message):  # what comes back is a secret: keep it out too
+                self._secret_replies.add(_key(message.get("id")))
+            shown = redact_message(message)
+        elif _key(message.get("id")) in self._secret_replies and "return" in message:
+            self._secret_replies.discard(_key(message.get("id")))
+            shown = {**message, "return": REDACTED}
+        else:
+            shown = dict(message)
+        record = {"time": round(time.time(), 6), "dir": kind, "message": shown}
         text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         # A lone surrogate (a server's "\udc80") can only sit in a JSON string, where
         # backslashreplace spells it as the same JSON escape; strict would raise.

@@ -430,3 +430,26 @@ def test_secrets_in_a_script_with_a_transcript(vnc_qemu: Qemu, tmp_path: Path) -
     assert sent[5]["arguments"] == {"tls-creds": REDACTED}
     # -v shows the user what was really sent, on their own terminal; the file never has it
     assert s[1] in res.stderr and s[7] in res.stderr
+
+
+def test_a_secret_read_back_is_shown_but_not_written_to_the_transcript(
+    vnc_qemu: Qemu, tmp_path: Path
+) -> None:
+    """qom-get of a secret object's data returns the secret: the user asked to see it,
+    the transcript on disk keeps the command and not the value."""
+    log = tmp_path / "transcript.jsonl"
+    secret = "read-back-" + secrets.token_hex(6)
+    script = (
+        f"object-add qom-type=secret id=rb0 data={secret}\n"
+        "qom-get path=/objects/rb0 property=data\n"
+        "qom-get path=/objects/rb0 property=format\n"
+    )
+    res = run(str(vnc_qemu.qmp), "-l", str(log), input=script)
+    assert res.code == 0, res
+    assert res.stdout.splitlines() == ["{}", json.dumps(secret), '"raw"']
+    text = log.read_text()
+    assert secret not in text
+    records = [json.loads(line) for line in text.splitlines()]
+    replies = [r["message"] for r in records if r["dir"] == "in"]
+    assert replies[-2]["return"] == REDACTED
+    assert replies[-1]["return"] == "raw"  # other properties are kept
