@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import glob
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError, QmpshError
+from qmpsh.lines import Lines
 from qmpsh.outcomes import Exit, Outcome, succeeded
 from qmpsh.session import Session
 from qmpsh.syntax import Parsed, is_incomplete
@@ -87,22 +88,25 @@ class Fleet:
         if self._events:
             member.session.on_event = lambda msg: self.output.event(member.name, msg)
 
-    async def run(self, lines: AsyncIterator[tuple[int, str]], label: str = "line") -> ExitStatus:
+    async def run(self, lines: Lines, label: str = "line") -> ExitStatus:
         """Run numbered lines on every active member; a ``transaction(`` may span lines."""
         pending: list[str] = []
         first = 0
-        async for number, line in lines:
-            if not any(m.active for m in self.members):
-                break
-            if not pending:
-                first = number
-            pending.append(line)
-            text = "\n".join(pending)
-            if is_incomplete(text, multiline_json=False, hmp_mode=self._hmp_mode()):
-                continue
-            pending = []
-            if not await self._run_text(text, f"{label} {first}"):
-                break
+        try:
+            async for number, line in lines:
+                if not any(m.active for m in self.members):
+                    break
+                if not pending:
+                    first = number
+                pending.append(line)
+                text = "\n".join(pending)
+                if is_incomplete(text, multiline_json=False, hmp_mode=self._hmp_mode()):
+                    continue
+                pending = []
+                if not await self._run_text(text, f"{label} {first}"):
+                    break
+        finally:
+            lines.close()  # a pipe back to how it was (blocking), as scripts leave it
         if pending:
             self.output.problem(f"{label} {first}: transaction( is missing its closing ')'")
             self._fail_all()
