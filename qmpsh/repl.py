@@ -214,13 +214,25 @@ async def _attached(
     """The prompt over one connection; ``_Lost`` when it ends."""
     session.learn_in_background()
     learning = asyncio.ensure_future(session.learn())
-    learning.add_done_callback(lambda _: prompt.app.invalidate())
+    learning.add_done_callback(lambda _: _learned(prompt))
     closed = asyncio.ensure_future(session.transport.wait_closed())
     try:
         return await _loop(session, renderer, prompt, closed, typed)
     finally:
         closed.cancel()
         learning.cancel()
+
+
+def _learned(prompt: PromptSession[str]) -> None:
+    """The schema and names are here: redraw, and offer completions for what was
+    typed meanwhile (prompt_toolkit only completes again on the next key)."""
+    app = prompt.app
+    if not app.is_running:
+        return
+    buffer = prompt.default_buffer
+    if buffer.text and buffer.complete_state is None:
+        buffer.start_completion(select_first=False)
+    app.invalidate()
 
 
 class _EventPrinter:

@@ -734,3 +734,28 @@ def test_typing_goes_on_while_a_lookup_stalls() -> None:
 
         asyncio.run(body())
         assert [r["execute"] for r in fake.received].count("qom-list") == 1
+
+
+def test_the_menu_opens_when_the_schema_arrives_after_typing_began() -> None:
+    """A slow schema: what was typed before it came is completed once it has, unasked."""
+    commands = _fake_commands()
+    schema = commands["query-qmp-schema"]
+
+    async def slow_schema(conn: Connection, request: dict[str, Any]) -> None:
+        await asyncio.sleep(1.0)
+        await conn.reply(request, schema)
+
+    commands["query-qmp-schema"] = slow_schema
+    with FakeServer(commands=commands) as fake:
+
+        async def body() -> None:
+            qemu = cast(Qemu, SimpleNamespace(qmp=fake.path))
+            async with running_repl(qemu, learn=False) as r:
+                r.type("query-sta")
+                await r.until(lambda: r.line == "query-sta", "the line")
+                assert r.session.index is None and r.menu() == []  # nothing known yet
+                await r.until(lambda: "query-status" in r.menu(), "the menu, no key pressed")
+                r.type(CTRL_C + CTRL_D)
+                assert await r.finish() == ExitStatus.OK
+
+        asyncio.run(body())
