@@ -85,7 +85,8 @@ async def wait_for_qemu(
     with renderer.waiting(label) as update:
 
         def progress(elapsed: float, why: str) -> None:
-            update(f"{label}: {elapsed:.0f} s")
+            # e.g. "waiting for /run/vm.qmp: 12 s (no such socket)"
+            update(f"{label}: {elapsed:.0f} s ({why.removeprefix(f'{target}: ')})")
 
         task = asyncio.ensure_future(wait_for_server(reconnect, progress=progress))
         try:

@@ -383,7 +383,8 @@ def test_reconnect_in_a_real_terminal(vm: Vm, tmp_path: Path) -> None:
         vm.kill()
         terminal.wait_for(lambda s: QUESTION in s, "the question")
         terminal.press("y")
-        terminal.wait_for(lambda s: "waiting for" in s and " s" in s, "the spinner")
+        spinner = terminal.wait_for(lambda s: " s (" in s, "the spinner with the time and why")
+        assert "waiting for " in spinner and "(connection refused" in spinner  # the socket is left
         terminal.press("C-c")
         screen = terminal.wait_for(lambda s: "gave up waiting" in s, "giving up")
         assert "Traceback" not in screen
@@ -413,3 +414,33 @@ def test_automatic_reconnect_in_a_real_terminal(vm: Vm, tmp_path: Path) -> None:
         assert "Traceback" not in screen
     finally:
         terminal.close()
+
+
+def test_a_real_qemu_that_stops_answering_ends_the_script_after_timeout(vm: Vm) -> None:
+    """QEMU itself stalled (SIGSTOP): the script gives up after --timeout, exit 4."""
+    assert vm.process is not None
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qmpsh", "--timeout", "1", str(vm.socket)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "XDG_STATE_HOME": str(vm.directory / "state")},
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"query-name\n")
+    process.stdin.flush()
+    assert json.loads(process.stdout.readline()) == {"name": "testvm"}
+    vm.process.send_signal(signal.SIGSTOP)
+    try:
+        process.stdin.write(b"query-status\n")
+        process.stdin.flush()
+        status = process.wait(15)
+    finally:
+        vm.process.send_signal(signal.SIGCONT)
+        process.kill()
+    assert process.stderr is not None
+    assert status == ExitStatus.LOST
+    assert process.stderr.read().decode() == (
+        f"qmpsh: {vm.socket}: no reply to query-status within 1 s "
+        "(QEMU is stalled or still busy with it; --timeout waits longer)\n"
+    )
