@@ -1,27 +1,25 @@
-"""Command line: parse options, pick REPL or script, map every failure to an exit code.
+"""Command line: parse options, pick how to run, map every failure to an exit code.
 
-This is the one place where exceptions become exit statuses (DESIGN.md
-section 1), so a user sees one line and never a traceback. prompt_toolkit and
-rich are only imported when a person is at the terminal.
+Exceptions become exit statuses here and in the two runners this hands to
+(DESIGN.md section 1), so a user sees one line and never a traceback. A plain
+script runs without asyncio (``directscript``: half the start-up); everything
+else runs on asyncio (``runner``). prompt_toolkit and rich are only imported
+when a person is at the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
-from qmpsh.arguments import CONNECT_TIMEOUT, SCRIPT_REPLY_TIMEOUT, build_parser
-from qmpsh.errors import ExitStatus, QmpshError, UsageError
-from qmpsh.options import history_file, make_renderer, settle
-from qmpsh.reconnect import Connector
-from qmpsh.render import PlainRenderer
-from qmpsh.session import Session
-from qmpsh.settings import Settings
+from qmpsh.arguments import build_parser
+from qmpsh.errors import ExitStatus, Interrupted, UsageError
+from qmpsh.options import settle
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -79,7 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help, --version, or its own usage error
         return int(exit_.code or 0)
     try:
-        return asyncio.run(_run(args, qemu_args))
+        if _plain_script(args):
+            return _direct(args)
+        from qmpsh.runner import run
+
+        return run(args, qemu_args)
+    except Interrupted as err:  # SIGTERM / SIGHUP, once everything is stopped
+        _say(f"qmpsh: {err}")
+        return ExitStatus.INTERRUPTED
     except KeyboardInterrupt:
         _say("qmpsh: interrupted")
         return ExitStatus.INTERRUPTED
@@ -96,162 +101,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.FAILED
 
 
-async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
-    from qmpsh.launch import launch_async
-    from qmpsh.protocol import Transport
-    from qmpsh.targets import connect_warnings, make_transport
-    from qmpsh.transcript import Transcript
-
-    if args.all is not None:
-        return await _fleet(args)
-    interactive = (
-        not args.command and not args.script and sys.stdin.isatty() and sys.stdout.isatty()
+def _plain_script(args: argparse.Namespace) -> bool:
+    """A script of commands to one QMP socket: it can run without asyncio (and hands
+    over to it at the first line that needs more, ``directscript``)."""
+    script = bool(args.command or args.script) or not (sys.stdin.isatty() and sys.stdout.isatty())
+    return (
+        script
+        and args.all is None
+        and not args.launch
+        and not args.logfile
+        and not args.skip_negotiation
+        and "://" not in args.target  # a libvirt domain
     )
-    renderer = make_renderer(args, interactive=interactive)
-    _stop_on_signals()
-    connect_timeout = args.timeout or CONNECT_TIMEOUT
-    launched = None
-    session = None
-    transcript = None
+
+
+def _direct(args: argparse.Namespace) -> int:
+    from qmpsh.arguments import CONNECT_TIMEOUT, SCRIPT_REPLY_TIMEOUT
+    from qmpsh.direct import Direct
+    from qmpsh.directscript import DirectScript, Handover
+    from qmpsh.errors import QmpshError
+    from qmpsh.options import make_renderer
+    from qmpsh.readlines import BlockingLines
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
+    renderer = make_renderer(args, interactive=False)
+    conn = Direct(args.target)
+    source = None
+    done: ExitStatus | Handover = ExitStatus.FAILED
     try:
-        if args.launch:
-            with renderer.waiting("starting QEMU"):
-                launched = await launch_async(qemu_args, timeout=max(connect_timeout, 10))
-        target = str(launched.socket) if launched else args.target
-        if args.logfile:
-            transcript = Transcript(args.logfile, target, warn=renderer.warning)
-
-        async def connect() -> Transport:
-            """A negotiated connection, watched by the renderer and the transcript."""
-            transport = make_transport(target, negotiate=not args.skip_negotiation)
-            transport.observe(renderer.traffic)
-            if transcript is not None:
-                transport.observe(transcript, quiet=True)
-            try:
-                await transport.connect(connect_timeout)
-            except BaseException:
-                await transport.close()
-                raise
-            return transport
-
-        with renderer.waiting(f"connecting to {target}"):
-            transport = await connect()
-        for warning in connect_warnings(transport):  # once per session, not per reconnect
-            renderer.warning(warning)
-        session = Session(transport, hmp_mode=args.hmp, use_schema=not args.skip_negotiation)
-        if interactive:
-            session.reply_timeout = args.timeout
-            # A QEMU qmpsh launched is not coming back once it is gone.
-            reconnect = None if launched else connect
-            return await _interactive(session, renderer, target, args, reconnect)
-        session.reply_timeout = args.timeout or SCRIPT_REPLY_TIMEOUT
-        return await _script(session, renderer, args)
+        conn.connect(args.timeout or CONNECT_TIMEOUT)
+        conn.observers.append(renderer.traffic)
+        if args.command:
+            lines = BlockingLines(None, enumerate(args.command, 1))
+        elif args.script:
+            source = args.script.open("rb")
+            lines = BlockingLines(source.fileno())
+        else:
+            lines = BlockingLines(sys.stdin.fileno())
+        script = DirectScript(
+            conn,
+            lines,
+            renderer,
+            hmp_mode=args.hmp,
+            keep_going=args.keep_going,
+            label="-c" if args.command else "line",
+            reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
+        )
+        done = script.run(source)
     except QmpshError as err:
         renderer.problem(f"qmpsh: {err}")
         return err.status
-    except asyncio.CancelledError as cancel:  # a signal (see _stop_on_signals)
-        _say(f"qmpsh: {cancel.args[0] if cancel.args else 'interrupted'}")
-        return ExitStatus.INTERRUPTED
     finally:
-        if session is not None:
-            await session.transport.close()
-        if transcript is not None:
-            transcript.close()
-        if launched is not None:
-            await asyncio.to_thread(launched.stop)
+        if not isinstance(done, Handover):
+            conn.close()
+            if source is not None:
+                source.close()
+    if isinstance(done, Handover):
+        from qmpsh.runner import resume
+
+        return resume(args, done)
+    return done
 
 
-async def _interactive(
-    session: Session,
-    renderer: PlainRenderer,
-    target: str,
-    args: argparse.Namespace,
-    reconnect: Connector | None,
-) -> int:
-    from qmpsh.repl import run_repl
-
-    settings: Settings = args.settings
-    renderer.banner(target, session.transport.info, session.mode)
-    session.muted.update(settings.events_mute)
-    return await run_repl(
-        session,
-        renderer,
-        history=history_file(settings),
-        settings=settings,
-        reconnect=reconnect,
-        auto_reconnect=args.reconnect,
-    )
-
-
-async def _fleet(args: argparse.Namespace) -> int:
-    from qmpsh.fleet import Fleet, expand
-    from qmpsh.fleetview import FleetView
-    from qmpsh.lines import numbered, read_lines
-    from qmpsh.targets import connect_warnings, fleet_domains, make_transport
-
-    _stop_on_signals()
-    view = FleetView(json_lines=args.json, events=args.events, pretty=args.pretty)
-    aliases = {name: alias.socket for name, alias in args.settings.targets.items()}
-    domains = fleet_domains(args.connect) if (args.libvirt or args.connect) else None
-    fleet = Fleet(expand(args.all, aliases, domains=domains), view, keep_going=args.keep_going)
-
-    async def open_session(target: str) -> Session:
-        transport = make_transport(target, negotiate=not args.skip_negotiation)
-        try:
-            await transport.connect(args.timeout or CONNECT_TIMEOUT)
-        except BaseException:
-            await transport.close()
-            raise
-        return Session(
-            transport,
-            hmp_mode=args.hmp,
-            use_schema=not args.skip_negotiation,
-            reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
-        )
-
-    try:
-        await fleet.connect(open_session, events=args.events or args.json)
-        warned = [
-            w for m in fleet.members if m.session for w in connect_warnings(m.session.transport)
-        ]
-        if warned:  # the same words for every domain: once, and how many more
-            more = f" (and the same for {len(warned) - 1} more)" if len(warned) > 1 else ""
-            view.problem(f"warning: {warned[0]}{more}")
-        if args.command:
-            return await fleet.run(numbered(args.command), label="-c")
-        return await fleet.run(read_lines(sys.stdin.fileno()))
-    except asyncio.CancelledError as cancel:  # a signal (see _stop_on_signals)
-        _say(f"qmpsh: {cancel.args[0] if cancel.args else 'interrupted'}")
-        return ExitStatus.INTERRUPTED
-    finally:
-        await fleet.close()
-
-
-async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:
-    from qmpsh.lines import numbered, read_lines
-    from qmpsh.script import run_script
-
-    if args.command:
-        return await run_script(
-            session, numbered(args.command), renderer, keep_going=args.keep_going, label="-c"
-        )
-    if args.script:  # a script file and the same file on stdin behave the same
-        with args.script.open("rb") as script:
-            lines = read_lines(script.fileno())
-            return await run_script(session, lines, renderer, keep_going=args.keep_going)
-    lines = read_lines(sys.stdin.fileno())
-    return await run_script(session, lines, renderer, keep_going=args.keep_going)
-
-
-def _stop_on_signals() -> None:
-    """SIGTERM/SIGHUP cancel the run, so ``finally`` still stops a launched QEMU."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    if task is None:  # pragma: no cover - always inside asyncio.run
-        return
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, task.cancel, f"interrupted ({sig.name})")
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGHUP in a script run without asyncio: end it as ``runner`` would."""
+    raise Interrupted(f"interrupted ({signal.Signals(signum).name})")
 
 
 def _say(line: str) -> None:

@@ -80,3 +80,10 @@ class NoReply(ConnectionLost):
     """The server did not answer a command in time: stalled, or busy for longer
     than the user allows. A script cannot go on in lock-step, so this ends it
     (status 4); at the prompt it is reported and the session goes on."""
+
+
+class Interrupted(QmpshError):
+    """SIGTERM or SIGHUP: the run was stopped from outside (status 130); said last,
+    after a launched QEMU is stopped and history saved."""
+
+    status = ExitStatus.INTERRUPTED

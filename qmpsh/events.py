@@ -7,13 +7,16 @@ a script can print events and replies in the order they crossed the socket, and
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 from collections import deque
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from qmpsh.syntax import Arg
+
+if TYPE_CHECKING:  # asyncio only once something waits: plain scripts never import it
+    import asyncio
 
 #: Events kept for /events and /wait; older ones fall out.
 CAPACITY = 10_000
@@ -66,12 +69,13 @@ class EventLog:
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._events: deque[Logged] = deque(maxlen=capacity)
-        self._arrived = asyncio.Event()
+        self._arrived: asyncio.Event | None = None
 
     def add(self, seq: int, message: Mapping[str, object]) -> Logged:
         logged = Logged(seq, message)
         self._events.append(logged)
-        self._arrived.set()
+        if self._arrived is not None:
+            self._arrived.set()
         return logged
 
     def __iter__(self) -> Iterator[Logged]:
@@ -101,6 +105,10 @@ class EventLog:
                 if logged.seq not in skip and match(logged):
                     return logged
                 after = logged.seq
+            if self._arrived is None:
+                import asyncio
+
+                self._arrived = asyncio.Event()
             self._arrived.clear()
             await self._arrived.wait()
 

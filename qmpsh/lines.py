@@ -18,9 +18,9 @@ from collections.abc import AsyncIterator, Iterable
 from typing import IO, Any
 
 from qmpsh.errors import ConnectionLost
+from qmpsh.readlines import BlockingLines, Line, decode, split
 
-#: A script line and its number (from 1).
-Line = tuple[int, str]
+__all__ = ["IteratedLines", "Line", "Lines", "numbered", "read_lines", "resumed"]
 #: A pipe is not read further while this many characters of whole lines wait to run.
 _HIGH_WATER = 1 << 20
 
@@ -113,16 +113,19 @@ class _FileLines(Lines):
         super().__init__(done=False)
         self._file: IO[bytes] = open(fd, "rb", closefd=False)  # noqa: SIM115 - see close()
         self._number = 0
+        self._partial: list[bytes] = []  # read before this went on (``resumed``)
 
     def _fill(self) -> None:
         if self._done:
             return
         data = self._file.readline()
+        if self._partial:
+            data, self._partial = b"".join([*self._partial, data]), []
         if not data:
             self._done = True
             return
         self._number += 1
-        self._ready.append((self._number, _decode(data)))
+        self._ready.append((self._number, decode(data)))
 
     def close(self) -> None:
         self._done = True
@@ -151,14 +154,12 @@ class _PipeLines(Lines, asyncio.Protocol):
         self._transport, _ = await asyncio.get_running_loop().connect_read_pipe(lambda: self, pipe)
 
     def data_received(self, data: bytes) -> None:
-        if b"\n" not in data:
-            self._partial.append(data)
+        whole, self._partial = split(self._partial, data)
+        if not whole:
             return
-        *whole, rest = (b"".join([*self._partial, data]) if self._partial else data).split(b"\n")
-        self._partial = [rest] if rest else []
         for raw in whole:
             self._number += 1
-            text = _decode(raw)
+            text = decode(raw)
             self._ready.append((self._number, text))
             self._size += len(text)
         if self._size > _HIGH_WATER and self._transport is not None:
@@ -169,7 +170,7 @@ class _PipeLines(Lines, asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self._partial:  # a last line without its newline
             self._number += 1
-            self._ready.append((self._number, _decode(b"".join(self._partial))))
+            self._ready.append((self._number, decode(b"".join(self._partial))))
             self._partial = []
         self._done = True
         self._woken()
@@ -244,5 +245,16 @@ def read_lines(fd: int) -> Lines:
     return _PipeLines(fd)
 
 
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape").rstrip("\r\n")
+def resumed(blocking: BlockingLines) -> Lines:
+    """Go on reading where a script run without asyncio stopped (``directscript``)."""
+    if blocking.fd is None or blocking.done:
+        return Lines(blocking.ready)
+    fd = blocking.fd
+    lines: _FileLines | _PipeLines
+    lines = _FileLines(fd) if stat.S_ISREG(os.fstat(fd).st_mode) else _PipeLines(fd)
+    lines._ready.extend(blocking.ready)
+    lines._partial = list(blocking.partial)
+    lines._number = blocking.number
+    if isinstance(lines, _PipeLines):
+        lines._size = sum(len(text) for _, text in blocking.ready)
+    return lines

@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
-import stat
+import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
 from qemu.qmp import ConnectError, ExecInterruptedError, QMPClient, QMPError, Runstate, StateError
 from qemu.qmp.message import DeserializationError, Message
+from qemu.qmp.models import Greeting
 from qemu.qmp.qmp_client import GreetingError, NegotiationError
 
+from qmpsh import server
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply
+from qmpsh.server import MAX_MESSAGE, ServerInfo, parse_target
+
+__all__ = ["MAX_MESSAGE", "Observer", "QmpTransport", "ServerInfo", "Transport", "parse_target"]
 
 # qemu.qmp logs every failure it raises; qmpsh reports them itself, once.
 logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
@@ -32,35 +34,9 @@ logging.getLogger("qemu.qmp").propagate = False
 #: handler prints them as one line on stderr.
 _log = logging.getLogger("qmpsh")
 
-Address = str | tuple[str, int]
 #: Called with ("send" | "recv", message) for every message after negotiation,
 #: in the order they cross the socket; events included.
 Observer = Callable[[str, Mapping[str, object]], None]
-
-#: The largest message qmpsh reads (qemu.qmp's default, 10 MiB, is less than a
-#: guest-file-read of 48 MB in base64, or query-qmp-schema on a big build).
-MAX_MESSAGE = 512 << 20
-
-_V6 = re.compile(r"\[([0-9A-Fa-f:.%\w]+)\]:([0-9]+)")
-_HOST = re.compile(r"([^/:\[\]]+):([0-9]+)")
-
-
-def parse_target(target: str) -> Address:
-    """``/path``, ``HOST:PORT`` or ``[v6addr]:PORT`` -> a qemu.qmp address."""
-    for pattern in (_V6, _HOST):
-        match = pattern.fullmatch(target)
-        if match:
-            return match.group(1), int(match.group(2))
-    return target
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """What the greeting said about the server (empty fields with ``-N``)."""
-
-    version: str = ""
-    package: str = ""
-    capabilities: tuple[str, ...] = ()
 
 
 class Transport(Protocol):
@@ -110,6 +86,8 @@ class _Client(QMPClient):
         self.quiet_ids: set[object] = set()
         #: Observers of qmpsh's own quiet questions too (a transcript of the socket).
         self.all_observers: list[Observer] = []
+        #: Connected through ``QmpTransport.adopt``: negotiated already.
+        self.adopted = False
 
     async def _event_dispatch(self, msg: Message) -> None:
         """Events reach observers through _cb_inbound, in socket order; qemu.qmp's
@@ -118,7 +96,8 @@ class _Client(QMPClient):
     def _notify(self, direction: str, msg: Message) -> None:
         """Hand ``msg`` to its observers; this runs for every message, so it is kept lean."""
         # Greeting and negotiation happen before RUNNING; users never asked for those.
-        if self.runstate is not Runstate.RUNNING:
+        # An adopted socket has neither, and its events may come before RUNNING.
+        if self.runstate is not Runstate.RUNNING and not self.adopted:
             return
         quiet = False
         if self.quiet_ids:  # qmpsh's own questions are few: most messages skip the lookup
@@ -161,7 +140,7 @@ class _Client(QMPClient):
         try:
             line = await self._readline()
         except (ValueError, asyncio.LimitOverrunError):  # StreamReader's limit, not EOF
-            self.failure = f"QEMU sent a message over {MAX_MESSAGE >> 20} MiB; qmpsh gave up on it"
+            self.failure = server.too_big(MAX_MESSAGE)
             raise
         # qemu-ga sends 0xFF (never valid UTF-8) before its guest-sync-delimited reply.
         return Message(line.lstrip(b"\xff"), eager=True)
@@ -200,51 +179,39 @@ class QmpTransport:
             raise ConnectFailed(self._connect_message(err.exc)) from None
         greeting = self._client.greeting
         if greeting is not None:
-            version = greeting.QMP.version
-            qemu = version.get("qemu", {})
-            assert isinstance(qemu, Mapping)
-            numbers = (qemu.get("major"), qemu.get("minor"), qemu.get("micro"))
-            package = version.get("package", "")
-            self.info = ServerInfo(
-                ".".join(str(n) for n in numbers),
-                str(package).strip(),
-                tuple(str(c) for c in greeting.QMP.capabilities),
-            )
+            self.info = server.greeting_info(greeting.QMP.version, greeting.QMP.capabilities)
+
+    async def adopt(self, sock: socket.socket, info: ServerInfo, next_id: int) -> None:
+        """Go on over a socket ``direct`` connected and negotiated (a script's line
+        needs asyncio now); command ids go on from ``next_id``, as if one client ran."""
+        client = self._client
+        client.negotiate = client.await_greeting = False
+        client.adopted = True
+        try:
+            await client.connect(sock)
+        except (ConnectError, AssertionError):  # it ended at once (qemu.qmp asserts RUNNING)
+            raise ConnectionLost(self._closed_message()) from None
+        client._execute_id = next_id
+        self.info = info
 
     def _timeout_message(self, timeout: float) -> str:
         if not self._client.await_greeting:
             return f"{self.target}: could not connect within {timeout:g} s"
-        if self._client.greeting is not None:
-            return (
-                f"{self.target}: the server greeted but did not answer qmp_capabilities "
-                f"within {timeout:g} s"
-            )
-        return (
-            f"{self.target}: no QMP greeting within {timeout:g} s; another client may hold "
-            "this monitor (QEMU serves one client per QMP socket), or it is not QMP "
-            "(a guest agent needs -N)"
-        )
+        greeted = self._client.greeting is not None
+        return server.no_greeting(self.target, timeout, greeted=greeted)
 
     def _connect_message(self, exc: BaseException) -> str:
         target = self.target
-        if isinstance(exc, FileNotFoundError):
-            return f"{target}: no such socket"
-        if isinstance(exc, PermissionError):
-            return f"{target}: permission denied"
-        if isinstance(exc, ConnectionRefusedError):
-            if isinstance(self.address, str) and _exists_not_socket(self.address):
-                return f"{target}: not a socket"
-            return f"{target}: connection refused (is QEMU running?)"
         if isinstance(exc, GreetingError):
             return f"{target}: not a QMP server ({_what_was_sent(exc.exc)})"
         if isinstance(exc, NegotiationError):
             return f"{target}: QMP capabilities negotiation failed ({_what_was_sent(exc.exc)})"
         if isinstance(exc, UnicodeDecodeError):  # json.loads() of a line that is not UTF-8
-            return f"{target}: not a QMP server (it sent bytes that are not UTF-8)"
+            return server.not_utf8(target)
         if isinstance(exc, EOFError):
-            return f"{target}: the server closed the connection before greeting (not QMP?)"
+            return server.closed_early(target)
         if isinstance(exc, OSError):
-            return f"{target}: {exc.strerror or exc}"
+            return server.os_failure(target, self.address, exc)
         return f"{target}: could not connect ({type(exc).__name__})"
 
     async def execute(
@@ -276,11 +243,8 @@ class QmpTransport:
             async with asyncio.timeout(timeout):
                 reply = await client._raw(message, assign_id=assign_id)
         except TimeoutError:
-            command = message.get("execute") or message.get("exec-oob") or "the command"
-            raise NoReply(
-                f"{self.target}: no reply to {command} within {timeout:g} s "
-                "(QEMU is stalled or still busy with it; --timeout waits longer)"
-            ) from None
+            command = message.get("execute") or message.get("exec-oob")
+            raise NoReply(server.no_reply(self.target, command, timeout or 0)) from None
         except (ExecInterruptedError, StateError):
             raise ConnectionLost(self._closed_message()) from None
         except (TypeError, ValueError) as err:
@@ -302,22 +266,21 @@ class QmpTransport:
             await self._client.disconnect()
 
 
-def _exists_not_socket(path: str) -> bool:
+def greeting_problem(raw: bytes) -> str:
+    """What is wrong with the greeting ``raw``, as qemu.qmp judges it (for ``direct``,
+    whose own check is only quick: the same server gets the same words either way)."""
     try:
-        return not stat.S_ISSOCK(os.stat(path).st_mode)
-    except OSError:
-        return False
+        Greeting(Message(raw, eager=True))
+    except (QMPError, KeyError, TypeError) as err:
+        return _what_was_sent(err)
+    return "unexpected greeting"  # pragma: no cover - direct asks only when it is wrong
 
 
 def _what_was_sent(exc: BaseException) -> str:
     """A short, printable account of what a non-QMP server said."""
     raw = getattr(exc, "raw", None)
     if isinstance(raw, bytes):
-        text = raw.decode("utf-8", "replace").strip()
-        if text.startswith("QEMU") and "monitor" in text:
-            return "this is an HMP monitor; use the socket given to -qmp"
-        shown = text[:60].encode("unicode_escape").decode("ascii")
-        return f"it sent {shown!r}" if text else "it sent an empty line"
+        return server.what_was_sent(raw)
     if isinstance(exc, DeserializationError):  # pragma: no cover - raw always set
         return "it sent something that is not JSON"
     # qemu.qmp's KeyError / TypeError say which member is missing or wrong.

@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING
 
 from qmpsh.helptext import CommandHelp
 from qmpsh.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
-from qmpsh.protocol import ServerInfo
+from qmpsh.server import ServerInfo
 
 if TYPE_CHECKING:
     pass

@@ -17,8 +17,8 @@ from typing import IO, TYPE_CHECKING
 
 from qmpsh.helptext import CommandHelp
 from qmpsh.outcomes import HelpList, Outcome, Reply
-from qmpsh.protocol import ServerInfo
 from qmpsh.render import PlainRenderer, Relabel, dump_json, hmp_text, tree_rows, visible
+from qmpsh.server import ServerInfo
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

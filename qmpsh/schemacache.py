@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from qmpsh.config import state_dir
-from qmpsh.protocol import ServerInfo
+from qmpsh.server import ServerInfo
 
 #: Bumped when the file layout changes; files of another format are not used.
 FORMAT = 1

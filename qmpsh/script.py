@@ -25,14 +25,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol
 
+from qmpsh.ahead import WINDOW, is_quit, may_go_ahead, shows_traffic
 from qmpsh.errors import ExitStatus, InputError
 from qmpsh.lines import IteratedLines, Line, Lines
 from qmpsh.outcomes import Exit, Outcome, Reply, Waited, succeeded
 from qmpsh.session import Session
-from qmpsh.syntax import HmpLine, Parsed, QmpCall, RawJson, is_incomplete
-
-#: Queries sent ahead at most before the first of them is answered.
-WINDOW = 32
+from qmpsh.syntax import Parsed, QmpCall, RawJson, is_incomplete
 
 
 class Output(Protocol):
@@ -110,7 +108,7 @@ async def run_script(
     when done. ``send_ahead=False`` runs every command in lock-step (see above).
     """
     source = lines if isinstance(lines, Lines) else IteratedLines(lines)
-    ahead = send_ahead and not _shows_traffic(output)
+    ahead = send_ahead and not shows_traffic(output)
     failed = False
     pending: list[str] = []
     first = 0
@@ -175,14 +173,7 @@ async def _run_one(
         return True, False, False
     output.outcome(outcome)
     ok = succeeded(outcome)
-    return ok, isinstance(outcome, Exit), ok and _is_quit(item)
-
-
-def _is_quit(item: Parsed | None) -> bool:
-    """QMP ``quit`` or HMP ``quit`` / ``q``: QEMU closing the socket next is expected."""
-    if isinstance(item, HmpLine):
-        return item.command_line.split()[0] in ("quit", "q")
-    return isinstance(item, (QmpCall, RawJson)) and item.command == "quit"
+    return ok, isinstance(outcome, Exit), ok and is_quit(item)
 
 
 # -- sending queries ahead -------------------------------------------------------------
@@ -201,25 +192,12 @@ class _Query:
         self.item = item
 
 
-def _shows_traffic(output: Output) -> bool:
-    """``--json`` prints every reply as it arrives, ``-v`` every command as it is sent:
-    sending ahead would show what a lock-step run never sends."""
-    return bool(getattr(output, "json_lines", False) or getattr(output, "verbose", False))
-
-
 def _query(session: Session, where: str, item: Parsed | None) -> _Query | None:
     """``item`` as a query that may be sent ahead, or None."""
-    if isinstance(item, QmpCall):
-        needs_schema = item.checked and bool(item.args)
-    elif isinstance(item, RawJson) and item.message.keys() <= {"execute", "arguments"}:
-        needs_schema = item.checked  # no "id" of the user's: two alike cannot both be due
-    else:
+    schema_known = not session.use_schema or session.index is not None
+    if not may_go_ahead(item, schema_known=schema_known):
         return None
-    if not item.command.startswith("query-"):
-        return None
-    # Checking arguments may first fetch the schema: that one runs in step, the rest follow.
-    if needs_schema and session.use_schema and session.index is None:
-        return None
+    assert isinstance(item, (QmpCall, RawJson))
     return _Query(where, item)
 
 

@@ -21,7 +21,7 @@ from qmpsh.protocol import Transport
 from qmpsh.schema import SchemaIndex
 from qmpsh.schemacache import SchemaCache
 from qmpsh.syntax import Builtin, HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
-from qmpsh.validate import check_call, check_message
+from qmpsh.validate import checked, needs_schema
 
 EventSink = Callable[[Mapping[str, object]], None]
 
@@ -94,6 +94,11 @@ class Session:
             self.index, self._schema, self.commands = None, None, ()
         return kept
 
+    def carry_on(self, received: int, mark: int) -> None:
+        """Number messages on from where a script begun without asyncio stopped
+        (``directscript``), so ``/wait`` finds the events that came before."""
+        self._received, self._mark = received, mark
+
     @property
     def received(self) -> int:
         """How many messages (replies and events) have arrived: the latest's number."""
@@ -123,23 +128,8 @@ class Session:
             self.forget_lookups()  # any command may change what exists: the next prompt asks anew
 
     async def checked_message(self, item: QmpCall | RawJson | Transaction) -> dict[str, object]:
-        """The message to send, checked against the schema (``InputError`` if wrong).
-
-        Shorthand values are typed by the schema (``id=123`` for a ``str`` member is
-        "123"). A call without arguments needs no schema: if it is not fetched yet,
-        QEMU's own check is as good and costs nothing.
-        """
-        message = item.message if isinstance(item, RawJson) else item.message()
-        if not item.checked:
-            return message
-        needs_schema = not isinstance(item, QmpCall) or bool(item.args)
-        index = await self.schema() if needs_schema else self.index
-        if index is None:
-            return message
-        if isinstance(item, QmpCall):
-            return item.message(check_call(index, item))
-        check_message(index, message)
-        return message
+        """The message to send, checked against the schema (``InputError`` if wrong)."""
+        return checked(item, await self.schema() if needs_schema(item) else self.index)
 
     async def send(
         self, command: str, message: Mapping[str, object], *, hmp: bool = False, fd: int = -1
@@ -222,6 +212,8 @@ class Session:
         """Fetch and index ``query-qmp-schema`` once per connection."""
         if not self.use_schema:
             return None
+        if self._schema is None and self.index is not None:  # fetched before asyncio ran
+            return self.index
         if self._schema is None:
             self._schema = asyncio.ensure_future(self._fetch_schema())
         return await asyncio.shield(self._schema)

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from qmpsh.errors import InputError
 from qmpsh.schema import Member, SchemaIndex
-from qmpsh.syntax import Arg, QmpCall, build_arguments
+from qmpsh.syntax import Arg, QmpCall, RawJson, Transaction, build_arguments
 
 _RANGES = {
     "int8": (-(2**7), 2**7 - 1),
@@ -266,3 +266,22 @@ def _column(columns: Mapping[tuple[str, ...], int], path: Sequence[str], default
         if below:
             return min(below)
     return default
+
+
+def needs_schema(item: QmpCall | RawJson | Transaction) -> bool:
+    """Whether checking ``item`` needs the schema: a call without arguments does not
+    (if the schema is not fetched yet, QEMU's own check is as good and costs nothing)."""
+    return item.checked and (not isinstance(item, QmpCall) or bool(item.args))
+
+
+def checked(item: QmpCall | RawJson | Transaction, index: SchemaIndex | None) -> dict[str, object]:
+    """The message to send for ``item``, checked against ``index`` if there is one
+    (``InputError`` if wrong). Shorthand values are typed by the schema (``id=123``
+    for a ``str`` member is "123")."""
+    message = item.message if isinstance(item, RawJson) else item.message()
+    if not item.checked or index is None:
+        return message
+    if isinstance(item, QmpCall):
+        return item.message(check_call(index, item))
+    check_message(index, message)
+    return message

@@ -34,7 +34,7 @@ from unittest import mock
 
 import pytest
 
-from qmpsh import protocol
+from qmpsh import direct, protocol
 from qmpsh.errors import ConnectionLost
 from tests.conftest import QEMU, Qemu, json_lines, run_qmpsh, short_tempdir, start_qemu
 from tests.fakeserver import (
@@ -270,6 +270,22 @@ def test_a_message_over_the_limit_is_named_not_blamed_on_qemu() -> None:
         mock.patch.object(protocol, "MAX_MESSAGE", 2 << 20),
     ):
         asyncio.run(body(str(fake.path)))
+
+
+def test_a_message_over_the_limit_is_named_by_the_direct_client_too() -> None:
+    """Plain scripts read QMP without qemu.qmp (qmpsh.direct): the same limit, the same words."""
+    with (
+        FakeServer(commands={"big": sized_value(3 * MB)}) as fake,
+        mock.patch.object(direct, "MAX_MESSAGE", 2 << 20),
+    ):
+        conn = direct.Direct(str(fake.path))
+        conn.connect(5)
+        try:
+            with pytest.raises(ConnectionLost) as lost:
+                conn.reply(conn.send({"execute": "big"}), "big", 5)
+        finally:
+            conn.close()
+    assert str(lost.value) == f"{fake.path}: QEMU sent a message over 2 MiB; qmpsh gave up on it"
 
 
 @pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])

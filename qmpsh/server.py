@@ -1,0 +1,119 @@
+"""What both QMP clients share: addresses, what a greeting says, and the failure texts.
+
+qmpsh talks QMP two ways: ``protocol`` (qemu.qmp, on asyncio: the prompt, and
+scripts that need more than commands) and ``direct`` (a blocking socket: plain
+scripts, which start in half the time without asyncio). Both say the same
+thing about the same failure, so the words live here, with no import of either.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+
+Address = str | tuple[str, int]
+
+#: The largest message qmpsh reads (qemu.qmp's default, 10 MiB, is less than a
+#: guest-file-read of 48 MB in base64, or query-qmp-schema on a big build).
+MAX_MESSAGE = 512 << 20
+
+_V6 = re.compile(r"\[([0-9A-Fa-f:.%\w]+)\]:([0-9]+)")
+_HOST = re.compile(r"([^/:\[\]]+):([0-9]+)")
+
+
+def parse_target(target: str) -> Address:
+    """``/path``, ``HOST:PORT`` or ``[v6addr]:PORT`` -> a socket address."""
+    for pattern in (_V6, _HOST):
+        match = pattern.fullmatch(target)
+        if match:
+            return match.group(1), int(match.group(2))
+    return target
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the greeting said about the server (empty fields with ``-N``)."""
+
+    version: str = ""
+    package: str = ""
+    capabilities: tuple[str, ...] = ()
+
+
+def greeting_info(version: object, capabilities: object) -> ServerInfo:
+    """``ServerInfo`` from the greeting's ``QMP.version`` and ``QMP.capabilities``."""
+    qemu = version.get("qemu", {}) if isinstance(version, dict) else {}
+    qemu = qemu if isinstance(qemu, dict) else {}
+    numbers = (qemu.get("major"), qemu.get("minor"), qemu.get("micro"))
+    package = version.get("package", "") if isinstance(version, dict) else ""
+    listed = capabilities if isinstance(capabilities, list) else []
+    return ServerInfo(
+        ".".join(str(n) for n in numbers), str(package).strip(), tuple(str(c) for c in listed)
+    )
+
+
+def os_failure(target: str, address: Address, exc: OSError) -> str:
+    """Why connecting to ``target`` failed, from the socket's own error."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{target}: no such socket"
+    if isinstance(exc, PermissionError):
+        return f"{target}: permission denied"
+    if isinstance(exc, ConnectionRefusedError):
+        if isinstance(address, str) and _exists_not_socket(address):
+            return f"{target}: not a socket"
+        return f"{target}: connection refused (is QEMU running?)"
+    return f"{target}: {exc.strerror or exc}"
+
+
+def no_greeting(target: str, timeout: float, *, greeted: bool) -> str:
+    """Connected, but the QMP handshake did not finish within ``timeout``."""
+    if greeted:
+        return (
+            f"{target}: the server greeted but did not answer qmp_capabilities within {timeout:g} s"
+        )
+    return (
+        f"{target}: no QMP greeting within {timeout:g} s; another client may hold "
+        "this monitor (QEMU serves one client per QMP socket), or it is not QMP "
+        "(a guest agent needs -N)"
+    )
+
+
+def not_qmp(target: str, raw: bytes) -> str:
+    """What a server that greeted with ``raw`` (not a QMP greeting) is."""
+    return f"{target}: not a QMP server ({what_was_sent(raw)})"
+
+
+def closed_early(target: str) -> str:
+    return f"{target}: the server closed the connection before greeting (not QMP?)"
+
+
+def not_utf8(target: str) -> str:
+    return f"{target}: not a QMP server (it sent bytes that are not UTF-8)"
+
+
+def what_was_sent(raw: bytes) -> str:
+    """A short, printable account of what a non-QMP server said."""
+    text = raw.decode("utf-8", "replace").strip()
+    if text.startswith("QEMU") and "monitor" in text:
+        return "this is an HMP monitor; use the socket given to -qmp"
+    shown = text[:60].encode("unicode_escape").decode("ascii")
+    return f"it sent {shown!r}" if text else "it sent an empty line"
+
+
+def no_reply(target: str, command: object, timeout: float) -> str:
+    return (
+        f"{target}: no reply to {command or 'the command'} within {timeout:g} s "
+        "(QEMU is stalled or still busy with it; --timeout waits longer)"
+    )
+
+
+def too_big(limit: int) -> str:
+    return f"QEMU sent a message over {limit >> 20} MiB; qmpsh gave up on it"
+
+
+def _exists_not_socket(path: str) -> bool:
+    try:
+        return not stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
