@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 from qmpsh.events import Logged
-from qmpsh.helptext import CommandHelp
+
+if TYPE_CHECKING:  # a /help outcome: plain scripts never build one, nor import the module
+    from qmpsh.helptext import CommandHelp
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class Exit:
     """``/exit``: the user wants to leave."""
 
 
-Outcome = Reply | Notice | HelpList | CommandHelp | EventList | Waited | Exit
+Outcome: TypeAlias = "Reply | Notice | HelpList | CommandHelp | EventList | Waited | Exit"
 
 
 def succeeded(outcome: Outcome) -> bool:

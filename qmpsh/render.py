@@ -15,12 +15,11 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING
 
-from qmpsh.helptext import CommandHelp
 from qmpsh.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
 from qmpsh.server import ServerInfo
 
 if TYPE_CHECKING:
-    pass
+    from qmpsh.helptext import CommandHelp
 
 #: Changes what a spinner says while it spins.
 Relabel = Callable[[str], None]
@@ -127,8 +126,6 @@ class PlainRenderer:
             self.reply(outcome)
         elif isinstance(outcome, HelpList):
             self.help(outcome)
-        elif isinstance(outcome, CommandHelp):
-            self.command_help(outcome)
         elif isinstance(outcome, Notice):
             self.notice(outcome.text)
         elif isinstance(outcome, EventList):
@@ -136,8 +133,8 @@ class PlainRenderer:
                 self.show_event(logged.message)
         elif isinstance(outcome, Waited):
             self.waited(outcome)
-        elif isinstance(outcome, Exit):
-            pass
+        elif not isinstance(outcome, Exit):  # what is left: one command's /help
+            self.command_help(outcome)
 
     def waited(self, outcome: Waited) -> None:
         if outcome.event is not None:

@@ -1,0 +1,164 @@
+"""Plain scripts run without asyncio (qmpsh.direct, qmpsh.directscript), against real QEMU.
+
+The rest of the suite runs scripts through the real binary, so it already
+holds this path to every rule of scripts; these tests pin what is its own: that
+asyncio and qemu.qmp are really not imported, and the hand-over at the first
+built-in (the socket, the lines not yet run, half a line, the event log, the
+command ids) loses nothing, from -c, a script file and a pipe.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Qemu, json_lines, lines, no_traceback, run_qmpsh
+
+pytestmark = pytest.mark.qemu
+
+#: Runs qmpsh's main() and then says which heavy modules it imported.
+PROBE = """
+import sys
+from qmpsh.cli import main
+status = main(sys.argv[1:])
+heavy = ("asyncio", "qemu.qmp", "prompt_toolkit", "rich")
+print("imported:", *sorted(m for m in heavy if m in sys.modules), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def probe(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_plain_script_imports_neither_asyncio_nor_qemu_qmp(qemu: Qemu) -> None:
+    done = probe(str(qemu.qmp), input="query-status\nqom-get path=/machine property=type\n")
+    assert done.returncode == 0, done
+    assert json_lines(done.stdout) == [
+        {"status": "running", "singlestep": False, "running": True},
+        "none-machine",
+    ]
+    assert done.stderr == "imported:\n"
+
+
+def test_a_built_in_hands_over_to_asyncio(qemu: Qemu) -> None:
+    done = probe(str(qemu.qmp), input="stop\n/wait STOP timeout=5\ncont\n")
+    assert done.returncode == 0, done
+    assert done.stderr == "imported: asyncio qemu.qmp\n"
+    reply, stop, cont = json_lines(done.stdout)
+    assert (reply, stop["event"], cont) == ({}, "STOP", {})
+
+
+def test_command_ids_go_on_across_the_hand_over(qemu: Qemu) -> None:
+    done = run_qmpsh(
+        str(qemu.qmp), "--json", *("-c", "stop", "-c", "/wait STOP timeout=5"),
+        *("-c", "query-name", "-c", "cont"),
+    )  # fmt: skip
+    assert done.returncode == 0, done
+    replies = [m for m in json_lines(done.stdout) if "event" not in m]
+    assert [m["id"] for m in replies] == ["__qmp#00000", "__qmp#00001", "__qmp#00002"]
+
+
+def script_with_wait_and_many_lines(count: int) -> str:
+    """A /wait early, then more than one read (64 KiB) of queries: the hand-over takes
+    lines already read and half a line, and the rest is read after it."""
+    return "stop\n/wait STOP timeout=5\n" + "query-status\n" * count + "cont\nquery-name\n"
+
+
+def check_many(done: subprocess.CompletedProcess[str], count: int) -> None:
+    assert done.returncode == 0, done
+    no_traceback(done.stderr)
+    shown = json_lines(done.stdout)
+    assert shown[0] == {}
+    assert shown[1]["event"] == "STOP"
+    statuses = shown[2 : 2 + count]
+    assert statuses == [{"status": "paused", "singlestep": False, "running": False}] * count
+    assert shown[2 + count :] == [{}, {"name": "testvm"}]
+
+
+def test_hand_over_in_a_script_file(qemu: Qemu, tmp_path: Path) -> None:
+    count = 8000  # 104 kB of lines: the first read ends in the middle of one
+    script = tmp_path / "long.qmp"
+    script.write_text(script_with_wait_and_many_lines(count))
+    check_many(run_qmpsh(str(qemu.qmp), str(script)), count)
+
+
+def test_hand_over_on_a_pipe(qemu: Qemu) -> None:
+    count = 8000
+    check_many(run_qmpsh(str(qemu.qmp), input=script_with_wait_and_many_lines(count)), count)
+
+
+def test_hand_over_with_half_a_line_still_to_come(qemu: Qemu) -> None:
+    """The writer is slow: the line after the /wait is half written when the hand-over
+    happens, and its end comes through asyncio."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(b"stop\n/wait STOP timeout=5\nquery-st")
+    process.stdin.flush()
+    time.sleep(0.5)
+    process.stdin.write(b"atus\ncont\n")
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    shown = json_lines(out.decode())
+    assert [shown[0], shown[1]["event"], shown[2]["status"], shown[3]] == [{}, "STOP", "paused", {}]
+
+
+def test_events_before_the_hand_over_are_found_by_wait(qemu: Qemu) -> None:
+    """An event read without asyncio is shown as it came, and is in the log /wait looks at."""
+    done = run_qmpsh(str(qemu.qmp), "--events", input="stop\n/wait STOP timeout=1\ncont\n")
+    assert done.returncode == 0, done
+    shown = json_lines(done.stdout)
+    names = [m.get("event", "reply") for m in shown]
+    assert names == ["STOP", "reply", "STOP", "RESUME", "reply"]
+    assert shown[2] == shown[0]  # /wait's copy of the very event
+
+
+def test_sigterm_while_a_plain_script_waits_for_its_next_line(qemu: Qemu) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"query-name\n")
+    process.stdin.flush()
+    assert json.loads(process.stdout.readline()) == {"name": "testvm"}
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert err.decode() == "qmpsh: interrupted (SIGTERM)\n"
+
+
+def test_qemu_gone_while_a_plain_script_waits_is_exit_4(qemu: Qemu) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"query-name\n")
+    process.stdin.flush()
+    assert lines(process.stdout.readline().decode()) == ['{"name":"testvm"}']
+    qemu.process.kill()
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 4
+    assert err.decode() == f"qmpsh: {qemu.qmp}: connection closed by QEMU\n"
