@@ -1,6 +1,6 @@
 """Command line: parse options, pick how to run, map every failure to an exit code.
 
-Exceptions become exit statuses here and in the two runners this hands to
+Exceptions become exit statuses here and in ``runner``, the asyncio half
 (DESIGN.md section 1), so a user sees one line and never a traceback. A plain
 script runs without asyncio (``directscript``: half the start-up); everything
 else runs on asyncio (``runner``). prompt_toolkit and rich are only imported

@@ -168,12 +168,15 @@ class DirectScript:
             self.quitting = True
         return ok
 
-    def _send(self, item: QmpCall | RawJson | HmpLine | Transaction) -> tuple[str, str]:
-        """Check and send ``item``; (its command, the id of its reply)."""
+    def _send(
+        self, item: QmpCall | RawJson | HmpLine | Transaction, *, hold: bool = False
+    ) -> tuple[str, str]:
+        """Check and send ``item`` (``hold``: with the next write); (its command, the id
+        of its reply)."""
         if isinstance(item, HmpLine):
-            return "human-monitor-command", self.conn.send(item.message())
+            return "human-monitor-command", self.conn.send(item.message(), hold=hold)
         index = self._schema() if needs_schema(item) else self.index
-        return item.command, self.conn.send(checked(item, index))
+        return item.command, self.conn.send(checked(item, index), hold=hold)
 
     def _answer(self, command: str, msg_id: str, *, hmp: bool = False) -> bool:
         reply = self.conn.reply(msg_id, command, self.reply_timeout)
@@ -187,9 +190,11 @@ class DirectScript:
         due: deque[_Due] = deque()
         all_ok = True
         while True:
-            while len(due) < WINDOW and (following := self._next_query()) is not None:
-                due.append(self._ahead(where, item))
-                where, item = following
+            if len(due) <= WINDOW // 2:  # refill in batches: one write for many queries
+                while len(due) < WINDOW and (following := self._next_query()) is not None:
+                    due.append(self._ahead(where, item))
+                    where, item = following
+                self.conn.flush()
             if not due:
                 break
             head = due.popleft()
@@ -197,7 +202,11 @@ class DirectScript:
                 self.output.problem(f"{head.where}: {head.problem}")
                 ok = False
             else:
-                ok = self._answer(head.command, head.msg_id)
+                self.conn.eager = bool(due)
+                try:
+                    ok = self._answer(head.command, head.msg_id)
+                finally:
+                    self.conn.eager = False
             if not ok:
                 all_ok = False
                 if not self.keep_going:
@@ -207,7 +216,7 @@ class DirectScript:
     def _ahead(self, where: str, item: QmpCall | RawJson) -> _Due:
         self.mark = self.received
         try:
-            return _Due(where, item.command, self._send(item)[1])
+            return _Due(where, item.command, self._send(item, hold=True)[1])
         except InputError as err:
             return _Due(where, item.command, "", str(err))
 

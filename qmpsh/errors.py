@@ -1,15 +1,16 @@
 """The one error tree of qmpsh, and the exit statuses it maps to.
 
 Every failure a user can cause or meet is one of these, carrying a one-line
-message; ``cli`` is the only place that turns them into an exit status, so no
-traceback ever reaches a terminal::
+message; ``cli`` and ``runner`` (its asyncio half) are the only places that turn
+them into an exit status, so no traceback ever reaches a terminal::
 
     QmpshError                 (status 1 unless a subclass says otherwise)
      ├── UsageError            2  bad command line
      ├── InputError            1  a line that could not be parsed (has a column)
      ├── ConnectFailed         3  missing / refused / busy / not QMP / timeout
-     └── ConnectionLost        4  the server went away mid-session
-          └── NoReply          4  no reply within --timeout (stalled, or still busy)
+     ├── ConnectionLost        4  the server went away mid-session
+     │    └── NoReply          4  no reply within --timeout (stalled, or still busy)
+     └── Interrupted         130  SIGTERM / SIGHUP
 """
 
 from __future__ import annotations
