@@ -127,6 +127,16 @@ class Row:
     verdict: str = ""
 
 
+#: The least an interactive qmpsh loads before any code of its own: the interpreter,
+#: asyncio (which loads ssl, and qemu.qmp needs it), prompt_toolkit; then rich too.
+IMPORT_FLOORS = {
+    "python + asyncio + prompt_toolkit": "import asyncio, prompt_toolkit",
+    "the same + qemu.qmp + rich + pygments": (
+        "import asyncio, prompt_toolkit, qemu.qmp, rich.console, pygments.lexer"
+    ),
+}
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -387,6 +397,7 @@ class Bench:
             [self.interactive_rss() for _ in range(self.settings.reps_interactive)]
         )
         qmp_shell = self.qmp_shell_interactive_rss()
+        floor = {name: self.import_rss(code) for name, code in IMPORT_FLOORS.items()}
         self.rows += [
             Row(
                 "P5",
@@ -411,7 +422,19 @@ class Bench:
                 "<= 32 MiB",
                 verdict(interactive <= 32),
             ),
+            *(
+                Row("P5", f"  (floor: {name})", f"{rss:.1f} MiB", "imports only")
+                for name, rss in floor.items()
+            ),
         ]
+
+    def import_rss(self, code: str) -> float:
+        """Peak RSS of a Python that only imports (what a REPL built on them must pay)."""
+        argv = [python(), "-c", code]
+        result = self.launcher.run(argv, b"", self.env, cwd=ROOT)
+        if result.status != 0:
+            raise BenchError(f"{code}: {result.stderr.decode(errors='replace')[-300:]}")
+        return result.maxrss_kb / 1024
 
     def repl(self) -> PtyChild:
         """qmpsh at its prompt, the schema fetched and indexed, the line empty again."""

@@ -9,8 +9,10 @@ command ids) loses nothing, from -c, a script file and a pipe.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from qmpsh.direct import Direct
+from qmpsh.errors import ConnectFailed
+from qmpsh.protocol import QmpTransport
 from tests.conftest import Qemu, json_lines, lines, no_traceback, run_qmpsh
-
-pytestmark = pytest.mark.qemu
+from tests.fakeserver import Behaviour, FakeServer
 
 #: Runs qmpsh's main() and then says which heavy modules it imported.
 PROBE = """
@@ -43,6 +47,7 @@ def probe(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.qemu
 def test_a_plain_script_imports_neither_asyncio_nor_qemu_qmp(qemu: Qemu) -> None:
     done = probe(str(qemu.qmp), input="query-status\nqom-get path=/machine property=type\n")
     assert done.returncode == 0, done
@@ -53,6 +58,7 @@ def test_a_plain_script_imports_neither_asyncio_nor_qemu_qmp(qemu: Qemu) -> None
     assert done.stderr == "imported:\n"
 
 
+@pytest.mark.qemu
 def test_a_built_in_hands_over_to_asyncio(qemu: Qemu) -> None:
     done = probe(str(qemu.qmp), input="stop\n/wait STOP timeout=5\ncont\n")
     assert done.returncode == 0, done
@@ -61,6 +67,7 @@ def test_a_built_in_hands_over_to_asyncio(qemu: Qemu) -> None:
     assert (reply, stop["event"], cont) == ({}, "STOP", {})
 
 
+@pytest.mark.qemu
 def test_command_ids_go_on_across_the_hand_over(qemu: Qemu) -> None:
     done = run_qmpsh(
         str(qemu.qmp), "--json", *("-c", "stop", "-c", "/wait STOP timeout=5"),
@@ -88,6 +95,7 @@ def check_many(done: subprocess.CompletedProcess[str], count: int) -> None:
     assert shown[2 + count :] == [{}, {"name": "testvm"}]
 
 
+@pytest.mark.qemu
 def test_hand_over_in_a_script_file(qemu: Qemu, tmp_path: Path) -> None:
     count = 8000  # 104 kB of lines: the first read ends in the middle of one
     script = tmp_path / "long.qmp"
@@ -95,11 +103,13 @@ def test_hand_over_in_a_script_file(qemu: Qemu, tmp_path: Path) -> None:
     check_many(run_qmpsh(str(qemu.qmp), str(script)), count)
 
 
+@pytest.mark.qemu
 def test_hand_over_on_a_pipe(qemu: Qemu) -> None:
     count = 8000
     check_many(run_qmpsh(str(qemu.qmp), input=script_with_wait_and_many_lines(count)), count)
 
 
+@pytest.mark.qemu
 def test_hand_over_with_half_a_line_still_to_come(qemu: Qemu) -> None:
     """The writer is slow: the line after the /wait is half written when the hand-over
     happens, and its end comes through asyncio."""
@@ -120,6 +130,7 @@ def test_hand_over_with_half_a_line_still_to_come(qemu: Qemu) -> None:
     assert [shown[0], shown[1]["event"], shown[2]["status"], shown[3]] == [{}, "STOP", "paused", {}]
 
 
+@pytest.mark.qemu
 def test_events_before_the_hand_over_are_found_by_wait(qemu: Qemu) -> None:
     """An event read without asyncio is shown as it came, and is in the log /wait looks at."""
     done = run_qmpsh(str(qemu.qmp), "--events", input="stop\n/wait STOP timeout=1\ncont\n")
@@ -130,6 +141,7 @@ def test_events_before_the_hand_over_are_found_by_wait(qemu: Qemu) -> None:
     assert shown[2] == shown[0]  # /wait's copy of the very event
 
 
+@pytest.mark.qemu
 def test_sigterm_while_a_plain_script_waits_for_its_next_line(qemu: Qemu) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
@@ -147,6 +159,7 @@ def test_sigterm_while_a_plain_script_waits_for_its_next_line(qemu: Qemu) -> Non
     assert err.decode() == "qmpsh: interrupted (SIGTERM)\n"
 
 
+@pytest.mark.qemu
 def test_qemu_gone_while_a_plain_script_waits_is_exit_4(qemu: Qemu) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
@@ -162,3 +175,76 @@ def test_qemu_gone_while_a_plain_script_waits_is_exit_4(qemu: Qemu) -> None:
     _, err = process.communicate(timeout=30)
     assert process.returncode == 4
     assert err.decode() == f"qmpsh: {qemu.qmp}: connection closed by QEMU\n"
+
+
+# -- the two clients say the same thing about the same server -----------------------------
+
+
+def failure_of_both(target: str, timeout: float) -> tuple[str, str]:
+    """(what qemu.qmp's client says, what the direct client says) about ``target``."""
+
+    async def through_protocol() -> str:
+        transport = QmpTransport(target)
+        try:
+            await transport.connect(timeout)
+        except ConnectFailed as err:
+            return str(err)
+        finally:
+            await transport.close()
+        return "connected"
+
+    said = asyncio.run(through_protocol())
+    conn = Direct(target)
+    try:
+        conn.connect(timeout)
+    except ConnectFailed as err:
+        return said, str(err)
+    finally:
+        conn.close()
+    return said, "connected"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "text"),
+    [
+        (Behaviour.SILENT, b""),
+        (Behaviour.GARBAGE, b""),
+        (Behaviour.TEXT, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
+        (Behaviour.TEXT, b"\x1b]0;owned\x07\x1b[2Jhello\n"),
+        (Behaviour.TEXT, b"\r\n"),
+        (Behaviour.TEXT, b"[1, 2]\n"),
+        (Behaviour.TEXT, b'{"QMP": {"version": 7}}\n'),
+        (Behaviour.INVALID_UTF8, b""),
+        (Behaviour.NO_CAPABILITIES, b""),
+        (Behaviour.CLOSE, b""),
+        (Behaviour.STALL_AFTER_GREETING, b""),
+        (Behaviour.GUEST_AGENT, b""),
+    ],
+    ids=lambda value: value.name if isinstance(value, Behaviour) else None,
+)
+def test_both_clients_describe_a_bad_server_alike(behaviour: Behaviour, text: bytes) -> None:
+    with FakeServer(behaviour, text=text) as fake:
+        by_protocol, by_direct = failure_of_both(str(fake.path), 0.5)
+    assert by_direct == by_protocol
+    assert by_direct.startswith(f"{fake.path}: ")
+
+
+def test_both_clients_describe_missing_refused_and_not_a_socket_alike(tmp_path: Path) -> None:
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "bound-not-listening"))
+    (tmp_path / "file").write_text("")
+    try:
+        for name in ("missing", "bound-not-listening", "file"):
+            by_protocol, by_direct = failure_of_both(str(tmp_path / name), 1)
+            assert by_direct == by_protocol, name
+    finally:
+        listening.close()
+    port = free_port()
+    by_protocol, by_direct = failure_of_both(f"127.0.0.1:{port}", 1)
+    assert by_direct == by_protocol == f"127.0.0.1:{port}: connection refused (is QEMU running?)"
+
+
+def free_port() -> int:
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        return int(probe_socket.getsockname()[1])
