@@ -7,7 +7,11 @@ one ran it. See ``script``'s docstring for why sending queries ahead is safe.
 
 from __future__ import annotations
 
-from qmpsh.syntax import HmpLine, Parsed, QmpCall, RawJson
+import contextlib
+from typing import Protocol
+
+from qmpsh.errors import InputError
+from qmpsh.syntax import HmpLine, Parsed, QmpCall, RawJson, is_incomplete, parse
 
 #: Queries sent ahead at most before the first of them is answered.
 WINDOW = 32
@@ -39,3 +43,34 @@ def is_quit(item: Parsed | None) -> bool:
     if isinstance(item, HmpLine):
         return item.command_line.split()[0] in ("quit", "q")
     return isinstance(item, (QmpCall, RawJson)) and item.command == "quit"
+
+
+class ReadAhead(Protocol):
+    """Script lines that can be looked at before their turn (``Lines``, ``BlockingLines``)."""
+
+    def take(self) -> tuple[int, str] | None: ...
+
+    def unread(self, line: tuple[int, str]) -> None: ...
+
+
+def next_query(
+    lines: ReadAhead, *, hmp_mode: bool, schema_known: bool
+) -> tuple[int, QmpCall | RawJson] | None:
+    """The next line (its number, the query) if it is already read and is a query that
+    may go ahead; blank lines and comments before it are passed over, anything else
+    is put back for its turn."""
+    while (got := lines.take()) is not None:
+        number, text = got
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue  # nothing to run, nothing to print
+        item = None
+        if not hmp_mode and not is_incomplete(text, multiline_json=False):
+            with contextlib.suppress(InputError):  # reported when the line runs, in its turn
+                item = parse(text)
+        if may_go_ahead(item, schema_known=schema_known):
+            assert isinstance(item, (QmpCall, RawJson))
+            return number, item
+        lines.unread(got)
+        return None
+    return None

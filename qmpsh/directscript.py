@@ -17,19 +17,18 @@ thinks is noticed at once (exit 4) unless the script told it to ``quit``.
 
 from __future__ import annotations
 
-import contextlib
 import select
 from collections import deque
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Protocol
 
-from qmpsh.ahead import WINDOW, is_quit, may_go_ahead, shows_traffic
+from qmpsh.ahead import WINDOW, is_quit, may_go_ahead, next_query, shows_traffic
 from qmpsh.direct import Direct, Message
 from qmpsh.errors import ExitStatus, InputError
 from qmpsh.events import EventLog
 from qmpsh.outcomes import Outcome, Reply, succeeded
-from qmpsh.readlines import BlockingLines
-from qmpsh.syntax import Builtin, HmpLine, QmpCall, RawJson, Transaction, is_incomplete
+from qmpsh.readlines import BlockingLines, Inputs
+from qmpsh.syntax import Builtin, HmpLine, QmpCall, RawJson, Transaction
 from qmpsh.syntax import parse as parse_line
 from qmpsh.validate import checked, needs_schema
 
@@ -117,17 +116,12 @@ class DirectScript:
     def run(self, source: IO[bytes] | None = None) -> ExitStatus | Handover:
         """Run the lines; the exit status, or a ``Handover`` at the first built-in."""
         failed = False
-        pending: list[str] = []
-        first = 0
+        inputs = Inputs()
         while (got := self._next_line()) is not None:
-            number, line = got
-            if not pending:
-                first = number
-            pending.append(line)
-            text = "\n".join(pending)
-            if is_incomplete(text, multiline_json=False, hmp_mode=self.hmp_mode):
+            text = inputs.add(got, hmp_mode=self.hmp_mode)
+            if text is None:
                 continue
-            pending = []
+            first = inputs.first
             where = f"{self.label} {first}"
             try:
                 item = parse_line(text, hmp_mode=self.hmp_mode)
@@ -143,8 +137,8 @@ class DirectScript:
                 failed = True
                 if not self.keep_going:
                     return ExitStatus.FAILED
-        if pending:
-            self.output.problem(f"{self.label} {first}: transaction( is missing its closing ')'")
+        if (unfinished := inputs.unfinished(self.label)) is not None:
+            self.output.problem(unfinished)
             failed = True
         return ExitStatus.FAILED if failed else ExitStatus.OK
 
@@ -221,23 +215,10 @@ class DirectScript:
             return _Due(where, item.command, "", str(err))
 
     def _next_query(self) -> tuple[str, QmpCall | RawJson] | None:
-        """The next line if it is already read and is a query (blank lines and comments
-        before it are passed over); anything else is put back for its turn."""
-        while (got := self.lines.take()) is not None:
-            number, text = got
-            stripped = text.strip()
-            if not stripped or stripped.startswith("#"):
-                continue  # nothing to run, nothing to print
-            item = None
-            if not self.hmp_mode and not is_incomplete(text, multiline_json=False):
-                with contextlib.suppress(InputError):  # reported when the line runs
-                    item = parse_line(text)
-            if may_go_ahead(item, schema_known=self.index is not None):
-                assert isinstance(item, (QmpCall, RawJson))
-                return f"{self.label} {number}", item
-            self.lines.unread(got)
-            return None
-        return None
+        """The next line if it is already read and is a query (``ahead.next_query``)."""
+        schema_known = self.index is not None
+        found = next_query(self.lines, hmp_mode=self.hmp_mode, schema_known=schema_known)
+        return None if found is None else (f"{self.label} {found[0]}", found[1])
 
     def _schema(self) -> SchemaIndex | None:
         """The schema, fetched once (from the on-disk cache when it is this build's)."""

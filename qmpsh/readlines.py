@@ -2,8 +2,8 @@
 
 ``directscript`` waits on the script and the socket together (``select``), so it
 needs to know when a read will not block; ``lines`` (asyncio) goes on from where
-this stopped when a script hands over (``state``). The splitting and decoding
-of lines lives here and is shared with ``lines``.
+this stopped when a script hands over (``lines.resumed``). The splitting and
+decoding of lines, and joining them into inputs, live here: both runners share them.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable
+
+from qmpsh.syntax import is_incomplete
 
 #: A script line and its number (from 1).
 Line = tuple[int, str]
@@ -65,3 +67,30 @@ class BlockingLines:
         for raw in whole:
             self.number += 1
             self.ready.append((self.number, decode(raw)))
+
+
+class Inputs:
+    """Joins numbered lines into whole inputs: a ``transaction(`` may span lines up to
+    its ``)``. Shared by both script runners, so a script means the same in each."""
+
+    def __init__(self) -> None:
+        self._pending: list[str] = []
+        self.first = 0  # the number of the line the input being joined began on
+
+    def add(self, line: Line, *, hmp_mode: bool) -> str | None:
+        """The whole input once ``line`` completes one (it began on ``first``), else None."""
+        number, text = line
+        if not self._pending:
+            self.first = number
+        self._pending.append(text)
+        joined = "\n".join(self._pending)
+        if is_incomplete(joined, multiline_json=False, hmp_mode=hmp_mode):
+            return None
+        self._pending = []
+        return joined
+
+    def unfinished(self, label: str) -> str | None:
+        """What to say at the end of the script if an input was left open."""
+        if not self._pending:
+            return None
+        return f"{label} {self.first}: transaction( is missing its closing ')'"

@@ -20,17 +20,17 @@ lock-step, so it too is the same as without sending ahead; a transcript
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Protocol
 
-from qmpsh.ahead import WINDOW, is_quit, may_go_ahead, shows_traffic
+from qmpsh.ahead import WINDOW, is_quit, may_go_ahead, next_query, shows_traffic
 from qmpsh.errors import ExitStatus, InputError
 from qmpsh.lines import IteratedLines, Line, Lines
 from qmpsh.outcomes import Exit, Outcome, Reply, Waited, succeeded
+from qmpsh.readlines import Inputs
 from qmpsh.session import Session
-from qmpsh.syntax import Parsed, QmpCall, RawJson, is_incomplete
+from qmpsh.syntax import Parsed, QmpCall, RawJson
 
 
 class Output(Protocol):
@@ -110,23 +110,17 @@ async def run_script(
     source = lines if isinstance(lines, Lines) else IteratedLines(lines)
     ahead = send_ahead and not shows_traffic(output)
     failed = False
-    pending: list[str] = []
-    first = 0
+    inputs = Inputs()
     closed = asyncio.ensure_future(session.transport.wait_closed())
     ordered = InOrder(session, output)
     session.on_event = ordered.event
     quitting = False
     try:
         while (got := await source.next(None if quitting else closed)) is not None:
-            number, line = got
-            if not pending:
-                first = number
-            pending.append(line)
-            text = "\n".join(pending)
-            if is_incomplete(text, multiline_json=False, hmp_mode=session.hmp_mode):
+            text = inputs.add(got, hmp_mode=session.hmp_mode)
+            if text is None:
                 continue
-            pending = []
-            where = f"{label} {first}"
+            where = f"{label} {inputs.first}"
             ordered.busy = True
             try:
                 item = session.parse(text)
@@ -154,8 +148,8 @@ async def run_script(
         closed.cancel()
         session.on_event = None
         source.close()
-    if pending:
-        output.problem(f"{label} {first}: transaction( is missing its closing ')'")
+    if (unfinished := inputs.unfinished(label)) is not None:
+        output.problem(unfinished)
         failed = True
     return ExitStatus.FAILED if failed else ExitStatus.OK
 
@@ -202,21 +196,10 @@ def _query(session: Session, where: str, item: Parsed | None) -> _Query | None:
 
 
 def _next_query(session: Session, source: Lines, label: str) -> _Query | None:
-    """The next line if it is already read and is a query (blank lines and comments
-    before it are passed over); anything else is put back for its turn."""
-    while (got := source.take()) is not None:
-        number, text = got
-        stripped = text.strip()
-        if not stripped or stripped.startswith("#"):
-            continue  # nothing to run, nothing to print
-        query = None
-        if not session.hmp_mode and not is_incomplete(text, multiline_json=False):
-            with contextlib.suppress(InputError):  # reported when the line runs, in its turn
-                query = _query(session, f"{label} {number}", session.parse(text))
-        if query is None:
-            source.unread(got)
-        return query
-    return None
+    """The next line if it is already read and is a query (``ahead.next_query``)."""
+    schema_known = not session.use_schema or session.index is not None
+    found = next_query(source, hmp_mode=session.hmp_mode, schema_known=schema_known)
+    return None if found is None else _Query(f"{label} {found[0]}", found[1])
 
 
 async def _run_queries(

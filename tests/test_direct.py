@@ -141,8 +141,8 @@ def test_events_before_the_hand_over_are_found_by_wait(qemu: Qemu) -> None:
     assert shown[2] == shown[0]  # /wait's copy of the very event
 
 
-@pytest.mark.qemu
-def test_sigterm_while_a_plain_script_waits_for_its_next_line(qemu: Qemu) -> None:
+def waiting_after_one_command(qemu: Qemu) -> subprocess.Popen[bytes]:
+    """qmpsh with a script on a pipe: one command run, the pipe still open."""
     process = subprocess.Popen(
         [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
         stdin=subprocess.PIPE,
@@ -152,6 +152,13 @@ def test_sigterm_while_a_plain_script_waits_for_its_next_line(qemu: Qemu) -> Non
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(b"query-name\n")
     process.stdin.flush()
+    return process
+
+
+@pytest.mark.qemu
+def test_sigterm_while_a_plain_script_waits_for_its_next_line(qemu: Qemu) -> None:
+    process = waiting_after_one_command(qemu)
+    assert process.stdout is not None
     assert json.loads(process.stdout.readline()) == {"name": "testvm"}
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=30)
@@ -161,15 +168,8 @@ def test_sigterm_while_a_plain_script_waits_for_its_next_line(qemu: Qemu) -> Non
 
 @pytest.mark.qemu
 def test_qemu_gone_while_a_plain_script_waits_is_exit_4(qemu: Qemu) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(b"query-name\n")
-    process.stdin.flush()
+    process = waiting_after_one_command(qemu)
+    assert process.stdout is not None
     assert lines(process.stdout.readline().decode()) == ['{"name":"testvm"}']
     qemu.process.kill()
     _, err = process.communicate(timeout=30)
