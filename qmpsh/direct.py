@@ -78,7 +78,9 @@ class Direct:
         sock.settimeout(None)
         raw = self._handshake_line(deadline, timeout, greeted=False)
         self.info = _greeting(self.target, raw)
-        sock.sendall(b'{"execute": "qmp_capabilities"}\n')
+        # As qemu.qmp does: out-of-band execution on when offered (exec-oob works alike).
+        enable = b', "arguments": {"enable": ["oob"]}' if "oob" in self.info.capabilities else b""
+        sock.sendall(b'{"execute": "qmp_capabilities"' + enable + b"}\n")
         raw = self._handshake_line(deadline, timeout, greeted=True)
         try:
             reply = json.loads(raw)

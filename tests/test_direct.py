@@ -78,6 +78,21 @@ def test_command_ids_go_on_across_the_hand_over(qemu: Qemu) -> None:
     assert [m["id"] for m in replies] == ["__qmp#00000", "__qmp#00001", "__qmp#00002"]
 
 
+@pytest.mark.qemu
+@pytest.mark.parametrize("through", [[], ["-l", "transcript.log"]], ids=["direct", "qemu.qmp"])
+def test_out_of_band_is_negotiated_as_qemu_qmp_does(
+    qemu: Qemu, through: list[str], tmp_path: Path
+) -> None:
+    """Both clients enable "oob" when QEMU offers it, so exec-oob reaches the command
+    (migrate-pause runs out of band; it refuses here for want of a postcopy)."""
+    options = [str(tmp_path / o) if o.endswith(".log") else o for o in through]
+    done = run_qmpsh(str(qemu.qmp), *options, input='{"exec-oob": "migrate-pause", "id": "p"}\n')
+    assert done.returncode == 1
+    assert done.stderr == (
+        "GenericError: migrate-pause is currently only supported during postcopy-active state\n"
+    )
+
+
 def script_with_wait_and_many_lines(count: int) -> str:
     """A /wait early, then more than one read (64 KiB) of queries: the hand-over takes
     lines already read and half a line, and the rest is read after it."""
