@@ -176,6 +176,7 @@ def test_sigterm_while_a_plain_script_waits_for_its_next_line(qemu: Qemu) -> Non
     assert process.stdout is not None
     assert json.loads(process.stdout.readline()) == {"name": "testvm"}
     process.send_signal(signal.SIGTERM)
+    process.wait(30)  # before its stdin closes: the end of the script is no news
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130
     assert err.decode() == "qmpsh: interrupted (SIGTERM)\n"
@@ -187,6 +188,8 @@ def test_qemu_gone_while_a_plain_script_waits_is_exit_4(qemu: Qemu) -> None:
     assert process.stdout is not None
     assert lines(process.stdout.readline().decode()) == ['{"name":"testvm"}']
     qemu.process.kill()
+    qemu.process.wait(30)
+    process.wait(30)  # before its stdin closes, which would end the script first (exit 0)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 4
     assert err.decode() == f"qmpsh: {qemu.qmp}: connection closed by QEMU\n"
