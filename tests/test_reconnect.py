@@ -18,6 +18,7 @@ import io
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,6 +91,7 @@ def vm() -> Iterator[Vm]:
     machine.start()
     yield machine
     machine.kill()
+    shutil.rmtree(machine.directory, ignore_errors=True)
 
 
 # -- the REPL, as cli builds it, with a way to connect again
