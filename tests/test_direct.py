@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -266,3 +267,49 @@ def free_port() -> int:
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))
         return int(probe_socket.getsockname()[1])
+
+
+# -- the same script, the same output, whichever client runs it ------------------------------
+
+#: Scripts without built-ins (which would hand over to qemu.qmp at once), each run by the
+#: direct client and by qemu.qmp (``-l`` keeps a run on asyncio); options before the script.
+SAME_EITHER_WAY = {
+    "queries": ([], "query-status\nquery-name\n\n# a comment\nquery-kvm\n"),
+    "an error stops": ([], "query-status\nno-such-command\nquery-name\n"),
+    "keep going": (["--keep-going"], "no-such-command\nquery-name\nquery-kvm x=1\nquery-name\n"),
+    "bad input": ([], "query-status\nqom-get path=/machine property=\n"),
+    "schema checks": ([], "qom-get path=/machine\nquery-name\n"),
+    "typed by the schema": ([], "qom-get path=/machine property=type\n"),
+    "raw json": ([], '{"execute": "query-name", "id": "mine"}\n{"execute": "query-status"}\n'),
+    "hmp": ([], "/hmp info status\n"),  # a built-in: hands over at once, in both
+    "hmp mode": (["--hmp"], "info status\ninfo name\nnot-a-command\n"),
+    "transaction": (
+        [],
+        "transaction(\n  block-dirty-bitmap-add node=nowhere name=b0\n)\nquery-name\n",
+    ),
+    "unclosed transaction": ([], "query-name\ntransaction(\n"),
+    "stop and events": (["--events"], "stop\nquery-status\ncont\nquery-status\n"),
+    "json": (["--json"], "query-name\nstop\ncont\nno-such-command\n"),
+    "verbose": (["-v"], "query-name\nquery-status x=1\n"),
+    "pretty": (["--pretty"], "query-status\nquery-version\n"),
+    "queries ahead then a failure": ([], "query-name\n" * 40 + "query-nothing\n" + "query-name\n"),
+    "size suffix": ([], "qom-list-properties typename=memory-backend-ram\n"),
+}
+
+STAMP = re.compile(r'"timestamp": ?\{"seconds": ?\d+, ?"microseconds": ?\d+\}')
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("name", list(SAME_EITHER_WAY))
+def test_same_output_and_status_either_way(name: str, qemu: Qemu, tmp_path: Path) -> None:
+    options, script = SAME_EITHER_WAY[name]
+    direct_run = run_qmpsh(str(qemu.qmp), *options, input=script)
+    asyncio_run = run_qmpsh(str(qemu.qmp), "-l", str(tmp_path / "t.log"), *options, input=script)
+    no_traceback(direct_run.stderr, asyncio_run.stderr)
+    assert direct_run.returncode in (0, 1), direct_run  # it ran: connected, not lost
+    assert direct_run.stdout or direct_run.stderr
+    assert (direct_run.returncode, STAMP.sub("T", direct_run.stdout), direct_run.stderr) == (
+        asyncio_run.returncode,
+        STAMP.sub("T", asyncio_run.stdout),
+        asyncio_run.stderr,
+    )
