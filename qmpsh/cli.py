@@ -109,7 +109,6 @@ def _plain_script(args: argparse.Namespace) -> bool:
         script
         and args.all is None
         and not args.launch
-        and not args.logfile
         and not args.skip_negotiation
         and "://" not in args.target  # a libvirt domain
     )
@@ -127,9 +126,14 @@ def _direct(args: argparse.Namespace) -> int:
         signal.signal(sig, _interrupted)
     renderer = make_renderer(args, interactive=False)
     conn = Direct(args.target)
-    source = None
+    source = transcript = None
     done: ExitStatus | Handover = ExitStatus.FAILED
     try:
+        if args.logfile:
+            from qmpsh.transcript import Transcript
+
+            transcript = Transcript(args.logfile, args.target, warn=renderer.warning)
+            conn.all_observers.append(transcript)
         conn.connect(args.timeout or CONNECT_TIMEOUT)
         conn.observers.append(renderer.traffic)
         if args.command:
@@ -148,15 +152,16 @@ def _direct(args: argparse.Namespace) -> int:
             label="-c" if args.command else "line",
             reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
         )
-        done = script.run(source)
+        done = script.run(source, transcript)
     except QmpshError as err:
         renderer.problem(f"qmpsh: {err}")
         return err.status
     finally:
-        if not isinstance(done, Handover):
+        if not isinstance(done, Handover):  # else they go on, to be closed by runner
             conn.close()
-            if source is not None:
-                source.close()
+            for done_with in (source, transcript):
+                if done_with is not None:
+                    done_with.close()
     if isinstance(done, Handover):
         from qmpsh.runner import resume
 

@@ -43,6 +43,8 @@ class Direct:
         self.info = ServerInfo()
         self.sock: socket.socket | None = None
         self.observers: list[Observer] = []
+        #: Observers of qmpsh's own questions too (a transcript of the socket: ``-l``).
+        self.all_observers: list[Observer] = []
         #: Called with each event as it is read (after the observers).
         self.on_event: Callable[[Message], None] | None = None
         #: The next id qemu.qmp would give a command (``__qmp#00000`` on): the same
@@ -122,8 +124,7 @@ class Direct:
             data = json.dumps(sent, separators=(",", ":"), allow_nan=False).encode() + b"\n"
         except (TypeError, ValueError) as err:
             raise InputError(f"cannot send: {err}") from None
-        if not quiet:
-            self._notify("send", sent)
+        self._notify("send", sent, quiet=quiet)
         self._held.append(data)
         if not hold:
             self.flush()
@@ -150,7 +151,8 @@ class Direct:
                 return msg
 
     def ask(self, command: str, timeout: float | None) -> object:
-        """qmpsh's own question: the return value (None on an error); never observed."""
+        """qmpsh's own question: the return value (None on an error); only a transcript
+        (``all_observers``) sees it."""
         msg_id = self.send({"execute": command}, quiet=True)
         return self.reply(msg_id, command, timeout).get("return")
 
@@ -169,7 +171,8 @@ class Direct:
             raise ConnectionLost(self.closed_message())
         msg_id = msg.get("id")
         if isinstance(msg_id, str) and msg_id.startswith("qmpsh-"):
-            return msg  # the reply to one of qmpsh's own questions: nobody watches those
+            self._notify("recv", msg, quiet=True)  # one of qmpsh's own questions
+            return msg
         self._notify("recv", msg)
         if "event" in msg:
             if self.on_event is not None:
@@ -177,8 +180,11 @@ class Direct:
             return None
         return msg
 
-    def _notify(self, direction: str, msg: Mapping[str, object]) -> None:
-        for observer in self.observers:
+    def _notify(self, direction: str, msg: Mapping[str, object], *, quiet: bool = False) -> None:
+        if not quiet:
+            for observer in self.observers:
+                observer(direction, msg)
+        for observer in self.all_observers:
             observer(direction, msg)
 
     # -- the socket ---------------------------------------------------------------

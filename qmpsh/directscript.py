@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine, Mapping
 
     from qmpsh.schema import SchemaIndex
+    from qmpsh.transcript import Transcript
 
 
 #: How long QEMU may take to close its socket after ``quit`` before a built-in runs.
@@ -60,6 +61,8 @@ class Handover:
     lines: BlockingLines
     #: The script file, kept open for the rest of the run (None: stdin or -c).
     source: IO[bytes] | None
+    #: ``-l``: it goes on recording the same socket.
+    transcript: Transcript | None
     hmp_mode: bool
     index: SchemaIndex | None
     events: EventLog
@@ -113,8 +116,11 @@ class DirectScript:
         self.events.add(self.received, msg)
         self.output.event(msg)
 
-    def run(self, source: IO[bytes] | None = None) -> ExitStatus | Handover:
-        """Run the lines; the exit status, or a ``Handover`` at the first built-in."""
+    def run(
+        self, source: IO[bytes] | None = None, transcript: Transcript | None = None
+    ) -> ExitStatus | Handover:
+        """Run the lines; the exit status, or a ``Handover`` at the first built-in (with
+        ``source`` and ``transcript``, which stay open for the rest of the run)."""
         failed = False
         inputs = Inputs()
         while (got := self._next_line()) is not None:
@@ -131,7 +137,7 @@ class DirectScript:
             else:
                 if isinstance(item, Builtin):
                     self.lines.unread((first, text))
-                    return self._handover(source, failed)
+                    return self._handover(source, transcript, failed)
                 ok = item is None or self._run(where, item)
             if not ok:
                 failed = True
@@ -265,7 +271,9 @@ class DirectScript:
                 lines.read()
         return line
 
-    def _handover(self, source: IO[bytes] | None, failed: bool) -> Handover:
+    def _handover(
+        self, source: IO[bytes] | None, transcript: Transcript | None, failed: bool
+    ) -> Handover:
         if self.quitting:  # QEMU is closing: take in what it says first, then its end
             self.conn.settle(_QUIT_GRACE, to_the_end=True)
         else:
@@ -274,6 +282,7 @@ class DirectScript:
             self.conn,
             self.lines,
             source,
+            transcript,
             self.hmp_mode,
             self.index,
             self.events,

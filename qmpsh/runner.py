@@ -44,6 +44,8 @@ async def _resume(args: argparse.Namespace, handover: Handover) -> int:
     conn = handover.conn
     transport = QmpTransport(conn.target)
     transport.observe(renderer.traffic)
+    if handover.transcript is not None:
+        transport.observe(handover.transcript, quiet=True)
     # The session watches before the socket is adopted: events may be there at once.
     session = Session(
         transport,
@@ -71,8 +73,9 @@ async def _resume(args: argparse.Namespace, handover: Handover) -> int:
         raise Interrupted(cancel.args[0] if cancel.args else "interrupted") from None
     finally:
         await transport.close()
-        if handover.source is not None:
-            handover.source.close()
+        for done_with in (handover.source, handover.transcript):
+            if done_with is not None:
+                done_with.close()
 
 
 async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
