@@ -29,7 +29,8 @@ Message = dict[str, object]
 #: take turns: 0.16 ms per query against 0.11 ms when qmpsh stays busy on a CPU of
 #: its own (benchmarks/README.md, P2). Not with one CPU, where polling would only
 #: keep QEMU from answering.
-SPIN = 0.0003 if len(os.sched_getaffinity(0)) > 1 else 0.0
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+SPIN = 0.0003 if (_CPUS or 1) > 1 else 0.0
 #: Called with ("send" | "recv", message) for the user's commands, replies and events.
 Observer = Callable[[str, Mapping[str, object]], None]
 
