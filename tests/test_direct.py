@@ -38,14 +38,19 @@ sys.exit(status)
 """
 
 
-def probe(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+def run_python(code: str, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    """``python -c CODE ARGS``, fed ``input``: qmpsh entered in ways its binary is not."""
     return subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
+        [sys.executable, "-c", code, *args],
         input=input,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def probe(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    return run_python(PROBE, *args, input=input)
 
 
 @pytest.mark.qemu
@@ -90,13 +95,7 @@ sys.exit(runner.run(args, qemu_args))
 
 
 def run_on_asyncio(*args: str, input: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", ON_ASYNCIO, *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(ON_ASYNCIO, *args, input=input)
 
 
 @pytest.mark.qemu
