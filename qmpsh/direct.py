@@ -11,6 +11,7 @@ and hand the socket to ``protocol`` (qemu.qmp) as soon as a line needs more
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -52,10 +53,10 @@ class Direct:
         #: ids in ``--json`` and ``-v`` whichever client sends, and after a hand-over.
         self.next_id = 0
         self._quiet = 0
-        self._buffer = bytearray()
-        self._held: list[bytes] = []  # commands kept to go in one write (send)
         #: More replies are due (queries sent ahead): poll briefly before sleeping (SPIN).
         self.eager = False
+        self._held: list[bytes] = []  # commands kept to go in one write (send)
+        self._buffer = bytearray()
         self._scanned = 0  # bytes of _buffer known to hold no newline
         self._failure = ""
         #: The socket has ended (``settle`` after ``quit``): nothing to hand over.
@@ -243,30 +244,29 @@ class Direct:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self.sock], [], [], left)[0]:
                 raise TimeoutError
+        self._recv(0)
+
+    def _poll(self) -> bool:
+        """Read what arrives within ``SPIN`` seconds, without sleeping; whether anything did."""
+        until = time.perf_counter() + SPIN
+        while time.perf_counter() < until:
+            with contextlib.suppress(BlockingIOError):
+                self._recv(socket.MSG_DONTWAIT)
+                return True
+        return False
+
+    def _recv(self, flags: int) -> None:
+        """One read into the buffer; ``ConnectionLost`` at the socket's end."""
+        assert self.sock is not None
         try:
-            data = self.sock.recv(1 << 18)
+            data = self.sock.recv(1 << 18, flags)
+        except BlockingIOError:
+            raise
         except OSError:
             data = b""
         if not data:
             raise ConnectionLost(self.closed_message())
         self._buffer += data
-
-    def _poll(self) -> bool:
-        """Read what arrives within ``SPIN`` seconds, without sleeping; whether anything did."""
-        assert self.sock is not None
-        until = time.perf_counter() + SPIN
-        while time.perf_counter() < until:
-            try:
-                data = self.sock.recv(1 << 18, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                raise ConnectionLost(self.closed_message())
-            self._buffer += data
-            return True
-        return False
 
     def closed_message(self) -> str:
         return f"{self.target}: {self._failure or 'connection closed by QEMU'}"

@@ -50,8 +50,6 @@ class Output(Protocol):
 
     def event(self, msg: Mapping[str, object]) -> None: ...
 
-    def traffic(self, direction: str, msg: Mapping[str, object]) -> None: ...
-
 
 @dataclass
 class Handover:
@@ -227,27 +225,21 @@ class DirectScript:
         return None if found is None else (f"{self.label} {found[0]}", found[1])
 
     def _schema(self) -> SchemaIndex | None:
-        """The schema, fetched once (from the on-disk cache when it is this build's)."""
+        """The schema, fetched once (``schemacache.fetch_schema``, as sessions do)."""
         if not self._fetched:
             self._fetched = True
             from qmpsh.schema import SchemaIndex
-            from qmpsh.schemacache import SchemaCache
+            from qmpsh.schemacache import fetch_schema
 
-            cache = SchemaCache.for_server(self.conn.info)
-            if cache is None:
-                entries = self._ask("query-qmp-schema")
-            else:
-                entries = _finish(cache.fetch(self._ask_async))
+            entries = _finish(fetch_schema(self.conn.info, self._ask))
             if isinstance(entries, list):
                 self.index = SchemaIndex(entries)
         return self.index
 
-    def _ask(self, command: str) -> object:
+    async def _ask(self, command: str) -> object:
+        """qmpsh's own question, as ``fetch_schema`` wants it: async, but it never
+        suspends (the socket blocks), so ``_finish`` needs no event loop."""
         return self.conn.ask(command, self.reply_timeout)
-
-    async def _ask_async(self, command: str) -> object:
-        """``_ask`` as ``SchemaCache.fetch`` wants it: it never suspends (see _finish)."""
-        return self._ask(command)
 
     # -- waiting for lines ----------------------------------------------------------
 
@@ -293,8 +285,8 @@ class DirectScript:
 
 
 def _finish(coroutine: Coroutine[object, None, object]) -> object:
-    """The result of a coroutine that never suspends (its awaits are all ``_ask_async``):
-    ``SchemaCache.fetch`` is shared with asyncio sessions, and needs no event loop here."""
+    """The result of a coroutine that never suspends (its awaits are all ``_ask``):
+    ``fetch_schema`` is shared with asyncio sessions, and needs no event loop here."""
     try:
         coroutine.send(None)
     except StopIteration as done:

@@ -43,6 +43,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]+")
 Ask = Callable[[str], Awaitable[object]]
 
 
+async def fetch_schema(info: ServerInfo, ask: Ask) -> object:
+    """The schema of the server that greeted with ``info``: from its cache file when it
+    is this build's, else from QEMU (``ask`` returns a question's ``return`` value)."""
+    cache = SchemaCache.for_server(info)
+    if cache is None:
+        return await ask("query-qmp-schema")
+    return await cache.fetch(ask)
+
+
 def cache_dir() -> Path:
     """Where schema files live: ``$XDG_STATE_HOME/qmpsh/schemas``."""
     return state_dir() / "schemas"

@@ -19,7 +19,7 @@ from qmpsh.live import Question
 from qmpsh.outcomes import Outcome, Reply
 from qmpsh.protocol import Transport
 from qmpsh.schema import SchemaIndex
-from qmpsh.schemacache import SchemaCache
+from qmpsh.schemacache import fetch_schema
 from qmpsh.syntax import Builtin, HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
 from qmpsh.validate import checked, needs_schema
 
@@ -220,11 +220,7 @@ class Session:
 
     async def _fetch_schema(self) -> SchemaIndex | None:
         """The schema from the on-disk cache when it is this build's, else from QEMU."""
-        cache = SchemaCache.for_server(self.transport.info)
-        if cache is None:
-            entries = await self.ask("query-qmp-schema")
-        else:
-            entries = await cache.fetch(self.ask)
+        entries = await fetch_schema(self.transport.info, self.ask)
         if isinstance(entries, list):  # a guest agent has no schema to offer
             self.index = SchemaIndex(entries)
         return self.index
