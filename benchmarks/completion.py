@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO, TypeVar
 
-from qmpsh.completer import complete, scalar_values
-from qmpsh.schema import SchemaIndex
+from qmpsh.interactive.completer import complete, scalar_values
+from qmpsh.language.schema import SchemaIndex
 from tests.corpus import recording
 
 SCHEMA = "qemu-7.2.22-x86_64.json.gz"

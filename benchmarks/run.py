@@ -339,9 +339,9 @@ class Bench:
     # -- P4 --------------------------------------------------------------------------------
 
     def p4(self) -> None:
-        from qmpsh.outcomes import Reply
-        from qmpsh.render import PlainRenderer
-        from qmpsh.richrender import RichRenderer
+        from qmpsh.render.plain import PlainRenderer
+        from qmpsh.render.rich_terminal import RichRenderer
+        from qmpsh.session.outcomes import Reply
 
         monitor = Monitor(self.qemu.spare)
         schema = monitor.execute("query-qmp-schema")

@@ -2,6 +2,6 @@
 
 import sys
 
-from qmpsh.cli import main
+from qmpsh.cli.main import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from qmpsh.schema import SchemaIndex
+from qmpsh.language.schema import SchemaIndex
 
 # A copy of ../shared/corpus (see its README for provenance), so any clone can run the tests.
 CORPUS = Path(os.environ.get("QMPSH_CORPUS", Path(__file__).resolve().parent / "data" / "corpus"))

@@ -25,10 +25,10 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from qmpsh import repl
 from qmpsh.errors import ExitStatus
-from qmpsh.richrender import RichRenderer
-from qmpsh.session import Session
+from qmpsh.interactive import repl
+from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.session.session import Session
 
 ENTER = "\r"
 TAB = "\t"

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qmpsh import context as c
-from qmpsh.completer import Candidate, complete, rank
-from qmpsh.context import context, split_tokens
-from qmpsh.schema import SchemaIndex
+from qmpsh.interactive.completer import Candidate, complete, rank
+from qmpsh.language import completion as c
+from qmpsh.language.completion import context, split_tokens
+from qmpsh.language.schema import SchemaIndex
 from tests.corpus import FILES, index, version
 
 NAMES = [f.name for f in FILES]

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from qmpsh.config import trim_history
-from qmpsh.settings import ConfigError, Settings, config_path, load
+from qmpsh.cli.settings import ConfigError, Settings, config_path, load
+from qmpsh.files import trim_history
 from tests.conftest import Qemu, lines, no_traceback, run_qmpsh
 
 

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from qmpsh.direct import Direct
 from qmpsh.errors import ConnectFailed
-from qmpsh.protocol import QmpTransport
+from qmpsh.transport.blocking import Direct
+from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.conftest import Qemu, json_lines, lines, no_traceback, run_qmpsh
 from tests.fakeserver import Behaviour, FakeServer
 
 #: Runs qmpsh's main() and then says which heavy modules it imported.
 PROBE = """
 import sys
-from qmpsh.cli import main
+from qmpsh.cli.main import main
 status = main(sys.argv[1:])
 heavy = ("asyncio", "qemu.qmp", "prompt_toolkit", "rich")
 print("imported:", *sorted(m for m in heavy if m in sys.modules), file=sys.stderr)
@@ -88,7 +88,8 @@ def test_command_ids_go_on_across_the_hand_over(qemu: Qemu) -> None:
 #: runs for a script whose first line is a built-in, entered directly.
 ON_ASYNCIO = """
 import sys
-from qmpsh import cli, runner
+from qmpsh.cli import main as cli
+from qmpsh.cli import run as runner
 args, qemu_args = cli.parse_args(sys.argv[1:])
 sys.exit(runner.run(args, qemu_args))
 """

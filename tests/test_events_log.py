@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qmpsh.events import EventLog, Logged, Match
-from qmpsh.syntax import QmpCall, parse
+from qmpsh.language.syntax import QmpCall, parse
+from qmpsh.session.events import EventLog, Logged, Match
 
 
 def match(text: str) -> Match:

@@ -34,8 +34,9 @@ from unittest import mock
 
 import pytest
 
-from qmpsh import direct, protocol
 from qmpsh.errors import ConnectionLost
+from qmpsh.transport import blocking as direct
+from qmpsh.transport import qemu_qmp as protocol
 from tests.conftest import QEMU, Qemu, json_lines, run_qmpsh, short_tempdir, start_qemu
 from tests.fakeserver import (
     FakeServer,

@@ -36,10 +36,10 @@ from typing import Any
 
 import pytest
 
-from qmpsh.config import SYMLINK_REFUSED, append_private, history_entry, history_path
+from qmpsh.cli.prepare import history_file
+from qmpsh.cli.settings import Settings
 from qmpsh.errors import ExitStatus, InputError
-from qmpsh.options import history_file
-from qmpsh.settings import Settings
+from qmpsh.files import SYMLINK_REFUSED, append_private, history_entry, history_path
 from tests.conftest import Qemu, lines, no_traceback, run_qmpsh, start_qemu
 from tests.repldriver import CTRL_D, ENTER, Repl
 from tests.test_repl import nonblank_lines, running_repl
@@ -386,7 +386,7 @@ def test_repl_input_past_every_limit_is_one_line_each_and_the_next_input_works(
 
 def test_a_huge_token_is_shortened_in_the_one_line_error() -> None:
     """A pasted megabyte word: the error names its start, not all of it."""
-    from qmpsh.syntax import parse
+    from qmpsh.language.syntax import parse
 
     with pytest.raises(InputError) as err:
         parse("query-status " + "x" * 1_000_000)

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from qmpsh.errors import ExitStatus
-from qmpsh.fleet import Fleet as FleetRunner
-from qmpsh.fleet import Member, Result, expand
-from qmpsh.fleetview import FleetView
-from qmpsh.outcomes import Reply
+from qmpsh.fleet.fleet import Fleet as FleetRunner
+from qmpsh.fleet.fleet import Member, Result, expand
+from qmpsh.fleet.view import FleetView
+from qmpsh.session.outcomes import Reply
 from tests.conftest import json_lines, no_traceback, run_qmpsh, short_tempdir, start_qemu
 
 pytestmark = pytest.mark.qemu

@@ -34,14 +34,14 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from qmpsh import context as ctx
-from qmpsh.completer import Candidate, complete
-from qmpsh.context import Context, context
 from qmpsh.errors import InputError
-from qmpsh.helptext import describe
-from qmpsh.schema import SchemaIndex
-from qmpsh.secrets import redact_input, redact_message
-from qmpsh.syntax import (
+from qmpsh.interactive.completer import Candidate, complete
+from qmpsh.language import completion as ctx
+from qmpsh.language.completion import Context, context
+from qmpsh.language.helptext import describe
+from qmpsh.language.redact import redact_input, redact_message
+from qmpsh.language.schema import SchemaIndex
+from qmpsh.language.syntax import (
     Builtin,
     HmpLine,
     Parsed,
@@ -52,7 +52,7 @@ from qmpsh.syntax import (
     is_incomplete,
     parse,
 )
-from qmpsh.validate import check_call, check_message
+from qmpsh.language.validate import check_call, check_message
 from tests.corpus import FILES, index, recording
 from tests.fuzzcount import ASKED, COUNTS, fuzz
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qmpsh.helptext import describe, group_commands
+from qmpsh.language.helptext import describe, group_commands
 from tests.conftest import Qemu, run_qmpsh
 from tests.corpus import FILES, index, version
 

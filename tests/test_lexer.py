@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pygments.token import Error, Keyword, Name, Number, Operator, String, Token, _TokenType
 
-from qmpsh.lexer import lex, make_lexer
+from qmpsh.interactive.lexer import lex, make_lexer
 
 KNOWN = {"blockdev-add", "query-status"}
 

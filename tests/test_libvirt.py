@@ -35,9 +35,9 @@ from typing import Any, cast
 import pytest
 
 from qmpsh.errors import ConnectFailed, ConnectionLost, ExitStatus, InputError, UsageError
-from qmpsh.libvirt import LibvirtTransport, domain_names
-from qmpsh.session import Session
-from qmpsh.targets import (
+from qmpsh.session.session import Session
+from qmpsh.transport.libvirt import LibvirtTransport, domain_names
+from qmpsh.transport.targets import (
     fleet_domains,
     libvirt_target,
     make_transport,

@@ -24,17 +24,18 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from qmpsh import live, repl
-from qmpsh.completer import complete
-from qmpsh.context import context
 from qmpsh.errors import ConnectionLost, ExitStatus
-from qmpsh.live import Question
-from qmpsh.outcomes import Reply
-from qmpsh.protocol import Observer, QmpTransport, ServerInfo
-from qmpsh.richrender import RichRenderer
-from qmpsh.schema import SchemaIndex
-from qmpsh.session import Session
-from qmpsh.syntax import parse
+from qmpsh.interactive import repl
+from qmpsh.interactive.completer import complete
+from qmpsh.language import live_values as live
+from qmpsh.language.completion import context
+from qmpsh.language.live_values import Question
+from qmpsh.language.schema import SchemaIndex
+from qmpsh.language.syntax import parse
+from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.session.outcomes import Reply
+from qmpsh.session.session import Session
+from qmpsh.transport.qemu_qmp import Observer, QmpTransport, ServerInfo
 from tests.conftest import Qemu, short_tempdir, start_qemu
 from tests.corpus import FILES, index, recording
 from tests.fakeserver import Connection, FakeServer

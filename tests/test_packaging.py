@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from qmpsh.arguments import build_parser
-from qmpsh.manpage import PAGE, render
-from qmpsh.shells import DIRECTORY, FILE_NAMES
+from qmpsh.cli.manpage import PAGE, render
+from qmpsh.cli.parser import build_parser
+from qmpsh.cli.shells import DIRECTORY, FILE_NAMES
 from tests.conftest import ROOT, Qemu
 
 SHARED = {
@@ -67,7 +67,7 @@ def only(directory: Path, pattern: str) -> Path:
 
 def test_man_page_is_generated_from_the_options_and_renders_cleanly() -> None:
     assert PAGE.read_text() == render(build_parser()), (
-        "qmpsh/man/qmpsh.1 is stale: run python -m qmpsh.manpage --write"
+        "qmpsh/man/qmpsh.1 is stale: run python -m qmpsh.cli.manpage --write"
     )
     text = PAGE.read_text()
     for action in build_parser()._actions:
@@ -103,7 +103,7 @@ def test_wheel_holds_the_package_completions_man_page_and_marker(dist: Path) -> 
         info = next(n for n in names if n.endswith(".dist-info/METADATA"))
         metadata = email.message_from_bytes(archive.read(info))
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
-    assert "qmpsh = qmpsh.cli:main" in entry_points
+    assert "qmpsh = qmpsh.cli.main:main" in entry_points
     classifiers = metadata.get_all("Classifier") or []
     assert "Typing :: Typed" in classifiers and "Environment :: Console" in classifiers
     assert metadata["Requires-Python"] == ">=3.11"

@@ -35,11 +35,12 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from qmpsh import rejoin, repl
 from qmpsh.errors import ConnectionLost, ExitStatus
-from qmpsh.protocol import QmpTransport, Transport
-from qmpsh.richrender import RichRenderer
-from qmpsh.session import Session
+from qmpsh.interactive import reconnect as rejoin
+from qmpsh.interactive import repl
+from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.session.session import Session
+from qmpsh.transport.qemu_qmp import QmpTransport, Transport
 from tests.conftest import QEMU, no_traceback, run_qmpsh, short_tempdir
 from tests.fakeserver import Behaviour, Connection, FakeServer
 from tests.repldriver import Repl, repl_over

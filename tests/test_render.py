@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from qmpsh.outcomes import HelpList, Reply
-from qmpsh.protocol import ServerInfo
-from qmpsh.render import PlainRenderer, dump_json, hmp_text, visible
-from qmpsh.richrender import RichRenderer
+from qmpsh.render.plain import PlainRenderer, dump_json, hmp_text, visible
+from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.session.outcomes import HelpList, Reply
+from qmpsh.transport.qemu_qmp import ServerInfo
 
 HOSTILE = "\x1b[31mred\x1b]8;;http://x\x07link\x9b2J\r\x08[bold red]boom[/bold red]\u202e"
 
@@ -144,7 +144,7 @@ def test_fast_json_colours_the_schema_exactly_as_rich_does(indent: int | None) -
     """The fast path for big replies (P4) looks the same as rich's JSONHighlighter."""
     import gzip
 
-    from qmpsh.style import FastJson, highlight_json
+    from qmpsh.render.style import FastJson, highlight_json
     from tests.corpus import CORPUS
 
     with gzip.open(CORPUS / "qemu-7.2.22-x86_64.json.gz") as recording:
@@ -156,7 +156,7 @@ def test_fast_json_colours_the_schema_exactly_as_rich_does(indent: int | None) -
 
 
 def test_fast_json_knows_an_escaped_backslash_ends_a_key() -> None:
-    from qmpsh.style import FastJson
+    from qmpsh.render.style import FastJson
 
     out = _ansi(FastJson('{"k\\\\": "v:"}'))
     assert '\x1b[1;34m"k\\\\"\x1b[0m: \x1b[32m"v:"\x1b[0m' in out

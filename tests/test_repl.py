@@ -30,12 +30,12 @@ from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from qmpsh import repl
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError
-from qmpsh.protocol import QmpTransport
-from qmpsh.richrender import RichRenderer
-from qmpsh.session import Session
-from qmpsh.syntax import parse
+from qmpsh.interactive import repl
+from qmpsh.language.syntax import parse
+from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.session.session import Session
+from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.conftest import Qemu, RawQmp
 from tests.repldriver import CTRL_C, CTRL_D, ENTER, TAB, Repl, repl_over
 

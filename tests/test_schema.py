@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from qmpsh.errors import InputError
-from qmpsh.schema import SchemaIndex
-from qmpsh.syntax import QmpCall, parse
-from qmpsh.validate import check_call, check_message, parse_size
+from qmpsh.language.schema import SchemaIndex
+from qmpsh.language.syntax import QmpCall, parse
+from qmpsh.language.validate import check_call, check_message, parse_size
 from tests.corpus import FILES, index, recording, version
 
 NAMES = [f.name for f in FILES]

@@ -23,8 +23,8 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from qmpsh.errors import ExitStatus
-from qmpsh.secrets import REDACTED, is_secret, redact_hmp, redact_input, redact_message
-from qmpsh.transcript import Transcript
+from qmpsh.language.redact import REDACTED, is_secret, redact_hmp, redact_input, redact_message
+from qmpsh.render.transcript import Transcript
 from tests.conftest import Qemu, short_tempdir, start_qemu
 from tests.repldriver import CTRL_D, Repl
 from tests.test_repl import running_repl

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qmpsh.errors import InputError
-from qmpsh.syntax import (
+from qmpsh.language.syntax import (
     BUILTINS,
     Arg,
     Builtin,

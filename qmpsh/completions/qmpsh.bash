@@ -1,5 +1,5 @@
 # bash completion for qmpsh. Generated from qmpsh's options by
-# `python -m qmpsh.shells --write`; `qmpsh --completions bash` prints it.
+# `python -m qmpsh.cli.shells --write`; `qmpsh --completions bash` prints it.
 
 # Where QMP sockets usually live; only sockets among these are offered.
 _qmpsh_places() {

@@ -1,5 +1,5 @@
 # fish completion for qmpsh. Generated from qmpsh's options by
-# `python -m qmpsh.shells --write`; `qmpsh --completions fish` prints it.
+# `python -m qmpsh.cli.shells --write`; `qmpsh --completions fish` prints it.
 
 # Where QMP sockets usually live; only sockets among these are offered.
 function __qmpsh_places

@@ -1,0 +1,187 @@
+"""Command line: parse options, pick how to run, map every failure to an exit code.
+
+Exceptions become exit statuses here and in ``runner``, the asyncio half
+(DESIGN.md section 1), so a user sees one line and never a traceback. A plain
+script runs without asyncio (``directscript``: half the start-up); everything
+else runs on asyncio (``runner``). prompt_toolkit and rich are only imported
+when a person is at the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from qmpsh.cli.parser import build_parser
+from qmpsh.cli.prepare import settle
+from qmpsh.errors import ExitStatus, Interrupted, UsageError
+
+
+def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Split off ``-- QEMU-ARGS`` for ``--launch``, then parse the rest."""
+    argv = list(argv)
+    qemu_args: list[str] = []
+    if "--" in argv:
+        at = argv.index("--")
+        argv, qemu_args = argv[:at], argv[at + 1 :]
+    args = build_parser().parse_intermixed_args(argv)  # options may sit between TARGET and SCRIPT
+    if (args.libvirt or args.connect) and args.all is None:  # TARGET is URI/DOMAIN
+        from qmpsh.transport.targets import libvirt_target
+
+        args.target = libvirt_target(args.connect, args.target, launch=args.launch)
+    args.given_target = args.target  # before settle() fills in the configured default
+    settle(args)  # config file, NO_COLOR, aliases; --version, --completions, --print-config
+    if args.all is not None:
+        _check_fleet(args)
+        return args, qemu_args
+    if args.launch and args.target and not args.script:  # qmpsh --launch script.qmp
+        args.script, args.target = args.target, None
+    if args.script and args.command:
+        raise UsageError("give either SCRIPT or -c, not both")
+    if args.script and not args.script.is_file():
+        raise UsageError(f"{args.script}: no such script file")
+    if args.launch and args.target:
+        raise UsageError("give either TARGET or --launch, not both")
+    if not args.launch and not args.target:
+        raise UsageError("no TARGET given (a QMP socket path, HOST:PORT, or --launch)")
+    if qemu_args and not args.launch:
+        raise UsageError("'-- QEMU-ARGS' only goes with --launch")
+    return args, qemu_args
+
+
+def _check_fleet(args: argparse.Namespace) -> None:
+    """``--all`` takes its targets, and runs -c or stdin: no prompt, no launch, no SCRIPT."""
+    if args.launch or args.logfile:
+        raise UsageError("--all does not go with --launch or -l")
+    # Targets may also sit before --all or after other options: they land in the positionals.
+    given = [args.given_target, str(args.script) if args.script else None]
+    args.all = [*(t for t in given if t and t not in args.all), *args.all]
+    args.script = None
+    if not args.all:
+        raise UsageError("--all needs at least one TARGET")
+    if not args.command and sys.stdin.isatty():
+        raise UsageError("--all runs -c commands or a script on stdin; it has no prompt")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args, qemu_args = parse_args(sys.argv[1:] if argv is None else argv)
+    except UsageError as err:
+        print(f"qmpsh: {err}", file=sys.stderr)
+        return ExitStatus.USAGE
+    except SystemExit as exit_:  # argparse: --help, --version, or its own usage error
+        return int(exit_.code or 0)
+    try:
+        if _plain_script(args):
+            return _direct(args)
+        from qmpsh.cli.run import run
+
+        return run(args, qemu_args)
+    except Interrupted as err:  # SIGTERM / SIGHUP, once everything is stopped
+        _say(f"qmpsh: {err}")
+        return ExitStatus.INTERRUPTED
+    except KeyboardInterrupt:
+        _say("qmpsh: interrupted")
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:  # `qmpsh ... | head`: the reader left, nothing more to say
+        _silence_stdout()
+        return ExitStatus.OK
+    except Exception as err:  # a bug in qmpsh: still one line, unless debugging
+        if os.environ.get("QMPSH_DEBUG"):
+            raise
+        print(
+            f"qmpsh: internal error: {type(err).__name__}: {err} (QMPSH_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
+        return ExitStatus.FAILED
+
+
+def _plain_script(args: argparse.Namespace) -> bool:
+    """A script of commands to one QMP socket: it can run without asyncio (and hands
+    over to it at the first line that needs more, ``directscript``)."""
+    script = bool(args.command or args.script) or not (sys.stdin.isatty() and sys.stdout.isatty())
+    return (
+        script
+        and args.all is None
+        and not args.launch
+        and not args.skip_negotiation
+        and "://" not in args.target  # a libvirt domain
+    )
+
+
+def _direct(args: argparse.Namespace) -> int:
+    from qmpsh.batch.blocking_lines import BlockingLines
+    from qmpsh.batch.direct_runner import DirectScript, Handover
+    from qmpsh.cli.parser import CONNECT_TIMEOUT, SCRIPT_REPLY_TIMEOUT
+    from qmpsh.cli.prepare import make_renderer
+    from qmpsh.errors import QmpshError
+    from qmpsh.transport.blocking import Direct
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
+    renderer = make_renderer(args, interactive=False)
+    conn = Direct(args.target)
+    source = transcript = None
+    done: ExitStatus | Handover = ExitStatus.FAILED
+    try:
+        if args.logfile:
+            from qmpsh.render.transcript import Transcript
+
+            transcript = Transcript(args.logfile, args.target, warn=renderer.warning)
+            conn.all_observers.append(transcript)
+        conn.connect(args.timeout or CONNECT_TIMEOUT)
+        conn.observers.append(renderer.traffic)
+        if args.command:
+            lines = BlockingLines(None, enumerate(args.command, 1))
+        elif args.script:
+            source = args.script.open("rb")
+            lines = BlockingLines(source.fileno())
+        else:
+            lines = BlockingLines(sys.stdin.fileno())
+        script = DirectScript(
+            conn,
+            lines,
+            renderer,
+            hmp_mode=args.hmp,
+            keep_going=args.keep_going,
+            label="-c" if args.command else "line",
+            reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
+        )
+        done = script.run(source, transcript)
+    except QmpshError as err:
+        renderer.problem(f"qmpsh: {err}")
+        return err.status
+    finally:
+        if not isinstance(done, Handover):  # else they go on, to be closed by runner
+            conn.close()
+            for done_with in (source, transcript):
+                if done_with is not None:
+                    done_with.close()
+    if isinstance(done, Handover):
+        from qmpsh.cli.run import resume
+
+        return resume(args, done)
+    return done
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGHUP in a script run without asyncio: end it as ``runner`` would."""
+    raise Interrupted(f"interrupted ({signal.Signals(signum).name})")
+
+
+def _say(line: str) -> None:
+    """A last line on stderr; after SIGHUP the terminal may be gone, which is fine."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -1,0 +1,121 @@
+"""How ``--all`` prints: every line tagged with its target; a table when it can be one.
+
+When every target answered with a flat object (or a plain value), the answers
+line up as a table, one row per target, which is what comparing fifty VMs
+needs. Anything else is the script output of each target (``PlainRenderer``),
+each line prefixed with the target's name. ``--json`` prints each reply and
+event as QEMU sent it with a ``"target"`` member added, one JSON line each.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import IO, cast
+
+from qmpsh.fleet.fleet import Result
+from qmpsh.render.plain import PlainRenderer, dump_json, visible
+from qmpsh.session.outcomes import Reply
+
+_Scalar = str | int | float | bool | None
+
+
+class FleetView:
+    """Results of many targets on stdout, their problems on stderr."""
+
+    def __init__(
+        self,
+        *,
+        json_lines: bool = False,
+        events: bool = False,
+        pretty: bool = False,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+    ) -> None:
+        self.json_lines = json_lines
+        self.events = events or json_lines
+        self.pretty = pretty
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.terminal = self.out.isatty()
+
+    def results(self, results: Sequence[Result]) -> None:
+        if self.json_lines:
+            self._json(results)
+        elif not self._table(results):
+            for result in results:
+                self._tagged(result)
+        self.out.flush()
+
+    def problem(self, text: str) -> None:
+        self._line(self.err, text)
+
+    def event(self, member: str, msg: Mapping[str, object]) -> None:
+        if self.json_lines:
+            self._line(self.out, json.dumps({"target": member, **msg}, ensure_ascii=False))
+        elif self.events:
+            name, data = msg.get("event", "?"), msg.get("data", {})
+            self._line(self.out, f"{member}: {name} {dump_json(data)}")
+
+    def _line(self, stream: IO[str], text: str) -> None:
+        stream.write((visible(text) if stream.isatty() else text) + "\n")
+        stream.flush()
+
+    def _json(self, results: Sequence[Result]) -> None:
+        for result in results:
+            if isinstance(result.outcome, Reply):
+                line = json.dumps({"target": result.member, **result.outcome.reply})
+                self._line(self.out, line)
+            else:
+                self._tagged(result)
+
+    def _tagged(self, result: Result) -> None:
+        """One target's output as a script would print it, each line tagged."""
+        if result.problem:
+            self._line(self.err, f"{result.member}: {result.problem}")
+            return
+        if result.outcome is None:
+            return
+        out, err = io.StringIO(), io.StringIO()
+        PlainRenderer(pretty=self.pretty, out=out, err=err).outcome(result.outcome)
+        for text, stream in ((out.getvalue(), self.out), (err.getvalue(), self.err)):
+            for line in text.splitlines():
+                self._line(stream, f"{result.member}: {line}")
+
+    def _table(self, results: Sequence[Result]) -> bool:
+        """Flat answers from every target as aligned columns; False if they are not flat."""
+        rows: list[tuple[str, Mapping[str, _Scalar]]] = []
+        for result in results:
+            reply = result.outcome
+            if not isinstance(reply, Reply) or not reply.ok or reply.hmp:
+                return False
+            value = reply.value
+            if isinstance(value, Mapping) and value and all(_flat(v) for v in value.values()):
+                rows.append((result.member, cast(Mapping[str, _Scalar], value)))
+            elif _flat(value):
+                rows.append((result.member, {"return": cast(_Scalar, value)}))
+            else:
+                return False
+        if len(rows) < 2:  # one target: its line as a script prints it
+            return False
+        columns = list(dict.fromkeys(key for _, row in rows for key in row))
+        cells = [["target", *columns]]
+        cells += [[name, *(_cell(row, key) for key in columns)] for name, row in rows]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
+        for line in cells:
+            padded = "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+            self._line(self.out, padded.rstrip())
+        return True
+
+
+def _flat(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _cell(row: Mapping[str, _Scalar], key: str) -> str:
+    if key not in row:
+        return "-"
+    value = row[key]
+    return value if isinstance(value, str) else json.dumps(value)

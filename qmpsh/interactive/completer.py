@@ -1,0 +1,287 @@
+"""Tab completion: candidates for the kind of position ``context`` found, fuzzy-ranked.
+
+``candidates()`` is pure (a context, what the session knows and the live values
+in, candidates out), so it is tested on recorded schemas and replies. Live
+values (node names, QOM paths, HMP commands ...) come from ``qmpsh.live``; the
+prompt_toolkit glue at the bottom awaits them in the completion coroutine,
+never in a key handler, so typing never waits for QEMU. Arguments come
+required first, already-given ones dropped, each with its type,
+required/optional and deprecation beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from qmpsh.language import completion as ctx_
+from qmpsh.language import live_values as live
+from qmpsh.language.completion import Context, context
+from qmpsh.language.schema import Member, SchemaIndex
+from qmpsh.language.syntax import BUILTINS
+
+if TYPE_CHECKING:
+    from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+    from prompt_toolkit.document import Document
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    meta: str = ""
+
+
+class Knowledge(Protocol):
+    """What the completer reads from the session (whatever is current)."""
+
+    @property
+    def index(self) -> SchemaIndex | None: ...
+
+    @property
+    def commands(self) -> tuple[str, ...]: ...
+
+    @property
+    def hmp_mode(self) -> bool: ...
+
+
+class LiveKnowledge(Knowledge, Protocol):
+    """A session that can also ask the running QEMU (``Session.lookup``)."""
+
+    async def lookup(self, question: live.Question) -> object:
+        """The reply's return value, or None if it failed or took too long."""
+        ...
+
+    def looked_up(self, question: live.Question) -> object:
+        """The reply already at hand, without asking."""
+        ...
+
+
+def candidates(
+    ctx: Context,
+    index: SchemaIndex | None,
+    commands: Sequence[str],
+    found_live: Sequence[Candidate] = (),
+) -> list[Candidate]:
+    """Everything that fits ``ctx``, in the order it should be offered before ranking.
+
+    ``found_live`` (from ``live_candidates``) follows what the schema offers; a name
+    both know is offered once.
+    """
+    static = _static(ctx, index, commands)
+    if not found_live:
+        return static
+    if ctx.kind == ctx_.ARGUMENT:
+        found_live = [c for c in found_live if c.text[:-1] not in ctx.given]
+    seen = {c.text for c in static}
+    merged = list(static)
+    for cand in found_live:
+        if cand.text not in seen:
+            seen.add(cand.text)
+            merged.append(cand)
+    return merged
+
+
+def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) -> list[Candidate]:
+    if ctx.kind == ctx_.BUILTIN:
+        return _builtins()
+    if ctx.kind in (ctx_.COMMAND, ctx_.JSON_COMMAND):
+        found = [_command(name, index) for name in _command_names(index, commands)]
+        return found + (_builtins() if ctx.kind == ctx_.COMMAND else [])
+    if index is None:
+        return []
+    if ctx.kind == ctx_.ARGUMENT:
+        return _arguments(ctx, index)
+    if ctx.kind == ctx_.JSON_ARGUMENT:
+        return [Candidate(m.name, _member_meta(m, index)) for m in index.arguments(ctx.command)]
+    if ctx.kind == ctx_.VALUE:
+        return _values(ctx, index)
+    if ctx.kind == ctx_.WAIT_EVENT:
+        return [Candidate(name, "event") for name in sorted(index.events)]
+    if ctx.kind == ctx_.HELP_TOPIC:
+        topics = [_command(name, index) for name in sorted(index.commands)]
+        return topics + [Candidate(name, "event") for name in sorted(index.events)]
+    return []
+
+
+def live_candidates(
+    wants: Iterable[live.Want], replies: Callable[[live.Question], object]
+) -> list[Candidate]:
+    """Extract each wanted question's reply (None: failed, timed out, not asked)."""
+    found: list[Candidate] = []
+    for want in wants:
+        reply = replies(want.question)
+        if reply is not None:
+            found += [Candidate(text, meta) for text, meta in want.extract(reply)]
+    return found
+
+
+def _builtins() -> list[Candidate]:
+    return [
+        Candidate("/" + name, about.split("  ")[-1].strip()) for name, about in BUILTINS.items()
+    ]
+
+
+def _command_names(index: SchemaIndex | None, commands: Sequence[str]) -> list[str]:
+    names = set(commands)
+    if index is not None:
+        names.update(index.commands)
+    return sorted(names)
+
+
+def _command(name: str, index: SchemaIndex | None) -> Candidate:
+    cmd = index.commands.get(name) if index else None
+    notes = [f for f in cmd.features if f in ("deprecated", "unstable")] if cmd else []
+    return Candidate(name, ", ".join(["command", *notes]))
+
+
+def _member_meta(member: Member, index: SchemaIndex) -> str:
+    notes = [index.type_label(member.type), "optional" if member.optional else "required"]
+    notes += [f for f in member.features if f in ("deprecated", "unstable")]
+    return ", ".join(notes)
+
+
+def _arguments(ctx: Context, index: SchemaIndex) -> list[Candidate]:
+    members = index.nested_members(ctx.command, ctx.path, ctx.given)
+    level: object = ctx.given
+    for part in ctx.path:
+        level = level.get(part) if isinstance(level, dict) else None
+    given = set(level) if isinstance(level, dict) else set()
+    found: list[Candidate] = []
+    for member in sorted(members, key=lambda m: m.optional):  # required first, stable
+        if member.name in given:
+            continue
+        meta = _member_meta(member, index)
+        has_object = index.object_type(member.type) is not None
+        if index.meta(member.type) != "object":
+            found.append(Candidate(member.name + "=", meta))
+        if has_object:
+            found.append(Candidate(member.name + ".", meta))
+    return found
+
+
+def _values(ctx: Context, index: SchemaIndex) -> list[Candidate]:
+    member = index.member_at(ctx.command, ctx.path, ctx.given)
+    if member is None:
+        return []
+    return [Candidate(v, index.type_label(member.type)) for v in scalar_values(index, member.type)]
+
+
+def scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[str]:
+    """The values a member completes to from the schema alone: enum values, true/false."""
+    meta = index.meta(type_name)
+    if meta == "enum":
+        return list(index.enum_values(type_name))
+    if type_name == "bool":
+        return ["true", "false"]
+    if meta == "alternate" and depth < 3:
+        return [
+            v for alt in index.alternatives(type_name) for v in scalar_values(index, alt, depth + 1)
+        ]
+    return []
+
+
+def rank(word: str, found: Iterable[Candidate]) -> list[Candidate]:
+    """Prefix matches; if none, substrings; if none, letters in order (``qst``: query-status).
+
+    Falling back only when the stricter match finds nothing keeps a unique prefix
+    unique, so Tab completes it at once, as zsh's matcher-list does.
+    """
+    needle = word.lower()
+    scored: list[tuple[tuple[int, ...], int, Candidate]] = []
+    for order, cand in enumerate(found):
+        text = cand.text.lower()
+        if text.startswith(needle):
+            score: tuple[int, ...] = (0,)
+        elif needle in text:
+            score = (1,)
+        else:
+            fuzzy = _subsequence(needle, text)
+            if fuzzy is None:
+                continue
+            score = (2, *fuzzy)
+        scored.append((score, order, cand))
+    if not scored:
+        return []
+    best = min(score[0] for score, _, _ in scored)
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return [cand for score, _, cand in scored if score[0] == best]
+
+
+def _subsequence(needle: str, text: str) -> tuple[int, int] | None:
+    """(-letters on word starts, span) if ``needle``'s letters appear in order in ``text``."""
+    at, starts, first = 0, 0, -1
+    for ch in needle:
+        at = text.find(ch, at)
+        if at < 0:
+            return None
+        first = at if first < 0 else first
+        starts += at == 0 or text[at - 1] in "-_."
+        at += 1
+    return -starts, at - first
+
+
+def complete(
+    before_cursor: str,
+    knowledge: Knowledge,
+    replies: Callable[[live.Question], object] | None = None,
+) -> tuple[str, list[Candidate]]:
+    """The word to replace and the ranked candidates for it.
+
+    ``replies`` gives live values already at hand (``Session.looked_up``); without
+    it only the schema and the learned command names are used.
+    """
+    ctx = context(before_cursor, hmp_mode=knowledge.hmp_mode)
+    found_live = live_candidates(live.wanted(ctx, knowledge.index), replies) if replies else []
+    return _ranked(ctx, knowledge, found_live)
+
+
+async def complete_live(
+    before_cursor: str, knowledge: LiveKnowledge
+) -> tuple[str, list[Candidate]]:
+    """``complete`` with live values fetched first (each bounded by the session's timeout)."""
+    ctx = context(before_cursor, hmp_mode=knowledge.hmp_mode)
+    wants = live.wanted(ctx, knowledge.index)
+    if wants:
+        got = await asyncio.gather(*(knowledge.lookup(w.question) for w in wants))
+        answers = {w.question: reply for w, reply in zip(wants, got, strict=True)}
+        return _ranked(ctx, knowledge, live_candidates(wants, answers.get))
+    return _ranked(ctx, knowledge, [])
+
+
+def _ranked(
+    ctx: Context, knowledge: Knowledge, found_live: Sequence[Candidate]
+) -> tuple[str, list[Candidate]]:
+    found = candidates(ctx, knowledge.index, knowledge.commands, found_live)
+    word = ctx.word
+    if ctx.kind == ctx_.VALUE and word[:1] in ("'", '"'):
+        return word, [Candidate(word[0] + c.text + word[0], c.meta) for c in rank(word[1:], found)]
+    return word, rank(word, found)
+
+
+def make_completer(knowledge: LiveKnowledge) -> Completer:
+    """A prompt_toolkit ``Completer`` over the session's current knowledge.
+
+    prompt_toolkit runs ``get_completions_async`` as its own task while the user
+    types, so waiting there for a live value never delays a keystroke; the
+    synchronous path uses only the live values already fetched.
+    """
+    from prompt_toolkit.completion import Completer, Completion
+
+    class QmpshCompleter(Completer):
+        def get_completions(
+            self, document: Document, complete_event: CompleteEvent
+        ) -> Iterator[Completion]:
+            word, found = complete(document.text_before_cursor, knowledge, knowledge.looked_up)
+            for cand in found:
+                yield Completion(cand.text, -len(word), display_meta=cand.meta)
+
+        async def get_completions_async(
+            self, document: Document, complete_event: CompleteEvent
+        ) -> AsyncGenerator[Completion, None]:
+            word, found = await complete_live(document.text_before_cursor, knowledge)
+            for cand in found:
+                yield Completion(cand.text, -len(word), display_meta=cand.meta)
+
+    return QmpshCompleter()

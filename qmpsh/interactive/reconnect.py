@@ -1,0 +1,115 @@
+"""The prompt's side of QEMU going away: ask, wait with a visible clock, carry on.
+
+``repl`` decides when the connection is lost; this asks whether to wait (unless
+``--reconnect``), shows the wait until QEMU is back or Ctrl-C gives up, and
+moves the session to the new connection, saying what was kept. Ctrl-C here and
+during a command cancels only what runs (``ctrl_c_cancels``), never qmpsh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from qmpsh.interactive.reconnect_wait import Connector, wait_for_server
+from qmpsh.render.plain import PlainRenderer
+from qmpsh.session.session import Session
+from qmpsh.transport.qemu_qmp import Transport
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+
+
+@contextlib.contextmanager
+def ctrl_c_cancels(task: asyncio.Future[Any]) -> Iterator[None]:
+    """While a command or a wait runs, Ctrl-C cancels it instead of ending qmpsh."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+        interruptible = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        interruptible = False
+    try:
+        yield
+    finally:
+        if interruptible:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def cancelled_by_user() -> bool:
+    """A CancelledError from Ctrl-C, not from qmpsh itself being cancelled (SIGTERM)."""
+    current = asyncio.current_task()
+    return current is None or not current.cancelling()
+
+
+async def confirm(prompt: PromptSession[str], question: str) -> bool:
+    """A one-key yes/no on the same terminal; Enter means yes, Ctrl-C/Ctrl-D no."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+    kb = KeyBindings()
+
+    @kb.add("y")
+    @kb.add("Y")
+    @kb.add("enter")
+    def _yes(event: KeyPressEvent) -> None:
+        event.app.exit(result=True)
+
+    @kb.add("n")
+    @kb.add("N")
+    @kb.add("c-c")
+    @kb.add("c-d")
+    def _no(event: KeyPressEvent) -> None:
+        event.app.exit(result=False)
+
+    @kb.add("<any>")
+    def _other(event: KeyPressEvent) -> None:
+        """Anything else is not an answer."""
+
+    ask: PromptSession[bool] = PromptSession(
+        question, key_bindings=kb, input=prompt.input, output=prompt.output
+    )
+    return await ask.prompt_async()
+
+
+async def wait_for_qemu(
+    session: Session, renderer: PlainRenderer, reconnect: Connector
+) -> Transport | None:
+    """Retry until QEMU is back (the new transport) or the user gives up (None)."""
+    target = session.transport.target
+    renderer.notice(f"waiting for QEMU to come back at {target} (Ctrl-C gives up)")
+    label = f"waiting for {target}"
+    with renderer.waiting(label) as update:
+
+        def progress(elapsed: float, why: str) -> None:
+            # e.g. "waiting for /run/vm.qmp: 12 s (no such socket)"
+            update(f"{label}: {elapsed:.0f} s ({why.removeprefix(f'{target}: ')})")
+
+        task = asyncio.ensure_future(wait_for_server(reconnect, progress=progress))
+        try:
+            with ctrl_c_cancels(task):
+                return await task
+        except asyncio.CancelledError:
+            if not cancelled_by_user():
+                raise
+    renderer.notice("gave up waiting")
+    return None
+
+
+async def reattach(session: Session, renderer: PlainRenderer, transport: Transport) -> None:
+    """Go on with the new connection and say what was kept."""
+    old = session.transport
+    kept = session.attach(transport)
+    await old.close()
+    before, after = old.info.version, transport.info.version
+    if kept:
+        schema = "same QEMU version, schema kept"
+    elif before and after and before != after:
+        schema = f"QEMU {before} -> {after}, reading the new schema"
+    else:
+        schema = "reading the schema"
+    version = f"QEMU {after}" if after else "the server"
+    renderer.notice(f"reconnected to {version} at {transport.target} ({schema})")

@@ -1,0 +1,350 @@
+"""The interactive prompt: read, run, render, with events shown above the line.
+
+prompt_toolkit is imported here (and in ``completer`` / ``style``) only, so
+scripts never pay for it. Ctrl-C clears the line at the prompt and cancels a
+command in flight; Ctrl-D or ``/exit`` leaves; QEMU going away ends the prompt
+with one line (``ConnectionLost``, exit 4, reported by ``cli``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qmpsh.errors import ConnectionLost, ExitStatus, InputError, NoReply
+from qmpsh.files import append_private, ensure_private_file, history_entry
+from qmpsh.interactive import reconnect as rejoin
+from qmpsh.interactive.completer import make_completer
+from qmpsh.interactive.event_printer import EventPrinter
+from qmpsh.interactive.lexer import make_lexer
+from qmpsh.interactive.paste import linear_pastes, too_long
+from qmpsh.interactive.prompt_style import prompt_style
+from qmpsh.interactive.reconnect import cancelled_by_user, ctrl_c_cancels, reattach, wait_for_qemu
+from qmpsh.interactive.reconnect_wait import Connector
+from qmpsh.language.redact import redact_input
+from qmpsh.language.syntax import Parsed, is_incomplete
+from qmpsh.render.plain import PlainRenderer
+from qmpsh.session.outcomes import Exit, Outcome
+from qmpsh.session.session import Session
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.formatted_text import StyleAndTextTuples
+    from prompt_toolkit.history import History
+    from prompt_toolkit.input import Input
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.output import ColorDepth, Output
+
+
+def _message(session: Session) -> StyleAndTextTuples:
+    mode = session.mode
+    parts: StyleAndTextTuples = [(f"class:prompt-{mode.lower()}", mode)]
+    if session.vm_name:
+        parts += [("", " "), ("class:prompt-name", session.vm_name)]
+    parts.append(("", "> "))
+    return parts
+
+
+def _bindings(session: Session, renderer: PlainRenderer) -> KeyBindings:
+    from prompt_toolkit.application import run_in_terminal
+    from prompt_toolkit.filters import completion_is_selected
+    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+    from prompt_toolkit.keys import Keys
+
+    kb = KeyBindings()
+
+    @kb.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        """prompt_toolkit's own paste, but a huge one is one line, not a frozen editor."""
+        refused = too_long(event.data)
+        if refused is not None:
+            run_in_terminal(lambda: renderer.problem(refused))
+            return
+        event.current_buffer.insert_text(event.data.replace("\r\n", "\n").replace("\r", "\n"))
+
+    @kb.add("enter", filter=completion_is_selected)
+    def _close_menu(event: KeyPressEvent) -> None:
+        """Enter on a highlighted completion takes it, without running the line."""
+        event.current_buffer.complete_state = None
+
+    @kb.add("enter", filter=~completion_is_selected)
+    def _accept_or_continue(event: KeyPressEvent) -> None:
+        """Open JSON braces or an open ``transaction(`` continue on the next line."""
+        buffer = event.current_buffer
+        if is_incomplete(buffer.text, hmp_mode=session.hmp_mode):
+            buffer.insert_text("\n")
+        else:
+            buffer.validate_and_handle()
+
+    return kb
+
+
+def _history(path: Path | None, renderer: PlainRenderer, session: Session) -> History:
+    from prompt_toolkit.application import run_in_terminal
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    class RedactingHistory(FileHistory):
+        """The file never holds a secret (passwords, secret data); the session's own
+        recall, in memory, keeps the line as typed."""
+
+        saving = True
+
+        def store_string(self, string: str) -> None:
+            kept = redact_input(string, hmp_mode=session.hmp_mode)
+            if kept is None or not self.saving or path is None:
+                return
+            # Not FileHistory's own: it reopens the path by name (following a symlink
+            # planted since) and lets a full disk's OSError out of the Enter key binding.
+            try:
+                append_private(path, history_entry(kept))
+            except OSError as err:
+                self.saving = False
+                text = f"history no longer saved: {path}: {err.strerror or err}"
+                run_in_terminal(lambda: renderer.warning(text))  # below the line just entered
+
+    if path is None:
+        return InMemoryHistory()
+    try:
+        ensure_private_file(path)
+    except OSError as err:
+        renderer.warning(f"history not saved: {path}: {err.strerror or err}")
+        return InMemoryHistory()
+    return RedactingHistory(str(path))
+
+
+@dataclass(frozen=True)
+class Looks:
+    """How the prompt looks and which keys it takes (from the settings, ``cli``'s)."""
+
+    #: A pygments style for the input, or None for qmpsh's own palette.
+    pygments_style: str | None = None
+    vi_mode: bool = False
+    #: ``--color``: auto, always or never.
+    color: str = "auto"
+
+
+def make_prompt(
+    session: Session,
+    renderer: PlainRenderer,
+    *,
+    history: Path | None,
+    input: Input | None = None,
+    output: Output | None = None,
+    looks: Looks | None = None,
+) -> PromptSession[str]:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.lexers import PygmentsLexer
+
+    linear_pastes()
+
+    looks = looks or Looks()
+
+    def known() -> Collection[str]:
+        return session.index.commands if session.index else session.commands
+
+    return PromptSession(
+        lexer=PygmentsLexer(make_lexer(known, lambda: session.hmp_mode)),
+        message=lambda: _message(session),
+        history=_history(history, renderer, session),
+        completer=make_completer(session),
+        complete_while_typing=True,
+        key_bindings=_bindings(session, renderer),
+        style=prompt_style(looks.pygments_style),
+        vi_mode=looks.vi_mode,
+        color_depth=_color_depth(looks.color),
+        multiline=True,
+        prompt_continuation="... ",
+        input=input,
+        output=output,
+    )
+
+
+async def run_repl(
+    session: Session,
+    renderer: PlainRenderer,
+    *,
+    history: Path | None,
+    input: Input | None = None,
+    output: Output | None = None,
+    looks: Looks | None = None,
+    reconnect: Connector | None = None,
+    auto_reconnect: bool = False,
+) -> ExitStatus:
+    """Prompt until Ctrl-D or ``/exit``.
+
+    When QEMU goes away and ``reconnect`` says how to reach it again, offer to wait
+    for it (``auto_reconnect``: without asking) and go on where the user was, with
+    the line being typed still there. Without ``reconnect`` (a QEMU qmpsh launched
+    is not coming back) raise ``ConnectionLost``; declining returns ``LOST`` (4).
+    """
+    prompt = make_prompt(
+        session, renderer, history=history, input=input, output=output, looks=looks
+    )
+    session.on_event = EventPrinter(prompt, renderer, session)
+    typed = ""
+    try:
+        while True:
+            try:
+                return await _attached(session, renderer, prompt, typed)
+            except _Lost as lost:
+                typed = lost.typed
+                if reconnect is None:
+                    raise ConnectionLost(lost.reason) from None
+                renderer.problem(f"qmpsh: {lost.reason}")
+            target = session.transport.target
+            question = f"Wait for QEMU to come back at {target}? [Y/n] "
+            if not (auto_reconnect or await rejoin.confirm(prompt, question)):
+                return ExitStatus.LOST
+            transport = await wait_for_qemu(session, renderer, reconnect)
+            if transport is None:
+                return ExitStatus.LOST
+            await reattach(session, renderer, transport)
+    finally:
+        session.on_event = None
+
+
+class _Lost(Exception):
+    """The connection ended; ``typed`` is the line the user had not sent yet."""
+
+    def __init__(self, reason: str, typed: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.typed = typed
+
+
+async def _attached(
+    session: Session, renderer: PlainRenderer, prompt: PromptSession[str], typed: str
+) -> ExitStatus:
+    """The prompt over one connection; ``_Lost`` when it ends."""
+    session.learn_in_background()
+    learning = asyncio.ensure_future(session.learn())
+    learning.add_done_callback(lambda _: _learned(prompt))
+    closed = asyncio.ensure_future(session.transport.wait_closed())
+    try:
+        return await _loop(session, renderer, prompt, closed, typed)
+    finally:
+        closed.cancel()
+        learning.cancel()
+
+
+def _learned(prompt: PromptSession[str]) -> None:
+    """The schema and names are here: redraw, and offer completions for what was
+    typed meanwhile (prompt_toolkit only completes again on the next key)."""
+    app = prompt.app
+    if not app.is_running:
+        return
+    buffer = prompt.default_buffer
+    if buffer.text and buffer.complete_state is None:
+        buffer.start_completion(select_first=False)
+    app.invalidate()
+
+
+class _LineCleared(Exception):
+    """Ctrl-C at the prompt, carried out of the reading task as an ordinary exception."""
+
+
+async def _prompt_once(prompt: PromptSession[str], typed: str) -> str:
+    # prompt_toolkit raises KeyboardInterrupt for Ctrl-C; escaping a task, that
+    # BaseException would stop the event loop itself (and end qmpsh with 130).
+    try:
+        return await prompt.prompt_async(default=typed)
+    except KeyboardInterrupt:
+        raise _LineCleared from None
+
+
+async def _read(prompt: PromptSession[str], closed: asyncio.Future[str], typed: str) -> str:
+    """One input, or ``_Lost`` as soon as QEMU goes away, even mid-typing.
+
+    Ctrl-C raises ``_LineCleared``, Ctrl-D ``EOFError``.
+    """
+    if not closed.done():
+        reading = asyncio.ensure_future(_prompt_once(prompt, typed))
+        # If we are cancelled meanwhile, its Ctrl-C / Ctrl-D must not be reported as lost.
+        reading.add_done_callback(lambda task: task.cancelled() or task.exception())
+        await asyncio.wait({reading, closed}, return_when=asyncio.FIRST_COMPLETED)
+        if reading.done():
+            return reading.result()
+        typed = prompt.default_buffer.text  # kept for after a reconnect
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError, _LineCleared, EOFError):
+            await reading
+    raise _Lost(closed.result(), typed)
+
+
+async def _loop(
+    session: Session,
+    renderer: PlainRenderer,
+    prompt: PromptSession[str],
+    closed: asyncio.Future[str],
+    typed: str,
+) -> ExitStatus:
+    while True:
+        session.forget_lookups()  # live completion values are fresh at each prompt
+        try:
+            text = await _read(prompt, closed, typed)
+        except _LineCleared:
+            continue
+        except EOFError:
+            return ExitStatus.OK
+        finally:
+            typed = ""
+        try:
+            item = session.parse(text)
+            outcome = None if item is None else await _run_cancellable(session, item, renderer)
+        except InputError as err:  # from the parser, or the schema check before sending
+            _show_input_error(renderer, session, text, err)
+            continue
+        except NoReply as err:  # the session goes on: QEMU may answer the next one
+            renderer.problem(f"qmpsh: {err}")
+            continue
+        except ConnectionLost as err:
+            raise _Lost(f"{err}; the command may or may not have taken effect") from None
+        if outcome is not None:
+            renderer.outcome(outcome)
+            if isinstance(outcome, Exit):
+                return ExitStatus.OK
+
+
+async def _run_cancellable(
+    session: Session, item: Parsed, renderer: PlainRenderer
+) -> Outcome | None:
+    """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
+    task = asyncio.ensure_future(session.run(item))
+    try:
+        with ctrl_c_cancels(task), renderer.waiting("waiting for QEMU (Ctrl-C stops waiting)"):
+            return await task
+    except asyncio.CancelledError:
+        if not cancelled_by_user():
+            raise
+        renderer.notice("cancelled; QEMU may still complete the command")
+        return None
+
+
+def _show_input_error(
+    renderer: PlainRenderer, session: Session, text: str, err: InputError
+) -> None:
+    """Point at the offending column under the line just typed."""
+    width = sum(len(fragment[1]) for fragment in _message(session))
+    # A caret past the screen's edge points nowhere (a pasted line can be megabytes long).
+    fits = err.column is not None and width + err.column < shutil.get_terminal_size().columns
+    if err.column is not None and fits and "\n" not in text:
+        renderer.problem(" " * (width + err.column) + "^ " + err.message)
+    else:
+        renderer.problem(str(err))
+
+
+def _color_depth(color: str) -> ColorDepth | None:
+    """``--color``: never is monochrome; always overrides ``NO_COLOR``; auto decides alone."""
+    from prompt_toolkit.output import ColorDepth
+
+    if color == "never":
+        return ColorDepth.MONOCHROME
+    if color == "always" and os.environ.get("NO_COLOR"):
+        return ColorDepth.DEPTH_8_BIT
+    return None

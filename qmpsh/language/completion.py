@@ -1,0 +1,158 @@
+"""Pure: what is being completed at the cursor? (a kind, a word, and what is given)
+
+Works on incomplete input the strict parser would reject (an open quote, a
+half-typed key), in the manner of pgcli's ``suggest_type``: it returns the
+*kind* of suggestion and never looks anything up, so it is tested on plain
+strings and the completer maps kinds to candidates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from qmpsh.errors import InputError
+from qmpsh.language.syntax import QmpCall, parse
+
+#: Kinds of completion.
+COMMAND = "command"  # a QMP command name (or built-in) at the start of the line
+BUILTIN = "builtin"  # after '/'
+ARGUMENT = "argument"  # a key (``path`` is the dotted prefix already typed)
+VALUE = "value"  # the value of key ``path``
+HMP = "hmp"  # an HMP line (``words`` holds the words before the cursor)
+JSON_COMMAND = "json-command"  # the string after "execute": in raw JSON
+JSON_ARGUMENT = "json-argument"  # a key inside "arguments": {...}
+WAIT_EVENT = "event"  # an event name (for /wait)
+HELP_TOPIC = "help-topic"  # a command or event name after /help
+NONE = "none"
+
+_JSON_EXECUTE = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]*)\Z')
+_JSON_NAME = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]+)"')
+_JSON_ARG_KEY = re.compile(r'"arguments"\s*:\s*\{(?:[^{}]*,)?\s*"([^"]*)\Z')
+
+
+@dataclass(frozen=True)
+class Context:
+    """The completion position: ``word`` is replaced by the chosen candidate."""
+
+    kind: str
+    word: str = ""
+    command: str = ""
+    path: tuple[str, ...] = ()
+    given: dict[str, object] = field(default_factory=dict)
+    words: tuple[str, ...] = ()
+
+
+def context(before: str, *, hmp_mode: bool = False) -> Context:
+    """Classify the text left of the cursor."""
+    stripped = before.lstrip()
+    if stripped.startswith("{") and not hmp_mode:  # in HMP mode '{' starts an HMP line
+        return _json_context(stripped)
+    if "\n" in before and not stripped.startswith("transaction"):
+        return Context(NONE)
+    line = before.rsplit("\n", 1)[-1].lstrip()
+    if line.startswith("/hmp "):
+        return _hmp_context(line[5:])
+    if line.startswith("/wait "):
+        words = line.split()
+        word = "" if line[-1].isspace() else words[-1]  # any blank split() splits on
+        return Context(WAIT_EVENT, word) if len(words) <= 1 + bool(word) else Context(NONE)
+    if line.startswith("/help "):
+        rest = line[6:]
+        while rest.lstrip().startswith("/help "):  # '/help /help x' is '/help x': a loop,
+            rest = rest.lstrip()[6:]  # not one recursion per word (a long line overflowed)
+        topic = context(rest)  # /help blockdev-add driver=... completes like the command
+        return Context(HELP_TOPIC, topic.word) if topic.kind == COMMAND else topic
+    if line.startswith("/"):
+        return Context(BUILTIN, line) if " " not in line else Context(NONE)
+    if hmp_mode:
+        return _hmp_context(line)
+    tokens, current = split_tokens(line)
+    if not tokens and current is not None and "=" not in current:
+        return Context(COMMAND, current)
+    if not tokens:
+        return Context(COMMAND, "")
+    command = tokens[0]
+    if command.startswith("transaction") and "(" in command:
+        return Context(NONE)
+    given = _given(command, tokens[1:])
+    if current is None:
+        return Context(ARGUMENT, "", command, (), given)
+    key, eq, value = current.partition("=")
+    if eq:
+        return Context(VALUE, value, command, tuple(key.split(".")), given)
+    *path, word = key.split(".")
+    return Context(ARGUMENT, word, command, tuple(path), given)
+
+
+def split_tokens(line: str) -> tuple[list[str], str | None]:
+    """Split on blanks outside quotes and brackets; the unfinished last token apart.
+
+    Returns (complete tokens, current token or None when the cursor follows a blank).
+    """
+    tokens: list[str] = []
+    start: int | None = None
+    quote = ""
+    depth = 0
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = ""
+            elif ch == "\\" and quote == '"':
+                continue
+        elif ch in "\"'" and depth == 0:
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]" and depth:
+            depth -= 1
+        elif ch in " \t" and depth == 0:
+            if start is not None:
+                tokens.append(line[start:i])
+                start = None
+            continue
+        if start is None:
+            start = i
+    current = line[start:] if start is not None else None
+    return tokens, current
+
+
+def _given(command: str, tokens: list[str]) -> dict[str, object]:
+    """Arguments already typed, as far as they parse (for union tags and dropping)."""
+    given: dict[str, object] = {}
+    for token in tokens:
+        try:
+            parsed = parse(f"{command} {token}")
+        except InputError:
+            continue
+        if isinstance(parsed, QmpCall):
+            _merge(given, parsed.arguments)
+    return given
+
+
+def _merge(into: dict[str, object], new: dict[str, object]) -> None:
+    for key, value in new.items():
+        old = into.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            _merge(old, value)
+        elif key not in into:
+            into[key] = value
+
+
+def _hmp_context(line: str) -> Context:
+    words = line.split()
+    # any trailing blank (a tab, U+3000), not only ' ': the word must end at the cursor
+    if not words or line[-1].isspace():
+        return Context(HMP, "", words=tuple(words))
+    return Context(HMP, words[-1], words=tuple(words[:-1]))
+
+
+def _json_context(text: str) -> Context:
+    execute = _JSON_EXECUTE.search(text)
+    if execute:
+        return Context(JSON_COMMAND, execute.group(1))
+    name = _JSON_NAME.search(text)
+    key = _JSON_ARG_KEY.search(text)
+    if name and key:
+        return Context(JSON_ARGUMENT, key.group(1), name.group(1))
+    return Context(NONE)

@@ -1,0 +1,137 @@
+"""Pure: ``/help`` as data — command groups, and the argument tree of one command or event.
+
+Kept apart from rendering so the tree is tested on recorded schemas and the
+renderer only decides how it looks. ``/help CMD k=v`` selects union variants
+the way typing the arguments would (``/help blockdev-add driver=qcow2``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from qmpsh.language.schema import Member, SchemaIndex
+
+#: (group, name prefixes), first match wins; the rest go to "other".
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("experimental (x-)", ("x-",)),
+    ("query", ("query-",)),
+    ("block", ("block", "drive", "nbd-", "eject", "change-", "blockdev")),
+    ("jobs", ("job-",)),
+    ("migration", ("migrate", "calc-dirty-rate", "snapshot-")),
+    ("devices and objects", ("device", "object-", "qom-", "netdev", "chardev", "balloon")),
+    ("VM state", ("stop", "cont", "system_", "quit", "inject-nmi", "screendump")),
+)
+MAX_DEPTH = 3  # argument trees: deep enough for blockdev-add's file.cache.direct
+RETURN_DEPTH = 2  # return values: the shape, not every field of every nested object
+MAX_VALUES = 64  # help is where every choice is shown; only giant enums (QKeyCode) are cut
+
+
+@dataclass(frozen=True)
+class HelpLine:
+    """One row of an argument tree: ``depth`` levels in, a name, its type, notes."""
+
+    depth: int
+    name: str
+    type: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class CommandHelp:
+    title: str
+    lines: tuple[HelpLine, ...]
+
+
+def group_commands(names: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Commands by family, in a fixed order, each sorted."""
+    groups: dict[str, list[str]] = {group: [] for group, _ in GROUPS}
+    groups["other"] = []
+    for name in sorted(names):
+        group = next((g for g, prefixes in GROUPS if name.startswith(prefixes)), "other")
+        groups[group].append(name)
+    return [(group, members) for group, members in groups.items() if members]
+
+
+def describe(index: SchemaIndex, name: str, given: Mapping[str, object]) -> CommandHelp | None:
+    """The tree for command or event ``name``; None if the schema has neither."""
+    command = index.commands.get(name)
+    if command is not None:
+        notes = [*command.features, *(["allow-oob"] if command.allow_oob else [])]
+        title = f"{name} (command{'; ' + ', '.join(notes) if notes else ''})"
+        lines = [HelpLine(0, "arguments:")]
+        lines += _members(index, command.arg_type, given, 1, set()) or [HelpLine(1, "(none)")]
+        lines.append(HelpLine(0, "returns:", _returns(index, command.ret_type)))
+        lines += _members(index, _object_of(index, command.ret_type), {}, 1, set(), RETURN_DEPTH)
+        return CommandHelp(title, tuple(lines))
+    event = index.events.get(name)
+    if event is not None:
+        about = ", ".join(event.features)
+        data = [HelpLine(0, "data:")]
+        data += _members(index, event.arg_type, given, 1, set()) or [HelpLine(1, "(none)")]
+        return CommandHelp(f"{name} (event{'; ' + about if about else ''})", tuple(data))
+    return None
+
+
+def _returns(index: SchemaIndex, type_name: str) -> str:
+    if type_name == "0" and not index.members("0"):
+        return "nothing ({})"
+    return index.type_label(type_name)
+
+
+def _object_of(index: SchemaIndex, type_name: str) -> str:
+    """The object type a return value is made of (directly or as array elements)."""
+    if index.meta(type_name) == "array":
+        type_name = index.element_type(type_name)
+    return index.object_type(type_name) or ""
+
+
+def _members(
+    index: SchemaIndex,
+    type_name: str,
+    given: Mapping[str, object],
+    depth: int,
+    seen: set[str],
+    max_depth: int = MAX_DEPTH,
+) -> list[HelpLine]:
+    if not type_name or type_name in seen or depth > max_depth:
+        return []
+    seen = seen | {type_name}
+    lines: list[HelpLine] = []
+    members = index.members(type_name, given)
+    for member in sorted(members, key=lambda m: m.optional):
+        lines.append(_line(index, member, depth))
+        nested = index.object_type(member.type)
+        if nested is not None:
+            inner = given.get(member.name)
+            level = inner if isinstance(inner, Mapping) else {}
+            lines += _members(index, nested, level, depth + 1, seen, max_depth)
+    tag = index.tag(type_name)
+    if tag is not None and not isinstance(given.get(tag), str):
+        cases = sorted(index.variants(type_name))
+        lines.append(
+            HelpLine(depth, f"variants by {tag}:", "", _values(cases) + f" (/help ... {tag}=X)")
+        )
+    return lines
+
+
+def _line(index: SchemaIndex, member: Member, depth: int) -> HelpLine:
+    notes: list[str] = ["optional" if member.optional else "required"]
+    notes += member.features
+    values = _enum_values(index, member.type)
+    if values:
+        notes.append(_values(values))
+    return HelpLine(depth, member.name, index.type_label(member.type), ", ".join(notes))
+
+
+def _enum_values(index: SchemaIndex, type_name: str) -> Sequence[str]:
+    if index.meta(type_name) == "enum":
+        return index.enum_values(type_name)
+    if index.meta(type_name) == "array":
+        return _enum_values(index, index.element_type(type_name))
+    return ()
+
+
+def _values(values: Sequence[str]) -> str:
+    shown = " | ".join(values[:MAX_VALUES])
+    return shown + (f" | ... ({len(values)} in all)" if len(values) > MAX_VALUES else "")

@@ -1,0 +1,136 @@
+"""The ``/`` built-ins: what qmpsh itself does, as opposed to what QEMU does.
+
+Each takes the session and the parsed built-in and returns an outcome; none
+prints. ``/wait`` is what makes scripts like ``block-commit ...`` /
+``/wait BLOCK_JOB_READY`` / ``block-job-complete ...`` possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+from typing import TYPE_CHECKING
+
+from qmpsh.errors import ConnectionLost, InputError
+from qmpsh.language.helptext import CommandHelp, describe, group_commands
+from qmpsh.language.syntax import BUILTINS, BYPASS_HELP, Builtin, HmpLine, QmpCall, parse
+from qmpsh.session.events import Match
+from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
+
+if TYPE_CHECKING:
+    from qmpsh.session.session import Session
+
+#: How many events ``/events`` shows without a filter.
+RECENT = 50
+
+
+async def run_builtin(session: Session, item: Builtin) -> Outcome:
+    if item.name == "exit":
+        return Exit()
+    if item.name in ("hmp", "qmp"):
+        session.hmp_mode = item.name == "hmp"
+        return Notice(f"{session.mode} mode" + ("; /qmp goes back" if session.hmp_mode else ""))
+    if item.name == "help":
+        return await _help(session, item.argument)
+    if item.name == "events":
+        return _events(session, item.argument)
+    if item.name == "wait":
+        return await _wait(session, item.argument)
+    if item.name == "fd":
+        return await _fd(session, item.argument)
+    raise InputError(f"built-in '/{item.name}' is not available here")  # pragma: no cover
+
+
+async def _help(session: Session, argument: str) -> HelpList | CommandHelp:
+    """``/help CMD [k=v ...]`` explains CMD (or an event); anything else filters names."""
+    await session.learn()
+    index = session.index
+    if argument and index is not None:
+        call = parse(argument)  # k=v select union variants, as when typing them
+        if isinstance(call, QmpCall):
+            tree = describe(index, call.command, call.arguments)
+            if tree is not None:
+                return tree
+    names = session.commands or tuple(index.commands if index else ())
+    if argument:
+        names = tuple(n for n in names if argument in n)
+    groups = tuple((group, tuple(members)) for group, members in group_commands(names))
+    return HelpList((*BUILTINS.values(), BYPASS_HELP), groups, argument)
+
+
+def _match(argument: str, what: str) -> tuple[Match, dict[str, object]]:
+    """``GLOB k=v ...`` -> a Match and qmpsh's own options (timeout=) taken out."""
+    call = parse(argument) if argument else None
+    if not isinstance(call, QmpCall):
+        raise InputError(f"{what} takes EVENT [k=v ...]")
+    options = {arg.key: arg.value for arg in call.args if arg.key == "timeout"}
+    conditions = tuple(arg for arg in call.args if arg.key != "timeout")
+    return Match(call.command, conditions), options
+
+
+def _events(session: Session, argument: str) -> Outcome:
+    verb, _, rest = argument.partition(" ")
+    if verb in ("mute", "unmute"):
+        names = rest.split()
+        if not names:
+            raise InputError(f"/events {verb} takes event names (globs)")
+        if verb == "mute":
+            session.muted.update(names)
+        else:
+            session.muted.difference_update(names)
+        shown = ", ".join(sorted(session.muted)) or "none"
+        return Notice(f"muted at the prompt (still logged): {shown}")
+    if not argument:
+        return EventList(tuple(list(session.events)[-RECENT:]))
+    match, _ = _match(argument, "/events")
+    return EventList(tuple(session.events.select(match)))
+
+
+async def _wait(session: Session, argument: str) -> Waited:
+    """Block until a matching event, counting those since the previous command."""
+    match, options = _match(argument, "/wait")
+    timeout = options.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+    ):
+        raise InputError("/wait timeout= takes seconds")
+    seconds = None if timeout is None else float(timeout)
+    # Not asyncio.wait_for: with timeout=0 it gives up before even looking at the log.
+    # And QEMU going away ends the wait (exit 4), even without a timeout.
+    found = asyncio.ensure_future(session.next_event(match))
+    closed = asyncio.ensure_future(session.transport.wait_closed())
+    try:
+        await asyncio.wait({found, closed}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        found.cancel()
+        closed.cancel()
+    if found.done() and not found.cancelled():
+        return Waited(found.result(), argument, seconds)
+    if closed.done() and not closed.cancelled():
+        raise ConnectionLost(closed.result())
+    return Waited(None, argument, seconds)
+
+
+async def _fd(session: Session, argument: str) -> Reply:
+    """``/fd PATH CMD ...``: open PATH here and pass it to QEMU with CMD (getfd, add-fd)."""
+    path, _, command = argument.partition(" ")
+    item = session.parse(command) if command.strip() else None
+    if not path or item is None or isinstance(item, (Builtin, HmpLine)):
+        raise InputError("/fd takes PATH and a QMP command, e.g. /fd /tmp/x getfd fdname=f0")
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as err:
+            raise InputError(f"{path}: {err.strerror or err}") from None
+    try:
+        message = await session.checked_message(item)
+        return await session.send(item.command, message, fd=fd)
+    finally:
+        os.close(fd)
+
+
+def muted(session: Session, name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, glob) for glob in session.muted)

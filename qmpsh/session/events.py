@@ -1,0 +1,117 @@
+"""The session's event log: every event kept (bounded), numbered in socket order, waitable.
+
+Numbers are shared with replies (``Session`` counts every message received), so
+a script can print events and replies in the order they crossed the socket, and
+``/wait`` can find an event that arrived before it was asked for.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import deque
+from collections.abc import Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qmpsh.language.syntax import Arg
+
+if TYPE_CHECKING:  # asyncio only once something waits: plain scripts never import it
+    import asyncio
+
+#: Events kept for /events and /wait; older ones fall out.
+CAPACITY = 10_000
+
+
+@dataclass(frozen=True)
+class Logged:
+    seq: int
+    message: Mapping[str, object]
+
+    @property
+    def name(self) -> str:
+        return str(self.message.get("event", ""))
+
+
+@dataclass(frozen=True)
+class Match:
+    """An event name glob and ``key=value`` conditions on its data (dotted keys)."""
+
+    pattern: str = "*"
+    conditions: tuple[Arg, ...] = ()
+
+    def __call__(self, logged: Logged) -> bool:
+        if not fnmatch.fnmatchcase(logged.name, self.pattern):
+            return False
+        data = logged.message.get("data")
+        return all(_holds(data, cond) for cond in self.conditions)
+
+
+def _holds(data: object, cond: Arg) -> bool:
+    for part in cond.path:
+        if not isinstance(data, Mapping) or part not in data:
+            return False
+        data = data[part]
+    # device=drive0 and len=5 both match; so does a quoted "5" against a number 5.
+    # But not flag=1 against true, nor 0 against false (Python's True == 1).
+    if data == cond.value and isinstance(data, bool) == isinstance(cond.value, bool):
+        return True
+    return not isinstance(data, (dict, list)) and _text(data) == cond.raw.strip("\"'")
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+class EventLog:
+    """Bounded, ordered, and awaitable."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self._events: deque[Logged] = deque(maxlen=capacity)
+        self._arrived: asyncio.Event | None = None
+
+    def add(self, seq: int, message: Mapping[str, object]) -> Logged:
+        logged = Logged(seq, message)
+        self._events.append(logged)
+        if self._arrived is not None:
+            self._arrived.set()
+        return logged
+
+    def __iter__(self) -> Iterator[Logged]:
+        return iter(self._events)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def select(self, match: Match, after: int = -1) -> list[Logged]:
+        return [e for e in self._newer(after) if match(e)]
+
+    def _newer(self, after: int) -> list[Logged]:
+        """Events numbered after ``after``, oldest first; walks only those (floods stay cheap)."""
+        newer: list[Logged] = []
+        for logged in reversed(self._events):
+            if logged.seq <= after:
+                break
+            newer.append(logged)
+        newer.reverse()
+        return newer
+
+    async def wait(self, match: Match, after: int, skip: Container[int] = ()) -> Logged:
+        """The first matching event numbered after ``after`` (not in ``skip``), waiting for
+        it if need be."""
+        while True:
+            for logged in self._newer(after):
+                if logged.seq not in skip and match(logged):
+                    return logged
+                after = logged.seq
+            if self._arrived is None:
+                import asyncio
+
+                self._arrived = asyncio.Event()
+            self._arrived.clear()
+            await self._arrived.wait()
+
+
+def names(events: Iterable[Logged]) -> list[str]:
+    return [e.name for e in events]

@@ -1,0 +1,119 @@
+"""Which transport serves a TARGET: the one place new kinds of target plug in.
+
+``cli`` asks here for a transport (at start and again when reconnecting), so
+a libvirt domain or anything else that speaks the ``Transport`` protocol only
+needs an entry here, not changes across the program.
+
+TARGET is a QMP socket (``/path``, ``HOST:PORT``, ``[v6addr]:PORT``) or a libvirt
+domain written as its connection URI plus the domain name as one more path
+component: ``qemu:///system/web1``, ``qemu+ssh://host/system/web1``, with any
+query after it (``qemu+ssh://host/system/web1?keyfile=/k``). ``--libvirt DOMAIN``
+and ``--connect URI DOMAIN`` are spelled into that form by ``libvirt_target``, so
+a reconnect, a transcript header or a config alias sees one string.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Callable, Mapping
+from urllib.parse import quote, unquote
+
+from qmpsh.errors import UsageError
+from qmpsh.transport.qemu_qmp import QmpTransport, Transport
+
+DEFAULT_URI = "qemu:///system"
+#: A URI scheme: what no socket path or HOST:PORT starts with.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def make_transport(target: str, *, negotiate: bool = True) -> Transport:
+    """A not-yet-connected transport for TARGET (a socket path, HOST:PORT, [v6]:PORT,
+    or URI/DOMAIN for a libvirt domain)."""
+    domain = split_libvirt_target(target)
+    if domain is not None:
+        if not negotiate:
+            raise UsageError("-N is for a guest agent's socket, not a libvirt domain")
+        from qmpsh.transport.libvirt import LibvirtTransport
+
+        uri, name = domain
+        return LibvirtTransport(target, uri, name)
+    return QmpTransport(target, negotiate=negotiate)
+
+
+def is_libvirt_target(target: str) -> bool:
+    return _SCHEME.match(target) is not None
+
+
+def split_libvirt_target(target: str) -> tuple[str, str] | None:
+    """``URI/DOMAIN`` -> (URI, DOMAIN); None for a QMP socket target.
+
+    The domain is the last path component (percent-decoded); a query or
+    fragment stays with the URI.
+    """
+    if not is_libvirt_target(target):
+        return None
+    scheme, rest = target.split("://", 1)
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    location, tail = rest[:cut], rest[cut:]
+    slash = location.rfind("/")
+    host = location.find("/")
+    if slash < 0 or slash == host or not location[slash + 1 :]:
+        raise UsageError(
+            f"{target}: a libvirt TARGET is URI/DOMAIN, e.g. {DEFAULT_URI}/DOMAIN "
+            "(or use --connect URI DOMAIN)"
+        )
+    return f"{scheme}://{location[:slash]}{tail}", unquote(location[slash + 1 :])
+
+
+def default_uri(env: Mapping[str, str] = os.environ) -> str:
+    """``--libvirt``'s connection: ``$LIBVIRT_DEFAULT_URI``, else qemu:///system."""
+    return env.get("LIBVIRT_DEFAULT_URI", "").strip() or DEFAULT_URI
+
+
+def libvirt_target(
+    uri: str | None,
+    domain: str | None,
+    *,
+    launch: bool = False,
+    env: Mapping[str, str] = os.environ,
+) -> str:
+    """The TARGET for DOMAIN at URI (``--connect``), or at the default URI (``--libvirt``)."""
+    if launch:
+        raise UsageError("--launch starts its own QEMU: not with --libvirt or --connect")
+    if not domain:
+        raise UsageError("no DOMAIN given (--libvirt DOMAIN, --connect URI DOMAIN)")
+    uri = uri or default_uri(env)
+    if not is_libvirt_target(uri):
+        raise UsageError(f"{uri}: not a libvirt URI (e.g. {DEFAULT_URI}, qemu+ssh://host/system)")
+    scheme, rest = uri.split("://", 1)
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    location, tail = rest[:cut].rstrip("/"), rest[cut:]
+    if "/" not in location:
+        raise UsageError(f"{uri}: a libvirt URI needs a path, e.g. {DEFAULT_URI}")
+    return f"{scheme}://{location}/{quote(domain, safe=' +:@,=!$&()*;~')}{tail}"
+
+
+def connect_warnings(transport: Transport) -> list[str]:
+    """What a user must hear once per session about this kind of target (after connecting)."""
+    domain = split_libvirt_target(transport.target)
+    if domain is None:
+        return []
+    from qmpsh.transport.libvirt import taint_warning
+
+    return [taint_warning(domain[1])]
+
+
+def fleet_domains(uri: str | None) -> Callable[[str], list[str]]:
+    """``--all`` with ``--libvirt``/``--connect``: each item a domain name or a glob of names."""
+
+    def targets(pattern: str) -> list[str]:
+        if not set(pattern) & set("*?["):
+            return [libvirt_target(uri, pattern)]
+        from qmpsh.transport.libvirt import domain_names
+
+        names = fnmatch.filter(domain_names(uri or default_uri()), pattern)
+        return [libvirt_target(uri, name) for name in sorted(names)]
+
+    return targets
