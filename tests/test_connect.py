@@ -33,7 +33,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qmpsh.transport.qemu_qmp import parse_target
+from qmpsh.transport.address import parse_target
 from tests.conftest import (
     Qemu,
     json_lines,

@@ -35,7 +35,8 @@ from qmpsh.language.syntax import parse
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.outcomes import Reply
 from qmpsh.session.session import Session
-from qmpsh.transport.qemu_qmp import Observer, QmpTransport, ServerInfo
+from qmpsh.transport.interface import Observer, ServerInfo
+from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.conftest import Qemu, short_tempdir, start_qemu
 from tests.corpus import FILES, index, recording
 from tests.fakeserver import Connection, FakeServer

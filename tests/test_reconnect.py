@@ -40,7 +40,8 @@ from qmpsh.interactive import reconnect as rejoin
 from qmpsh.interactive import repl
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.session import Session
-from qmpsh.transport.qemu_qmp import QmpTransport, Transport
+from qmpsh.transport.interface import Transport
+from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.conftest import QEMU, no_traceback, run_qmpsh, short_tempdir
 from tests.fakeserver import Behaviour, Connection, FakeServer
 from tests.repldriver import Repl, repl_over

@@ -10,7 +10,7 @@ import pytest
 from qmpsh.render.plain import PlainRenderer, dump_json, hmp_text, visible
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.outcomes import HelpList, Reply
-from qmpsh.transport.qemu_qmp import ServerInfo
+from qmpsh.transport.interface import ServerInfo
 
 HOSTILE = "\x1b[31mred\x1b]8;;http://x\x07link\x9b2J\r\x08[bold red]boom[/bold red]\u202e"
 

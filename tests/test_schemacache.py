@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from qmpsh.session.schema_cache import KEEP, SchemaCache, cache_dir, command_names, schema_commands
-from qmpsh.transport.qemu_qmp import ServerInfo
+from qmpsh.transport.interface import ServerInfo
 from tests.conftest import Qemu, run_qmpsh
 
 INFO = ServerInfo("7.2.22", "Debian 1:7.2+dfsg-7+deb12u18+b3", ("oob",))

@@ -1,8 +1,6 @@
 """Which script lines may be sent before the replies ahead of them have come.
 
-Shared by both script runners (``script`` on asyncio, ``directscript`` without):
-the same lines go ahead in both, so a script's output does not depend on which
-one ran it. See ``script``'s docstring for why sending queries ahead is safe.
+``runner``'s docstring says why sending queries ahead never changes a script's output.
 """
 
 from __future__ import annotations
@@ -46,7 +44,7 @@ def is_quit(item: Parsed | None) -> bool:
 
 
 class ReadAhead(Protocol):
-    """Script lines that can be looked at before their turn (``Lines``, ``BlockingLines``)."""
+    """Script lines that can be looked at before their turn (``lines.ScriptLines``)."""
 
     def take(self) -> tuple[int, str] | None: ...
 

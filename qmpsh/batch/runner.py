@@ -1,34 +1,35 @@
-"""Scripts and one-shot commands: run lines in order, stop at the first failure.
+"""The one script runner: scripts and one-shot commands, run in order, stopping at the
+first failure.
 
-The exit status is the contract automation relies on (DESIGN.md section 1):
+The exit status is the contract automation relies on (docs/architecture.md):
 0 when every command succeeded, 1 when one failed or a line did not parse.
-Losing the connection raises ``ConnectionLost`` to ``cli`` (exit 4), also
-while the script is waiting for its next line (a slow pipe), unless the
-script itself told QEMU to ``quit``.
+Losing the connection raises ``ConnectionLost`` to ``cli`` (exit 4), also while
+the script is waiting for its next line (a slow pipe), unless the script itself
+told QEMU to ``quit``. The same coroutine runs over the blocking transport
+without an event loop and over qemu.qmp or libvirt under asyncio.
 
 Consecutive ``query-*`` commands whose lines are already read are sent ahead
-of their replies (pipelined): QEMU still runs them one by one, in order, and
-their replies are printed in order; only the last of such a run is sent after
-the reply before it, as in lock-step, so ``/wait`` after it means what it
-always did. If one fails, the script stops there as it would have; queries
-already sent behind it were harmless (they change nothing) and their replies
-are dropped. Output that shows the traffic itself (``--json``, ``-v``) runs in
-lock-step, so it too is the same as without sending ahead; a transcript
+of their replies (pipelined, ``ahead``): QEMU still runs them one by one, in
+order, and their replies are printed in order; only the last of such a run is
+sent after the reply before it, as in lock-step, so ``/wait`` after it means
+what it always did. If one fails, the script stops there as it would have;
+queries already sent behind it were harmless (they change nothing) and their
+replies are dropped. Output that shows the traffic itself (``--json``, ``-v``)
+runs in lock-step, so it too is the same as without sending ahead; a transcript
 (``-l``) records the socket, so it shows queries sent ahead as they were sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from qmpsh.batch.ahead import WINDOW, is_quit, may_go_ahead, next_query, shows_traffic
-from qmpsh.batch.blocking_lines import Inputs
-from qmpsh.batch.lines import IteratedLines, Line, Lines
+from qmpsh.batch.lines import Inputs, ScriptLines
 from qmpsh.errors import ExitStatus, InputError
 from qmpsh.language.syntax import Parsed, QmpCall, RawJson
+from qmpsh.session.dispatch import run
 from qmpsh.session.outcomes import Exit, Outcome, Reply, Waited, succeeded
 from qmpsh.session.session import Session
 
@@ -95,167 +96,138 @@ class InOrder:
 
 async def run_script(
     session: Session,
-    lines: AsyncIterator[Line],
+    lines: ScriptLines,
     output: Output,
     *,
     keep_going: bool = False,
     label: str = "line",
-    send_ahead: bool = True,
 ) -> ExitStatus:
-    """Run numbered lines; a ``transaction(`` may span lines up to its ``)``.
-
-    ``lines`` is best a ``Lines`` (``read_lines``, ``numbered``), which this closes
-    when done. ``send_ahead=False`` runs every command in lock-step (see above).
-    """
-    source = lines if isinstance(lines, Lines) else IteratedLines(lines)
-    ahead = send_ahead and not shows_traffic(output)
-    failed = False
-    inputs = Inputs()
-    closed = asyncio.ensure_future(session.transport.wait_closed())
-    ordered = InOrder(session, output)
-    session.on_event = ordered.event
-    quitting = False
+    """Run numbered lines; a ``transaction(`` may span lines up to its ``)``."""
+    script = _Script(session, lines, output, keep_going=keep_going, label=label)
+    session.on_event = script.ordered.event
     try:
-        while (got := await source.next(None if quitting else closed)) is not None:
+        return await script.run()
+    finally:
+        session.on_event = None
+        lines.close()
+
+
+class _Script:
+    def __init__(
+        self, session: Session, lines: ScriptLines, output: Output, *, keep_going: bool, label: str
+    ) -> None:
+        self.session, self.lines, self.output = session, lines, output
+        self.keep_going, self.label = keep_going, label
+        self.ordered = InOrder(session, output)
+        self.ahead = not shows_traffic(output)
+        self.quitting = False  # the script told QEMU to quit: its going away is expected
+
+    async def run(self) -> ExitStatus:
+        failed = False
+        inputs = Inputs()
+        session = self.session
+        while (got := await self._next_line()) is not None:
             text = inputs.add(got, hmp_mode=session.hmp_mode)
             if text is None:
                 continue
-            where = f"{label} {inputs.first}"
-            ordered.busy = True
+            where = f"{self.label} {inputs.first}"
+            self.ordered.busy = True
             try:
                 item = session.parse(text)
             except InputError as err:
-                ordered.problem(f"{where}: {err}")
-                ok, leave, quits = False, False, False
+                self.ordered.problem(f"{where}: {err}")
+                ok, leave = False, False
             else:
-                query = _query(session, where, item) if ahead else None
-                if query is None:
-                    ok, leave, quits = await _run_one(session, item, ordered, where)
+                if self.ahead and may_go_ahead(item, schema_known=self._schema_known()):
+                    assert isinstance(item, (QmpCall, RawJson))
+                    ok, leave = await self._queries(where, item)
                 else:
-                    ok, leave = await _run_queries(
-                        session, source, ordered, query, label=label, keep_going=keep_going
-                    )
-                    quits = False
-            ordered.busy = False
-            quitting = quitting or quits
+                    ok, leave = await self._one(where, item)
+            self.ordered.busy = False
             if not ok:
                 failed = True
-                if not keep_going:
+                if not self.keep_going:
                     return ExitStatus.FAILED
             if leave:
                 break
-    finally:
-        closed.cancel()
-        session.on_event = None
-        source.close()
-    if (unfinished := inputs.unfinished(label)) is not None:
-        output.problem(unfinished)
-        failed = True
-    return ExitStatus.FAILED if failed else ExitStatus.OK
+        if (unfinished := inputs.unfinished(self.label)) is not None:
+            self.output.problem(unfinished)
+            failed = True
+        return ExitStatus.FAILED if failed else ExitStatus.OK
 
+    async def _next_line(self) -> tuple[int, str] | None:
+        return await self.lines.next(None if self.quitting else self.session.transport)
 
-async def _run_one(
-    session: Session, item: Parsed | None, output: Output, where: str
-) -> tuple[bool, bool, bool]:
-    """Run one parsed input; return (succeeded, wants to leave, told QEMU to quit)."""
-    try:
-        outcome = None if item is None else await session.run(item)
-    except InputError as err:
-        output.problem(f"{where}: {err}")
-        return False, False, False
-    if outcome is None:
-        return True, False, False
-    output.outcome(outcome)
-    ok = succeeded(outcome)
-    return ok, isinstance(outcome, Exit), ok and is_quit(item)
+    def _schema_known(self) -> bool:
+        return not self.session.use_schema or self.session.index is not None
 
+    async def _one(self, where: str, item: Parsed | None) -> tuple[bool, bool]:
+        """Run one parsed input; (succeeded, wants to leave)."""
+        try:
+            outcome = None if item is None else await run(self.session, item)
+        except InputError as err:
+            self.ordered.problem(f"{where}: {err}")
+            return False, False
+        if outcome is None:
+            return True, False
+        self.ordered.outcome(outcome)
+        ok = succeeded(outcome)
+        if ok and is_quit(item):
+            self.quitting = True
+        return ok, isinstance(outcome, Exit)
 
-# -- sending queries ahead -------------------------------------------------------------
+    async def _queries(self, where: str, item: QmpCall | RawJson) -> tuple[bool, bool]:
+        """Run the query ``item`` and the queries already read behind it; (all succeeded,
+        leave). A query is sent ahead only once another is known to follow it; the
+        first failure stops the rest, unless ``keep_going``."""
+        session, ordered = self.session, self.ordered
+        due: deque[tuple[str, str, object | InputError]] = deque()
+        all_ok = True
+        try:
+            while True:
+                if len(due) <= WINDOW // 2:  # refill in batches: one write for many queries
+                    while len(due) < WINDOW and (following := self._next_query()) is not None:
+                        due.append((where, item.command, self._submit(item)))
+                        where, item = following
+                if not due:
+                    break
+                head_where, command, ticket = due.popleft()
+                ordered.ahead = bool(due)
+                if not await self._answer(head_where, command, ticket):
+                    all_ok = False
+                    if not self.keep_going:
+                        ordered.flush()
+                        return False, False
+            ordered.ahead = False
+            ok, leave = await self._one(where, item)
+            return all_ok and ok, leave
+        finally:
+            ordered.ahead = False
+            for _, _, ticket in due:  # after a failure their replies are not wanted
+                if not isinstance(ticket, InputError):
+                    session.transport.drop(ticket)
 
+    def _submit(self, item: QmpCall | RawJson) -> object | InputError:
+        """Send ``item`` ahead; why it could not be, to be reported in its turn."""
+        try:
+            return self.session.submit(item)
+        except InputError as err:
+            return err
 
-class _Query:
-    """A ``query-*`` input that may be sent before the replies ahead of it have come.
+    async def _answer(self, where: str, command: str, ticket: object | InputError) -> bool:
+        """Print the reply to a query sent ahead; whether it succeeded."""
+        try:
+            if isinstance(ticket, InputError):
+                raise ticket
+            outcome = await self.session.result(command, ticket)
+        except InputError as err:
+            self.ordered.problem(f"{where}: {err}")
+            return False
+        self.ordered.outcome(outcome)
+        return succeeded(outcome)
 
-    (A plain class: a dataclass would cost every script's start more than it saves.)
-    """
-
-    __slots__ = ("item", "where")
-
-    def __init__(self, where: str, item: QmpCall | RawJson) -> None:
-        self.where = where
-        self.item = item
-
-
-def _query(session: Session, where: str, item: Parsed | None) -> _Query | None:
-    """``item`` as a query that may be sent ahead, or None."""
-    schema_known = not session.use_schema or session.index is not None
-    if not may_go_ahead(item, schema_known=schema_known):
-        return None
-    assert isinstance(item, (QmpCall, RawJson))
-    return _Query(where, item)
-
-
-def _next_query(session: Session, source: Lines, label: str) -> _Query | None:
-    """The next line if it is already read and is a query (``ahead.next_query``)."""
-    schema_known = not session.use_schema or session.index is not None
-    found = next_query(source, hmp_mode=session.hmp_mode, schema_known=schema_known)
-    return None if found is None else _Query(f"{label} {found[0]}", found[1])
-
-
-async def _run_queries(
-    session: Session,
-    source: Lines,
-    ordered: InOrder,
-    query: _Query,
-    *,
-    label: str,
-    keep_going: bool,
-) -> tuple[bool, bool]:
-    """Run ``query`` and the queries already read behind it; (all succeeded, leave).
-
-    A query is sent ahead only once another is known to follow it: the last one
-    is sent after every reply before it has come, as in lock-step. The first
-    failure stops the rest, unless ``keep_going``.
-    """
-    due: deque[tuple[_Query, asyncio.Future[Outcome]]] = deque()
-    all_ok = True
-    try:
-        while True:
-            while len(due) < WINDOW and (following := _next_query(session, source, label)):
-                sent: asyncio.Future[Outcome] = asyncio.ensure_future(session.run(query.item))
-                sent.add_done_callback(_retrieved)
-                due.append((query, sent))
-                query = following
-            if not due:
-                break
-            head, reply = due.popleft()
-            ordered.ahead = bool(due)
-            if not await _answer(head, reply, ordered):
-                all_ok = False
-                if not keep_going:
-                    ordered.flush()
-                    return False, False
-        ordered.ahead = False
-        ok, leave, _ = await _run_one(session, query.item, ordered, query.where)
-        return all_ok and ok, leave
-    finally:
-        ordered.ahead = False
-        for _, reply in due:  # after a failure their replies are not wanted
-            reply.cancel()
-
-
-async def _answer(query: _Query, reply: asyncio.Future[Outcome], output: Output) -> bool:
-    """Print the reply to a query sent ahead; whether it succeeded."""
-    try:
-        outcome = await reply
-    except InputError as err:
-        output.problem(f"{query.where}: {err}")
-        return False
-    output.outcome(outcome)
-    return succeeded(outcome)
-
-
-def _retrieved(task: asyncio.Future[Outcome]) -> None:
-    """A reply dropped after a failure may have failed too: that is no news."""
-    if not task.cancelled():
-        task.exception()
+    def _next_query(self) -> tuple[str, QmpCall | RawJson] | None:
+        """The next line if it is already read and is a query (``ahead.next_query``)."""
+        session = self.session
+        found = next_query(self.lines, hmp_mode=session.hmp_mode, schema_known=self._schema_known())
+        return None if found is None else (f"{self.label} {found[0]}", found[1])

@@ -1,10 +1,9 @@
-"""Command line: parse options, pick how to run, map every failure to an exit code.
+"""Command line: parse options, run, and map every failure to an exit code.
 
-Exceptions become exit statuses here and in ``runner``, the asyncio half
-(DESIGN.md section 1), so a user sees one line and never a traceback. A plain
-script runs without asyncio (``directscript``: half the start-up); everything
-else runs on asyncio (``runner``). prompt_toolkit and rich are only imported
-when a person is at the terminal.
+Exceptions become exit statuses here (``run`` reports qmpsh's own errors as they
+happen), so a user sees one line and never a traceback (docs/architecture.md,
+"Exit statuses"). prompt_toolkit and rich are only imported when a person is at
+the terminal.
 """
 
 from __future__ import annotations
@@ -12,13 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 
 from qmpsh.cli.parser import build_parser
 from qmpsh.cli.prepare import settle
+from qmpsh.cli.run import run
 from qmpsh.errors import ExitStatus, Interrupted, UsageError
 
 
@@ -77,10 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help, --version, or its own usage error
         return int(exit_.code or 0)
     try:
-        if _plain_script(args):
-            return _direct(args)
-        from qmpsh.cli.run import run
-
         return run(args, qemu_args)
     except Interrupted as err:  # SIGTERM / SIGHUP, once everything is stopped
         _say(f"qmpsh: {err}")
@@ -99,79 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return ExitStatus.FAILED
-
-
-def _plain_script(args: argparse.Namespace) -> bool:
-    """A script of commands to one QMP socket: it can run without asyncio (and hands
-    over to it at the first line that needs more, ``directscript``)."""
-    script = bool(args.command or args.script) or not (sys.stdin.isatty() and sys.stdout.isatty())
-    return (
-        script
-        and args.all is None
-        and not args.launch
-        and not args.skip_negotiation
-        and "://" not in args.target  # a libvirt domain
-    )
-
-
-def _direct(args: argparse.Namespace) -> int:
-    from qmpsh.batch.blocking_lines import BlockingLines
-    from qmpsh.batch.direct_runner import DirectScript, Handover
-    from qmpsh.cli.parser import CONNECT_TIMEOUT, SCRIPT_REPLY_TIMEOUT
-    from qmpsh.cli.prepare import make_renderer
-    from qmpsh.errors import QmpshError
-    from qmpsh.transport.blocking import Direct
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupted)
-    renderer = make_renderer(args, interactive=False)
-    conn = Direct(args.target)
-    source = transcript = None
-    done: ExitStatus | Handover = ExitStatus.FAILED
-    try:
-        if args.logfile:
-            from qmpsh.render.transcript import Transcript
-
-            transcript = Transcript(args.logfile, args.target, warn=renderer.warning)
-            conn.all_observers.append(transcript)
-        conn.connect(args.timeout or CONNECT_TIMEOUT)
-        conn.observers.append(renderer.traffic)
-        if args.command:
-            lines = BlockingLines(None, enumerate(args.command, 1))
-        elif args.script:
-            source = args.script.open("rb")
-            lines = BlockingLines(source.fileno())
-        else:
-            lines = BlockingLines(sys.stdin.fileno())
-        script = DirectScript(
-            conn,
-            lines,
-            renderer,
-            hmp_mode=args.hmp,
-            keep_going=args.keep_going,
-            label="-c" if args.command else "line",
-            reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
-        )
-        done = script.run(source, transcript)
-    except QmpshError as err:
-        renderer.problem(f"qmpsh: {err}")
-        return err.status
-    finally:
-        if not isinstance(done, Handover):  # else they go on, to be closed by runner
-            conn.close()
-            for done_with in (source, transcript):
-                if done_with is not None:
-                    done_with.close()
-    if isinstance(done, Handover):
-        from qmpsh.cli.run import resume
-
-        return resume(args, done)
-    return done
-
-
-def _interrupted(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM/SIGHUP in a script run without asyncio: end it as ``runner`` would."""
-    raise Interrupted(f"interrupted ({signal.Signals(signum).name})")
 
 
 def _say(line: str) -> None:

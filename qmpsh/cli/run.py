@@ -1,111 +1,117 @@
-"""Runs on asyncio: the prompt, ``--launch``, ``--all``, and scripts that need more
-than commands (``script``), including those ``directscript`` began and handed over.
+"""Run a parsed command line: one coroutine, with or without an event loop.
 
-``cli`` decides which run this is; here the connection is made (qemu.qmp or
-libvirt), a session set up around it, and every qmpsh failure becomes the exit
-status of DESIGN.md section 1 (``Interrupted`` goes back to ``cli``, which says
-it last).
+A script to a QMP socket runs over the blocking transport, whose coroutines never
+suspend, so ``drive`` runs it without an event loop and asyncio is never imported
+(half a plain script's start-up: benchmarks/README.md, P1). The prompt,
+``--launch``, ``--all`` and libvirt domains run the same session and runner over
+qemu.qmp or libvirt under ``asyncio.run``. Here the connection is made, a session
+set up around it, and every qmpsh failure becomes the exit status of
+docs/architecture.md ("Exit statuses"); ``Interrupted`` goes back to ``main``,
+which says it last.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import signal
 import sys
+from collections.abc import Coroutine
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from qmpsh.batch.direct_runner import Handover
+from qmpsh.batch.lines import ScriptLines
+from qmpsh.batch.runner import run_script
 from qmpsh.cli.parser import CONNECT_TIMEOUT, SCRIPT_REPLY_TIMEOUT
 from qmpsh.cli.prepare import history_file, make_renderer
-from qmpsh.cli.settings import OWN_STYLE, Settings
-from qmpsh.errors import ExitStatus, Interrupted, QmpshError
-from qmpsh.interactive.reconnect_wait import Connector
+from qmpsh.errors import Interrupted, QmpshError
 from qmpsh.render.plain import PlainRenderer
 from qmpsh.session.session import Session
+from qmpsh.transport.interface import Transport
+from qmpsh.transport.targets import connect_warnings, is_libvirt_target, make_transport
+
+if TYPE_CHECKING:
+    from qmpsh.interactive.reconnect_wait import Connector
+    from qmpsh.render.transcript import Transcript
+    from qmpsh.transport.launch import Launched
 
 
 def run(args: argparse.Namespace, qemu_args: list[str]) -> int:
-    return asyncio.run(_run(args, qemu_args))
+    if _without_loop(args):
+        signal.signal(signal.SIGTERM, _interrupted)
+        signal.signal(signal.SIGHUP, _interrupted)
+        return drive(_run(args, qemu_args, blocking=True))
+    # Imported only here: a plain script never pays for asyncio (benchmarks, P1).
+    import asyncio
+
+    return asyncio.run(_on_loop(args, qemu_args))
 
 
-def resume(args: argparse.Namespace, handover: Handover) -> int:
-    """Go on with a script ``directscript`` began (see there)."""
-    return asyncio.run(_resume(args, handover))
+def _without_loop(args: argparse.Namespace) -> bool:
+    """A script to one QMP socket: nothing in it needs an event loop."""
+    script = bool(args.command or args.script) or not (sys.stdin.isatty() and sys.stdout.isatty())
+    return script and args.all is None and not args.launch and not is_libvirt_target(args.target)
 
 
-async def _resume(args: argparse.Namespace, handover: Handover) -> int:
-    from qmpsh.batch.lines import resumed
-    from qmpsh.batch.runner import run_script
-    from qmpsh.transport.qemu_qmp import QmpTransport
-
-    renderer = make_renderer(args, interactive=False)
-    _stop_on_signals()
-    conn = handover.conn
-    transport = QmpTransport(conn.target)
-    transport.observe(renderer.traffic)
-    if handover.transcript is not None:
-        transport.observe(handover.transcript, quiet=True)
-    # The session watches before the socket is adopted: events may be there at once.
-    session = Session(
-        transport,
-        hmp_mode=handover.hmp_mode,
-        index=handover.index,
-        events=handover.events,
-        reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
-    )
-    session.carry_on(handover.received, handover.mark)
-    session.on_event = renderer.event  # until run_script puts them in order with replies
+def drive(coroutine: Coroutine[object, object, int]) -> int:
+    """The result of a coroutine that never suspends (all its awaits end in the
+    blocking transport, which returns at once): no event loop needed."""
     try:
-        if conn.ended:  # QEMU quit as told: what it said is in the log, the rest fails
-            transport.info = conn.info
-            conn.close()
-        else:
-            await transport.adopt(conn.detach(), conn.info, conn.next_id)
-        label = "-c" if args.command else "line"
-        lines = resumed(handover.lines)
-        status = await run_script(session, lines, renderer, keep_going=args.keep_going, label=label)
-        return ExitStatus.FAILED if handover.failed else status
-    except QmpshError as err:
-        renderer.problem(f"qmpsh: {err}")
-        return err.status
-    except asyncio.CancelledError as cancel:  # a signal (see _stop_on_signals)
+        coroutine.send(None)
+    except StopIteration as done:
+        return int(done.value)
+    coroutine.close()  # pragma: no cover - a bug: something awaited a real future
+    raise RuntimeError("a coroutine over the blocking transport suspended")  # pragma: no cover
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGHUP without an event loop: unwind, so ``finally`` still closes."""
+    raise Interrupted(f"interrupted ({signal.Signals(signum).name})")
+
+
+async def _on_loop(args: argparse.Namespace, qemu_args: list[str]) -> int:
+    """``_run`` under asyncio: SIGTERM/SIGHUP cancel it, so ``finally`` still stops a
+    launched QEMU."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, task.cancel, f"interrupted ({sig.name})")
+    try:
+        if args.all is not None:
+            return await _fleet(args)
+        return await _run(args, qemu_args, blocking=False)
+    except asyncio.CancelledError as cancel:
         raise Interrupted(cancel.args[0] if cancel.args else "interrupted") from None
-    finally:
-        await transport.close()
-        for done_with in (handover.source, handover.transcript):
-            if done_with is not None:
-                done_with.close()
 
 
-async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
-    from qmpsh.render.transcript import Transcript
-    from qmpsh.transport.launch import launch_async
-    from qmpsh.transport.qemu_qmp import Transport
-    from qmpsh.transport.targets import connect_warnings, make_transport
-
-    if args.all is not None:
-        return await _fleet(args)
+async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool) -> int:
     interactive = (
         not args.command and not args.script and sys.stdin.isatty() and sys.stdout.isatty()
     )
     renderer = make_renderer(args, interactive=interactive)
-    _stop_on_signals()
     connect_timeout = args.timeout or CONNECT_TIMEOUT
-    launched = None
-    session = None
-    transcript = None
+    launched: Launched | None = None
+    session: Session | None = None
+    transcript: Transcript | None = None
     try:
         if args.launch:
+            from qmpsh.transport.launch import launch_async
+
             with renderer.waiting("starting QEMU"):
                 launched = await launch_async(qemu_args, timeout=max(connect_timeout, 10))
         target = str(launched.socket) if launched else args.target
         if args.logfile:
+            from qmpsh.render.transcript import Transcript
+
             transcript = Transcript(args.logfile, target, warn=renderer.warning)
 
         async def connect() -> Transport:
             """A negotiated connection, watched by the renderer and the transcript."""
-            transport = make_transport(target, negotiate=not args.skip_negotiation)
+            transport = make_transport(
+                target, negotiate=not args.skip_negotiation, blocking=blocking
+            )
             transport.observe(renderer.traffic)
             if transcript is not None:
                 transport.observe(transcript, quiet=True)
@@ -124,22 +130,35 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
         if interactive:
             session.reply_timeout = args.timeout
             # A QEMU qmpsh launched is not coming back once it is gone.
-            reconnect = None if launched else connect
-            return await _interactive(session, renderer, target, args, reconnect)
+            return await _interactive(
+                session, renderer, target, args, None if launched else connect
+            )
         session.reply_timeout = args.timeout or SCRIPT_REPLY_TIMEOUT
         return await _script(session, renderer, args)
     except QmpshError as err:
         renderer.problem(f"qmpsh: {err}")
         return err.status
-    except asyncio.CancelledError as cancel:  # a signal (see _stop_on_signals)
-        raise Interrupted(cancel.args[0] if cancel.args else "interrupted") from None
     finally:
         if session is not None:
             await session.transport.close()
         if transcript is not None:
             transcript.close()
         if launched is not None:
+            import asyncio
+
             await asyncio.to_thread(launched.stop)
+
+
+async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:
+    if args.command:
+        lines = ScriptLines(None, args.command)
+        return await run_script(session, lines, renderer, keep_going=args.keep_going, label="-c")
+    if args.script:  # a script file and the same file on stdin behave the same
+        with args.script.open("rb") as script:
+            lines = ScriptLines(script.fileno())
+            return await run_script(session, lines, renderer, keep_going=args.keep_going)
+    lines = ScriptLines(sys.stdin.fileno())
+    return await run_script(session, lines, renderer, keep_going=args.keep_going)
 
 
 async def _interactive(
@@ -149,6 +168,7 @@ async def _interactive(
     args: argparse.Namespace,
     reconnect: Connector | None,
 ) -> int:
+    from qmpsh.cli.settings import OWN_STYLE, Settings
     from qmpsh.interactive.repl import Looks, run_repl
 
     settings: Settings = args.settings
@@ -169,12 +189,10 @@ async def _interactive(
 
 
 async def _fleet(args: argparse.Namespace) -> int:
-    from qmpsh.batch.lines import numbered, read_lines
     from qmpsh.fleet.fleet import Fleet, expand
     from qmpsh.fleet.view import FleetView
-    from qmpsh.transport.targets import connect_warnings, fleet_domains, make_transport
+    from qmpsh.transport.targets import fleet_domains
 
-    _stop_on_signals()
     view = FleetView(json_lines=args.json, events=args.events, pretty=args.pretty)
     aliases = {name: alias.socket for name, alias in args.settings.targets.items()}
     domains = fleet_domains(args.connect) if (args.libvirt or args.connect) else None
@@ -203,36 +221,7 @@ async def _fleet(args: argparse.Namespace) -> int:
             more = f" (and the same for {len(warned) - 1} more)" if len(warned) > 1 else ""
             view.problem(f"warning: {warned[0]}{more}")
         if args.command:
-            return await fleet.run(numbered(args.command), label="-c")
-        return await fleet.run(read_lines(sys.stdin.fileno()))
-    except asyncio.CancelledError as cancel:  # a signal (see _stop_on_signals)
-        raise Interrupted(cancel.args[0] if cancel.args else "interrupted") from None
+            return await fleet.run(ScriptLines(None, args.command), label="-c")
+        return await fleet.run(ScriptLines(sys.stdin.fileno()))
     finally:
         await fleet.close()
-
-
-async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:
-    from qmpsh.batch.lines import numbered, read_lines
-    from qmpsh.batch.runner import run_script
-
-    if args.command:
-        return await run_script(
-            session, numbered(args.command), renderer, keep_going=args.keep_going, label="-c"
-        )
-    if args.script:  # a script file and the same file on stdin behave the same
-        with args.script.open("rb") as script:
-            lines = read_lines(script.fileno())
-            return await run_script(session, lines, renderer, keep_going=args.keep_going)
-    lines = read_lines(sys.stdin.fileno())
-    return await run_script(session, lines, renderer, keep_going=args.keep_going)
-
-
-def _stop_on_signals() -> None:
-    """SIGTERM/SIGHUP cancel the run, so ``finally`` still stops a launched QEMU."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    if task is None:  # pragma: no cover - always inside asyncio.run
-        return
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, task.cancel, f"interrupted ({sig.name})")

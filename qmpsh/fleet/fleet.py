@@ -17,11 +17,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from qmpsh.batch.lines import Lines
+from qmpsh.batch.lines import Inputs, ScriptLines
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError, QmpshError
-from qmpsh.language.syntax import Parsed, is_incomplete
+from qmpsh.language.syntax import Parsed
+from qmpsh.session.dispatch import run
 from qmpsh.session.outcomes import Exit, Outcome, succeeded
 from qmpsh.session.session import Session
+from qmpsh.transport.loop_waits import FileWaiter
 
 #: Connects one target (a socket path, HOST:PORT, URI/DOMAIN) into a session.
 Opener = Callable[[str], Awaitable[Session]]
@@ -88,27 +90,19 @@ class Fleet:
         if self._events:
             member.session.on_event = lambda msg: self.output.event(member.name, msg)
 
-    async def run(self, lines: Lines, label: str = "line") -> ExitStatus:
+    async def run(self, lines: ScriptLines, label: str = "line") -> ExitStatus:
         """Run numbered lines on every active member; a ``transaction(`` may span lines."""
-        pending: list[str] = []
-        first = 0
+        inputs = Inputs()
+        waiter = FileWaiter()
         try:
-            async for number, line in lines:
-                if not any(m.active for m in self.members):
-                    break
-                if not pending:
-                    first = number
-                pending.append(line)
-                text = "\n".join(pending)
-                if is_incomplete(text, multiline_json=False, hmp_mode=self._hmp_mode()):
-                    continue
-                pending = []
-                if not await self._run_text(text, f"{label} {first}"):
+            while any(m.active for m in self.members) and (got := await lines.next(waiter)):
+                text = inputs.add(got, hmp_mode=self._hmp_mode())
+                if text is not None and not await self._run_text(text, f"{label} {inputs.first}"):
                     break
         finally:
-            lines.close()  # a pipe back to how it was (blocking), as scripts leave it
-        if pending:
-            self.output.problem(f"{label} {first}: transaction( is missing its closing ')'")
+            lines.close()
+        if (unfinished := inputs.unfinished(label)) is not None:
+            self.output.problem(unfinished)
             self._fail_all()
         return self.status
 
@@ -143,7 +137,7 @@ class Fleet:
     async def _run_one(self, member: Member, item: Parsed) -> Result:
         assert member.session is not None
         try:
-            outcome = await member.session.run(item)
+            outcome = await run(member.session, item)
         except ConnectionLost as err:
             member.status, member.stopped = ExitStatus.LOST, str(err)
             return Result(member.name, problem=str(err))

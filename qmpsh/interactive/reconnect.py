@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from qmpsh.interactive.reconnect_wait import Connector, wait_for_server
 from qmpsh.render.plain import PlainRenderer
 from qmpsh.session.session import Session
-from qmpsh.transport.qemu_qmp import Transport
+from qmpsh.transport.interface import Transport
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession

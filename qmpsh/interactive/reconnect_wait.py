@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from qmpsh.errors import ConnectFailed
-from qmpsh.transport.qemu_qmp import Transport
+from qmpsh.transport.interface import Transport
 
 #: One attempt to connect and negotiate; raises ``ConnectFailed`` when it cannot.
 Connector = Callable[[], Awaitable[Transport]]

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,13 +23,16 @@ from qmpsh.interactive import reconnect as rejoin
 from qmpsh.interactive.completer import make_completer
 from qmpsh.interactive.event_printer import EventPrinter
 from qmpsh.interactive.lexer import make_lexer
+from qmpsh.interactive.lookups import Lookups
 from qmpsh.interactive.paste import linear_pastes, too_long
 from qmpsh.interactive.prompt_style import prompt_style
 from qmpsh.interactive.reconnect import cancelled_by_user, ctrl_c_cancels, reattach, wait_for_qemu
 from qmpsh.interactive.reconnect_wait import Connector
 from qmpsh.language.redact import redact_input
-from qmpsh.language.syntax import Parsed, is_incomplete
+from qmpsh.language.syntax import Builtin, HmpLine, Parsed, is_incomplete
+from qmpsh.language.validate import needs_schema
 from qmpsh.render.plain import PlainRenderer
+from qmpsh.session.dispatch import run
 from qmpsh.session.outcomes import Exit, Outcome
 from qmpsh.session.session import Session
 
@@ -137,22 +140,23 @@ def make_prompt(
     input: Input | None = None,
     output: Output | None = None,
     looks: Looks | None = None,
+    lookups: Lookups | None = None,
 ) -> PromptSession[str]:
+    """The prompt over ``session``; its completer reads ``lookups`` (one made here if
+    none is given)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.lexers import PygmentsLexer
 
     linear_pastes()
 
     looks = looks or Looks()
-
-    def known() -> Collection[str]:
-        return session.index.commands if session.index else session.commands
+    lookups = lookups or Lookups(session)
 
     return PromptSession(
-        lexer=PygmentsLexer(make_lexer(known, lambda: session.hmp_mode)),
+        lexer=PygmentsLexer(make_lexer(lookups.known_commands, lambda: session.hmp_mode)),
         message=lambda: _message(session),
         history=_history(history, renderer, session),
-        completer=make_completer(session),
+        completer=make_completer(lookups),
         complete_while_typing=True,
         key_bindings=_bindings(session, renderer),
         style=prompt_style(looks.pygments_style),
@@ -173,6 +177,7 @@ async def run_repl(
     input: Input | None = None,
     output: Output | None = None,
     looks: Looks | None = None,
+    lookups: Lookups | None = None,
     reconnect: Connector | None = None,
     auto_reconnect: bool = False,
 ) -> ExitStatus:
@@ -183,15 +188,28 @@ async def run_repl(
     the line being typed still there. Without ``reconnect`` (a QEMU qmpsh launched
     is not coming back) raise ``ConnectionLost``; declining returns ``LOST`` (4).
     """
+    lookups = lookups or Lookups(session)
     prompt = make_prompt(
-        session, renderer, history=history, input=input, output=output, looks=looks
+        session,
+        renderer,
+        history=history,
+        input=input,
+        output=output,
+        looks=looks,
+        lookups=lookups,
     )
-    session.on_event = EventPrinter(prompt, renderer, session)
+    printer = EventPrinter(prompt, renderer, session)
+
+    def on_event(msg: Mapping[str, object]) -> None:
+        lookups.forget()  # a job moved on, a device went away: ask again
+        printer(msg)
+
+    session.on_event = on_event
     typed = ""
     try:
         while True:
             try:
-                return await _attached(session, renderer, prompt, typed)
+                return await _attached(session, lookups, renderer, prompt, typed)
             except _Lost as lost:
                 typed = lost.typed
                 if reconnect is None:
@@ -204,6 +222,7 @@ async def run_repl(
             transport = await wait_for_qemu(session, renderer, reconnect)
             if transport is None:
                 return ExitStatus.LOST
+            lookups.reattached()
             await reattach(session, renderer, transport)
     finally:
         session.on_event = None
@@ -219,18 +238,19 @@ class _Lost(Exception):
 
 
 async def _attached(
-    session: Session, renderer: PlainRenderer, prompt: PromptSession[str], typed: str
+    session: Session,
+    lookups: Lookups,
+    renderer: PlainRenderer,
+    prompt: PromptSession[str],
+    typed: str,
 ) -> ExitStatus:
     """The prompt over one connection; ``_Lost`` when it ends."""
-    session.learn_in_background()
-    learning = asyncio.ensure_future(session.learn())
-    learning.add_done_callback(lambda _: _learned(prompt))
+    lookups.learn_in_background().add_done_callback(lambda _: _learned(prompt))
     closed = asyncio.ensure_future(session.transport.wait_closed())
     try:
-        return await _loop(session, renderer, prompt, closed, typed)
+        return await _loop(session, lookups, renderer, prompt, closed, typed)
     finally:
         closed.cancel()
-        learning.cancel()
 
 
 def _learned(prompt: PromptSession[str]) -> None:
@@ -279,13 +299,14 @@ async def _read(prompt: PromptSession[str], closed: asyncio.Future[str], typed: 
 
 async def _loop(
     session: Session,
+    lookups: Lookups,
     renderer: PlainRenderer,
     prompt: PromptSession[str],
     closed: asyncio.Future[str],
     typed: str,
 ) -> ExitStatus:
     while True:
-        session.forget_lookups()  # live completion values are fresh at each prompt
+        lookups.forget()  # live completion values are fresh at each prompt
         try:
             text = await _read(prompt, closed, typed)
         except _LineCleared:
@@ -296,7 +317,7 @@ async def _loop(
             typed = ""
         try:
             item = session.parse(text)
-            outcome = None if item is None else await _run_cancellable(session, item, renderer)
+            outcome = None if item is None else await _run_cancellable(lookups, item, renderer)
         except InputError as err:  # from the parser, or the schema check before sending
             _show_input_error(renderer, session, text, err)
             continue
@@ -312,10 +333,16 @@ async def _loop(
 
 
 async def _run_cancellable(
-    session: Session, item: Parsed, renderer: PlainRenderer
+    lookups: Lookups, item: Parsed, renderer: PlainRenderer
 ) -> Outcome | None:
     """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
-    task = asyncio.ensure_future(session.run(item))
+
+    async def learned_then_run() -> Outcome:
+        if _needs_schema(item):  # asked once: by the learning under way, not again here
+            await lookups.learned()
+        return await run(lookups.session, item)
+
+    task = asyncio.ensure_future(learned_then_run())
     try:
         with ctrl_c_cancels(task), renderer.waiting("waiting for QEMU (Ctrl-C stops waiting)"):
             return await task
@@ -324,6 +351,12 @@ async def _run_cancellable(
             raise
         renderer.notice("cancelled; QEMU may still complete the command")
         return None
+
+
+def _needs_schema(item: Parsed) -> bool:
+    if isinstance(item, Builtin):
+        return item.name in ("help", "fd")
+    return not isinstance(item, HmpLine) and needs_schema(item)
 
 
 def _show_input_error(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING
 
 from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
-from qmpsh.transport.failures import ServerInfo
+from qmpsh.transport.interface import ServerInfo
 
 if TYPE_CHECKING:
     from qmpsh.language.helptext import CommandHelp

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING
 from qmpsh.language.helptext import CommandHelp
 from qmpsh.render.plain import PlainRenderer, Relabel, dump_json, hmp_text, tree_rows, visible
 from qmpsh.session.outcomes import HelpList, Outcome, Reply
-from qmpsh.transport.failures import ServerInfo
+from qmpsh.transport.interface import ServerInfo
 
 if TYPE_CHECKING:
     from rich.console import RenderableType

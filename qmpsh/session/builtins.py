@@ -7,12 +7,11 @@ prints. ``/wait`` is what makes scripts like ``block-commit ...`` /
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import os
 from typing import TYPE_CHECKING
 
-from qmpsh.errors import ConnectionLost, InputError
+from qmpsh.errors import InputError
 from qmpsh.language.helptext import CommandHelp, describe, group_commands
 from qmpsh.language.syntax import BUILTINS, BYPASS_HELP, Builtin, HmpLine, QmpCall, parse
 from qmpsh.session.events import Match
@@ -96,20 +95,8 @@ async def _wait(session: Session, argument: str) -> Waited:
     ):
         raise InputError("/wait timeout= takes seconds")
     seconds = None if timeout is None else float(timeout)
-    # Not asyncio.wait_for: with timeout=0 it gives up before even looking at the log.
-    # And QEMU going away ends the wait (exit 4), even without a timeout.
-    found = asyncio.ensure_future(session.next_event(match))
-    closed = asyncio.ensure_future(session.transport.wait_closed())
-    try:
-        await asyncio.wait({found, closed}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        found.cancel()
-        closed.cancel()
-    if found.done() and not found.cancelled():
-        return Waited(found.result(), argument, seconds)
-    if closed.done() and not closed.cancelled():
-        raise ConnectionLost(closed.result())
-    return Waited(None, argument, seconds)
+    # QEMU going away ends the wait (ConnectionLost: exit 4), even without a timeout.
+    return Waited(await session.next_event(match, seconds), argument, seconds)
 
 
 async def _fd(session: Session, argument: str) -> Reply:

@@ -1,4 +1,4 @@
-"""The session's event log: every event kept (bounded), numbered in socket order, waitable.
+"""The session's event log: every event kept (bounded), numbered in socket order.
 
 Numbers are shared with replies (``Session`` counts every message received), so
 a script can print events and replies in the order they crossed the socket, and
@@ -11,12 +11,8 @@ import fnmatch
 from collections import deque
 from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from qmpsh.language.syntax import Arg
-
-if TYPE_CHECKING:  # asyncio only once something waits: plain scripts never import it
-    import asyncio
 
 #: Events kept for /events and /wait; older ones fall out.
 CAPACITY = 10_000
@@ -65,17 +61,14 @@ def _text(value: object) -> str:
 
 
 class EventLog:
-    """Bounded, ordered, and awaitable."""
+    """Bounded and ordered; waiting for the next event is the transport's (``Session``)."""
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._events: deque[Logged] = deque(maxlen=capacity)
-        self._arrived: asyncio.Event | None = None
 
     def add(self, seq: int, message: Mapping[str, object]) -> Logged:
         logged = Logged(seq, message)
         self._events.append(logged)
-        if self._arrived is not None:
-            self._arrived.set()
         return logged
 
     def __iter__(self) -> Iterator[Logged]:
@@ -97,20 +90,12 @@ class EventLog:
         newer.reverse()
         return newer
 
-    async def wait(self, match: Match, after: int, skip: Container[int] = ()) -> Logged:
-        """The first matching event numbered after ``after`` (not in ``skip``), waiting for
-        it if need be."""
-        while True:
-            for logged in self._newer(after):
-                if logged.seq not in skip and match(logged):
-                    return logged
-                after = logged.seq
-            if self._arrived is None:
-                import asyncio
-
-                self._arrived = asyncio.Event()
-            self._arrived.clear()
-            await self._arrived.wait()
+    def first(self, match: Match, after: int, skip: Container[int] = ()) -> Logged | None:
+        """The first matching event numbered after ``after`` and not in ``skip``."""
+        for logged in self._newer(after):
+            if logged.seq not in skip and match(logged):
+                return logged
+        return None
 
 
 def names(events: Iterable[Logged]) -> list[str]:

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from qmpsh.files import state_dir
-from qmpsh.transport.failures import ServerInfo
+from qmpsh.transport.interface import ServerInfo
 
 #: Bumped when the file layout changes; files of another format are not used.
 FORMAT = 1

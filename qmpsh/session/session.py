@@ -1,27 +1,27 @@
 """One session with one QEMU: runs parsed inputs, returns results as plain data.
 
 The session owns the transport, the mode (QMP or HMP) and what it learned from
-the server (command names, VM name); it never prints. Renderers and the REPL
-read what it returns, so the same session serves scripts and the prompt.
+the server (schema, command names, VM name); it never prints. It is written as
+coroutines that await only the transport, so the same session runs a script over
+the blocking transport without an event loop, and the prompt or ``--all`` under
+asyncio (docs/architecture.md, "One path").
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from qmpsh.errors import QmpshError
-from qmpsh.language.live_values import Question
 from qmpsh.language.schema import SchemaIndex
-from qmpsh.language.syntax import Builtin, HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
+from qmpsh.language.syntax import HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
 from qmpsh.language.validate import checked, needs_schema
-from qmpsh.session.builtins import run_builtin
 from qmpsh.session.events import EventLog, Logged, Match
-from qmpsh.session.outcomes import Outcome, Reply
+from qmpsh.session.outcomes import Reply
 from qmpsh.session.schema_cache import fetch_schema
-from qmpsh.transport.qemu_qmp import Transport
+from qmpsh.transport.interface import Transport
 
 EventSink = Callable[[Mapping[str, object]], None]
 
@@ -32,6 +32,7 @@ class Session:
 
     transport: Transport
     hmp_mode: bool = False
+    #: Called with each event as it arrives (the script runner, the prompt, ``--all``).
     on_event: EventSink | None = None
     commands: tuple[str, ...] = ()
     vm_name: str = ""
@@ -39,8 +40,6 @@ class Session:
     index: SchemaIndex | None = None
     #: False for a guest agent (-N): it has no query-qmp-schema to ask.
     use_schema: bool = True
-    #: How long completion waits for a live value before offering what it has.
-    lookup_timeout: float = 0.5
     #: How long a command's reply may take (``--timeout``); None: as long as it takes.
     reply_timeout: float | None = None
     #: Every event received (bounded), numbered with replies in socket order.
@@ -51,10 +50,8 @@ class Session:
     _reply_seq: dict[object, int] = field(default_factory=dict, repr=False)
     _mark: int = 0  # _received when the latest command (not /wait) began
     _consumed: set[int] = field(default_factory=set, repr=False)  # events /wait returned
-    _learned: asyncio.Task[None] | None = field(default=None, repr=False)
-    _schema: asyncio.Task[SchemaIndex | None] | None = field(default=None, repr=False)
-    _lookups: dict[Question, asyncio.Task[object]] = field(default_factory=dict, repr=False)
-    _given_up: set[Question] = field(default_factory=set, repr=False)
+    _schema_asked: bool = field(default=False, repr=False)
+    _learned: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         self.transport.observe(self._observe)
@@ -67,7 +64,6 @@ class Session:
             self._reply_seq[msg.get("id")] = self._received
             return
         self.events.add(self._received, msg)
-        self.forget_lookups()  # a job moved on, a device went away: ask again
         if self.on_event is not None:
             self.on_event(msg)
 
@@ -86,18 +82,11 @@ class Session:
         self.transport = transport
         transport.observe(self._observe)
         self._reply_seq.clear()
-        self._lookups.clear()
-        self._given_up.clear()
-        self._learned = None
+        self._learned = False
         kept = same and self.index is not None
         if not kept:
-            self.index, self._schema, self.commands = None, None, ()
+            self.index, self._schema_asked, self.commands = None, False, ()
         return kept
-
-    def carry_on(self, received: int, mark: int) -> None:
-        """Number messages on from where a script begun without asyncio stopped
-        (``directscript``), so ``/wait`` finds the events that came before."""
-        self._received, self._mark = received, mark
 
     @property
     def received(self) -> int:
@@ -111,21 +100,15 @@ class Session:
     def parse(self, text: str) -> Parsed | None:
         return parse(text, hmp_mode=self.hmp_mode)
 
-    async def run_text(self, text: str) -> Outcome | None:
-        item = self.parse(text)
-        return None if item is None else await self.run(item)
+    def begin_command(self) -> None:
+        """A new command begins: ``/wait`` looks for events from here on."""
+        self._mark, self._consumed = self._received, set()
 
-    async def run(self, item: Parsed) -> Outcome:
-        if not (isinstance(item, Builtin) and item.name in ("wait", "events")):
-            self._mark, self._consumed = self._received, set()
-        try:
-            if isinstance(item, Builtin):
-                return await run_builtin(self, item)
-            if isinstance(item, HmpLine):
-                return await self.send("human-monitor-command", item.message(), hmp=True)
-            return await self.send(item.command, await self.checked_message(item))
-        finally:
-            self.forget_lookups()  # any command may change what exists: the next prompt asks anew
+    async def run_command(self, item: QmpCall | RawJson | HmpLine | Transaction) -> Reply:
+        """Check and send one QMP command or HMP line; its reply."""
+        if isinstance(item, HmpLine):
+            return await self.send("human-monitor-command", item.message(), hmp=True)
+        return await self.send(item.command, await self.checked_message(item))
 
     async def checked_message(self, item: QmpCall | RawJson | Transaction) -> dict[str, object]:
         """The message to send, checked against the schema (``InputError`` if wrong)."""
@@ -136,11 +119,31 @@ class Session:
     ) -> Reply:
         """Send one user command (with an open file descriptor to pass, for getfd/add-fd)."""
         reply = await self.transport.execute(message, fd=fd, timeout=self.reply_timeout)
+        return self._reply(command, reply, hmp=hmp)
+
+    def submit(self, item: QmpCall | RawJson) -> object:
+        """Send a query ahead of the replies before it (``batch.ahead`` says which may go);
+        its arguments are checked with the schema already at hand."""
+        self.begin_command()
+        return self.transport.submit(checked(item, self.index))
+
+    async def result(self, command: str, ticket: object) -> Reply:
+        """The reply to a query ``submit`` sent."""
+        reply = await self.transport.result(ticket, self.reply_timeout)
+        return self._reply(command, reply)
+
+    def _reply(self, command: str, reply: dict[str, object], *, hmp: bool = False) -> Reply:
         return Reply(command, reply, hmp, self._reply_seq.pop(reply.get("id"), self._received))
 
-    async def next_event(self, match: Match) -> Logged:
-        """The first matching event since the latest command that /wait has not returned."""
-        found = await self.events.wait(match, self._mark, skip=self._consumed)
+    async def next_event(self, match: Match, timeout: float | None) -> Logged | None:
+        """The first matching event since the latest command that /wait has not returned,
+        waiting up to ``timeout`` seconds (None: as long as the connection lives)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (found := self.events.first(match, self._mark, skip=self._consumed)) is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            await self.transport.wait(timeout=left)  # ConnectionLost ends the wait
         self._consumed.add(found.seq)
         return found
 
@@ -152,89 +155,32 @@ class Session:
         reply = await self.transport.execute(message, quiet=True, timeout=self.reply_timeout)
         return reply.get("return")
 
-    async def lookup(self, question: Question) -> object:
-        """A live completion value: the reply, or None if it failed or is not there in time.
-
-        One request per question until ``forget_lookups``. Once a request has timed
-        out, nothing more is waited for or sent while it is still unanswered (a reply
-        that arrives late is used), so a stalled QEMU costs one ``lookup_timeout`` per
-        prompt, not one per keystroke, and no pile of queued questions.
-        """
-        task = self._lookups.get(question)
-        if task is None:
-            if self._stalled():
-                return None
-            task = self._lookups[question] = asyncio.ensure_future(self._quietly(question))
-        if task.done() or question in self._given_up:
-            return self.looked_up(question)
-        try:
-            return await asyncio.wait_for(asyncio.shield(task), self.lookup_timeout)
-        except TimeoutError:
-            self._given_up.add(question)
-            return None
-
-    def _stalled(self) -> bool:
-        return any(not self._lookups[q].done() for q in self._given_up if q in self._lookups)
-
-    def looked_up(self, question: Question) -> object:
-        """The reply already at hand, without asking (None if there is none)."""
-        task = self._lookups.get(question)
-        if task is None or not task.done() or task.cancelled():
-            return None
-        return task.result()
-
-    def forget_lookups(self) -> None:
-        """Drop live values that may have changed; keep those that cannot (types, HMP help)."""
-        self._lookups = {q: task for q, task in self._lookups.items() if q.lasting}
-        self._given_up.clear()
-
-    async def _quietly(self, question: Question) -> object:
-        try:
-            return await self.ask(question.command, question.args())
-        except Exception:  # a lost connection is the REPL's to report, not completion's
-            return None
-
-    def learn_in_background(self) -> None:
-        """Start fetching command names and the VM name; the prompt does not wait."""
-        if self._learned is None:
-            self._learned = asyncio.ensure_future(self._learn())
-
-    async def learn(self) -> None:
-        self.learn_in_background()
-        assert self._learned is not None
-        await asyncio.shield(self._learned)
-
-    async def _learn(self) -> None:
-        with contextlib.suppress(QmpshError):  # a lost connection is reported elsewhere
-            await self._ask_server()
-
     async def schema(self) -> SchemaIndex | None:
-        """Fetch and index ``query-qmp-schema`` once per connection."""
-        if not self.use_schema:
-            return None
-        if self._schema is None and self.index is not None:  # fetched before asyncio ran
-            return self.index
-        if self._schema is None:
-            self._schema = asyncio.ensure_future(self._fetch_schema())
-        return await asyncio.shield(self._schema)
-
-    async def _fetch_schema(self) -> SchemaIndex | None:
-        """The schema from the on-disk cache when it is this build's, else from QEMU."""
-        entries = await fetch_schema(self.transport.info, self.ask)
-        if isinstance(entries, list):  # a guest agent has no schema to offer
-            self.index = SchemaIndex(entries)
+        """``query-qmp-schema``, from the on-disk cache when it is this build's, else
+        asked once per connection."""
+        if self.use_schema and not self._schema_asked:
+            self._schema_asked = True
+            entries = await fetch_schema(self.transport.info, self.ask)
+            if isinstance(entries, list):  # a guest agent has no schema to offer
+                self.index = SchemaIndex(entries)
         return self.index
 
-    async def _ask_server(self) -> None:
-        await self.schema()
-        listed = await self.ask("query-commands")
-        if listed is None:  # a guest agent lists its commands in guest-info
-            info = await self.ask("guest-info")
-            listed = info.get("supported_commands") if isinstance(info, dict) else None
-        self.commands = tuple(sorted(_names(listed, "name")))
-        name = await self.ask("query-name")
-        if isinstance(name, dict) and isinstance(name.get("name"), str):
-            self.vm_name = name["name"]
+    async def learn(self) -> None:
+        """The schema, command names and VM name, once per connection; a lost
+        connection is reported by whoever runs the next command, not here."""
+        if self._learned:
+            return
+        self._learned = True
+        with contextlib.suppress(QmpshError):
+            await self.schema()
+            listed = await self.ask("query-commands")
+            if listed is None:  # a guest agent lists its commands in guest-info
+                info = await self.ask("guest-info")
+                listed = info.get("supported_commands") if isinstance(info, dict) else None
+            self.commands = tuple(sorted(_names(listed, "name")))
+            name = await self.ask("query-name")
+            if isinstance(name, dict) and isinstance(name.get("name"), str):
+                self.vm_name = name["name"]
 
 
 def _names(items: object, key: str) -> list[str]:

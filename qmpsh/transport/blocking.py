@@ -1,12 +1,11 @@
-"""A QMP monitor over a blocking socket, for scripts that only send commands.
+"""A QMP monitor over a blocking socket: the transport of scripts, without asyncio.
 
-Why not qemu.qmp here: a script that pipes one command into qmpsh spends most
-of its life starting up, and asyncio alone (which qemu.qmp is built on) costs
-more start-up than the whole of qmp-shell's lead over a raw socket client
-(benchmarks/README.md, P1: qemu.qmp's own floor is 0.96 x qmp-shell, the goal
-0.9 x). So plain scripts talk QMP here, in lock-step or with queries sent ahead,
-and hand the socket to ``protocol`` (qemu.qmp) as soon as a line needs more
-(``directscript``). The failure texts are ``server``'s, shared with ``protocol``.
+A script that pipes one command into qmpsh spends most of its life starting up,
+and asyncio alone (which qemu.qmp is built on) costs more start-up than the whole
+of qmp-shell's lead over a raw socket client (benchmarks/README.md, P1). So a
+script to a QMP socket talks QMP here: its coroutines never suspend (every wait
+is a blocking read bounded by a deadline or by EOF), and ``cli.main`` runs the
+session and script runner over it without an event loop.
 """
 
 from __future__ import annotations
@@ -16,55 +15,52 @@ import json
 import os
 import select
 import socket
+import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply
-from qmpsh.transport import failures as server
-from qmpsh.transport.failures import MAX_MESSAGE, ServerInfo, parse_target
+from qmpsh.transport import failures
+from qmpsh.transport.address import parse_target
+from qmpsh.transport.failures import MAX_MESSAGE
+from qmpsh.transport.interface import Observer, Observers, ServerInfo, greeting_info
 
 Message = dict[str, object]
 
 #: While replies to queries sent ahead are due, how long to poll for the next before
 #: sleeping in select. Waking once per reply puts qmpsh on QEMU's CPU, where the two
-#: take turns: 0.16 ms per query against 0.11 ms when qmpsh stays busy on a CPU of
-#: its own (benchmarks/README.md, P2). Not with one CPU, where polling would only
-#: keep QEMU from answering.
+#: take turns; staying busy on a CPU of its own is faster (benchmarks/README.md, P2).
+#: Not with one CPU, where polling would only keep QEMU from answering.
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 SPIN = 0.0003 if (_CPUS or 1) > 1 else 0.0
-#: Called with ("send" | "recv", message) for the user's commands, replies and events.
-Observer = Callable[[str, Mapping[str, object]], None]
 
 
-class Direct:
-    """One negotiated QMP connection; every wait is bounded by a deadline or by EOF."""
+class BlockingTransport:
+    """One QMP connection over a blocking socket; every wait is bounded by a deadline or EOF."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, negotiate: bool = True) -> None:
         self.target = target
         self.address = parse_target(target)
         self.info = ServerInfo()
+        self.negotiate = negotiate
         self.sock: socket.socket | None = None
-        self.observers: list[Observer] = []
-        #: Observers of qmpsh's own questions too (a transcript of the socket: ``-l``).
-        self.all_observers: list[Observer] = []
-        #: Called with each event as it is read (after the observers).
-        self.on_event: Callable[[Message], None] | None = None
-        #: The next id qemu.qmp would give a command (``__qmp#00000`` on): the same
-        #: ids in ``--json`` and ``-v`` whichever client sends, and after a hand-over.
-        self.next_id = 0
+        self._observers = Observers()
+        #: The next command's id, numbered as qemu.qmp numbers them (``__qmp#00000`` on),
+        #: so ``--json`` and ``-v`` show the same ids whichever transport runs.
+        self._next_id = 0
         self._quiet = 0
-        #: More replies are due (queries sent ahead): poll briefly before sleeping (SPIN).
-        self.eager = False
-        self._held: list[bytes] = []  # commands kept to go in one write (send)
+        self._due = 0  # commands submitted whose result is not yet collected
+        self._held: list[bytes] = []  # submitted commands kept to go in one write
         self._buffer = bytearray()
         self._scanned = 0  # bytes of _buffer known to hold no newline
         self._failure = ""
-        #: The socket has ended (``settle`` after ``quit``): nothing to hand over.
-        self.ended = False
+
+    def observe(self, observer: Observer, *, quiet: bool = False) -> None:
+        self._observers.add(observer, quiet=quiet)
 
     # -- connecting ---------------------------------------------------------------
 
-    def connect(self, timeout: float) -> None:
+    async def connect(self, timeout: float) -> None:
         """Connect, read the greeting and negotiate, all within ``timeout``."""
         deadline = time.monotonic() + timeout
         try:
@@ -76,10 +72,13 @@ class Direct:
             else:  # names resolved, IPv4 and IPv6 tried, as asyncio does for qemu.qmp
                 sock = self.sock = socket.create_connection(self.address, timeout)
         except TimeoutError:  # a listen backlog full of clients that wait, as qmpsh would
-            raise ConnectFailed(server.no_greeting(self.target, timeout, greeted=False)) from None
+            message = failures.no_greeting(self.target, timeout, greeted=False)
+            raise ConnectFailed(message) from None
         except OSError as err:
-            raise ConnectFailed(server.os_failure(self.target, self.address, err)) from None
+            raise ConnectFailed(failures.os_failure(self.target, self.address, err)) from None
         sock.settimeout(None)
+        if not self.negotiate:  # a guest agent: no greeting, no capabilities
+            return
         raw = self._handshake_line(deadline, timeout, greeted=False)
         self.info = _greeting(self.target, raw)
         # As qemu.qmp does: out-of-band execution on when offered (exec-oob works alike).
@@ -91,158 +90,176 @@ class Direct:
         except ValueError:
             reply = None
         if not isinstance(reply, dict) or "return" not in reply:
-            shown = server.what_was_sent(raw)
+            shown = failures.what_was_sent(raw)
             raise ConnectFailed(f"{self.target}: QMP capabilities negotiation failed ({shown})")
 
     def _handshake_line(self, deadline: float, timeout: float, *, greeted: bool) -> bytes:
         try:
             line = self._line(deadline)
         except TimeoutError:
-            raise ConnectFailed(server.no_greeting(self.target, timeout, greeted=greeted)) from None
+            message = failures.no_greeting(self.target, timeout, greeted=greeted)
+            raise ConnectFailed(message) from None
         except ConnectionLost:
             if greeted:
                 raise ConnectFailed(f"{self.target}: connection closed by QEMU") from None
-            raise ConnectFailed(server.closed_early(self.target)) from None
+            raise ConnectFailed(failures.closed_early(self.target)) from None
         return line
 
     # -- commands -----------------------------------------------------------------
 
-    def send(
-        self, message: Mapping[str, object], *, quiet: bool = False, hold: bool = False
-    ) -> str:
-        """Send one command; return the id its reply will carry.
+    async def execute(
+        self,
+        message: Mapping[str, object],
+        *,
+        quiet: bool = False,
+        fd: int = -1,
+        timeout: float | None = None,
+    ) -> dict[str, object]:
+        if fd >= 0:
+            self._pass_fd(fd)
+        msg_id = self._send(message, quiet=quiet)
+        self._flush()
+        command = message.get("execute") or message.get("exec-oob")
+        return self._reply(msg_id, command, timeout)
 
-        ``hold`` keeps it for the next send or ``flush``: queries sent ahead go in
-        one write, so QEMU reads them in one go instead of waking for each.
-        """
+    def submit(self, message: Mapping[str, object]) -> object:
+        command = message.get("execute") or message.get("exec-oob")
+        ticket = (self._send(message), command)
+        self._due += 1
+        return ticket
+
+    async def result(self, ticket: object, timeout: float | None) -> dict[str, object]:
+        msg_id, command = _ticket(ticket)
+        self._flush()
+        self._due -= 1
+        return self._reply(msg_id, command, timeout, eager=self._due > 0)
+
+    def drop(self, ticket: object) -> None:
+        """Its reply will be read past, unseen, when a later reply is awaited."""
+        self._due -= 1
+
+    def _send(self, message: Mapping[str, object], *, quiet: bool = False) -> str:
+        """Encode ``message`` for the next write; the id its reply will carry."""
         if quiet:
             self._quiet += 1
             msg_id = f"qmpsh-{self._quiet}"
         else:
-            msg_id = f"__qmp#{self.next_id:05d}"
-            self.next_id += 1
+            msg_id = f"__qmp#{self._next_id:05d}"
+            self._next_id += 1
         sent = {**message, "id": msg_id} if "id" not in message else dict(message)
         try:
             data = json.dumps(sent, separators=(",", ":"), allow_nan=False).encode() + b"\n"
         except (TypeError, ValueError) as err:
             raise InputError(f"cannot send: {err}") from None
-        self._notify("send", sent, quiet=quiet)
+        self._observers.notify("send", sent, quiet=quiet)
         self._held.append(data)
-        if not hold:
-            self.flush()
         return str(sent["id"])
 
-    def flush(self) -> None:
-        """Write what ``send(hold=True)`` kept."""
-        assert self.sock is not None
+    def _flush(self) -> None:
+        """Write what is held: queries sent ahead go in one write, so QEMU reads them
+        in one go instead of waking for each."""
+        if not self._held:
+            return
         data, self._held = b"".join(self._held), []
         try:
-            self.sock.sendall(data)
+            self._socket().sendall(data)
         except OSError:
-            raise ConnectionLost(self.closed_message()) from None
+            raise ConnectionLost(self._closed_message()) from None
 
-    def reply(self, msg_id: str, command: object, timeout: float | None) -> Message:
-        """Read until the reply with ``msg_id``; events on the way go to ``on_event``."""
+    def _pass_fd(self, fd: int) -> None:
+        """A file descriptor for the next command (getfd, add-fd), as qemu.qmp sends it."""
+        self._flush()
+        try:
+            self._socket().sendmsg(
+                [b" "], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("@i", fd))]
+            )
+        except OSError as err:
+            raise InputError(f"cannot pass the file descriptor: {err}") from None
+
+    def _reply(
+        self, msg_id: str, command: object, timeout: float | None, *, eager: bool = False
+    ) -> Message:
+        """Read until the reply with ``msg_id``; events and other replies on the way are
+        handed to the observers. ``eager``: more replies are due (see ``SPIN``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
-                msg = self.receive(deadline)
+                msg = self._receive(deadline, eager=eager)
             except TimeoutError:
-                raise NoReply(server.no_reply(self.target, command, timeout or 0)) from None
-            if msg is not None and msg.get("id") == msg_id:
+                raise NoReply(failures.no_reply(self.target, command, timeout or 0)) from None
+            if msg.get("id") == msg_id and "event" not in msg:
                 return msg
 
-    def ask(self, command: str, timeout: float | None) -> object:
-        """qmpsh's own question: the return value (None on an error); only a transcript
-        (``all_observers``) sees it."""
-        msg_id = self.send({"execute": command}, quiet=True)
-        return self.reply(msg_id, command, timeout).get("return")
-
-    def receive(self, deadline: float | None) -> Message | None:
-        """The next reply; None for an event (handed to ``on_event``).
+    def _receive(self, deadline: float | None, *, eager: bool = False) -> Message:
+        """The next message, handed to the observers first.
 
         ``TimeoutError`` past ``deadline``; ``ConnectionLost`` when the socket ends.
         """
-        line = self._line(deadline)
+        line = self._line(deadline, eager=eager)
         try:
-            msg = json.loads(line.lstrip(b"\xff"))
+            msg = json.loads(line.lstrip(b"\xff"))  # qemu-ga: 0xFF before a synced reply
         except ValueError:  # qemu.qmp ends the connection on a message that is not JSON
             self._failure = "connection closed by QEMU"
-            raise ConnectionLost(self.closed_message()) from None
+            raise ConnectionLost(self._closed_message()) from None
         if not isinstance(msg, dict):
-            raise ConnectionLost(self.closed_message())
+            raise ConnectionLost(self._closed_message())
         msg_id = msg.get("id")
-        if isinstance(msg_id, str) and msg_id.startswith("qmpsh-"):
-            self._notify("recv", msg, quiet=True)  # one of qmpsh's own questions
-            return msg
-        self._notify("recv", msg)
-        if "event" in msg:
-            if self.on_event is not None:
-                self.on_event(msg)
-            return None
+        quiet = isinstance(msg_id, str) and msg_id.startswith("qmpsh-")
+        self._observers.notify("recv", msg, quiet=quiet)
         return msg
 
-    def _notify(self, direction: str, msg: Mapping[str, object], *, quiet: bool = False) -> None:
-        if not quiet:
-            for observer in self.observers:
-                observer(direction, msg)
-        for observer in self.all_observers:
-            observer(direction, msg)
+    # -- waiting --------------------------------------------------------------------
+
+    async def wait(self, *, fd: int | None = None, timeout: float | None = None) -> bool:
+        if self._pending():  # a whole message already read: no need to look further
+            self._receive(None)
+            return False
+        sock = self._socket().fileno()
+        watched = [sock] if fd is None else [sock, fd]
+        readable = select.select(watched, [], [], timeout)[0]
+        if sock in readable:
+            self._fill(None)
+            while self._pending():
+                self._receive(None)
+        return fd is not None and fd in readable
+
+    async def wait_closed(self) -> str:
+        try:
+            while True:
+                await self.wait()
+        except ConnectionLost as lost:
+            return str(lost)
 
     # -- the socket ---------------------------------------------------------------
 
-    def pending(self) -> bool:
-        """Whether a whole message is already read (so ``receive`` will not block)."""
+    def _socket(self) -> socket.socket:
+        if self.sock is None:
+            raise ConnectionLost(self._closed_message())
+        return self.sock
+
+    def _pending(self) -> bool:
+        """Whether a whole message is already read (so ``_receive`` will not block)."""
         return self._buffer.find(b"\n", self._scanned) >= 0
 
-    def drain(self) -> None:
-        """Read what has arrived, once the socket is readable: events are handed on,
-        ``ConnectionLost`` at its end."""
-        self._fill(None)
-        while self.pending():
-            self.receive(None)
-
-    def settle(self, timeout: float | None, *, to_the_end: bool = False) -> None:
-        """Hand on every message read so far, finishing one half read, so that nothing
-        is left here before ``detach``; ``to_the_end``: also all that comes until QEMU
-        closes the socket (after ``quit``), if it does within ``timeout``."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            while self._buffer or to_the_end:
-                self.receive(deadline)
-        except TimeoutError:
-            if self._buffer:
-                stalled = f"{self.target}: QEMU stopped in the middle of a message"
-                raise ConnectionLost(stalled) from None
-        except ConnectionLost:
-            if not to_the_end:
-                raise
-            self.ended = True
-
-    def fileno(self) -> int:
-        assert self.sock is not None
-        return self.sock.fileno()
-
-    def _line(self, deadline: float | None) -> bytes:
+    def _line(self, deadline: float | None, *, eager: bool = False) -> bytes:
         buffer = self._buffer
         while (end := buffer.find(b"\n", self._scanned)) < 0:
             self._scanned = len(buffer)
             if len(buffer) > MAX_MESSAGE:
-                self._failure = server.too_big(MAX_MESSAGE)
-                raise ConnectionLost(self.closed_message())
-            self._fill(deadline)
+                self._failure = failures.too_big(MAX_MESSAGE)
+                raise ConnectionLost(self._closed_message())
+            self._fill(deadline, eager=eager)
         line = bytes(buffer[:end])
         del buffer[: end + 1]
         self._scanned = 0
         return line
 
-    def _fill(self, deadline: float | None) -> None:
-        assert self.sock is not None
-        if self.eager and SPIN and self._poll():
+    def _fill(self, deadline: float | None, *, eager: bool = False) -> None:
+        if eager and SPIN and self._poll():
             return
         if deadline is not None:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.sock], [], [], left)[0]:
+            if left <= 0 or not select.select([self._socket()], [], [], left)[0]:
                 raise TimeoutError
         self._recv(0)
 
@@ -257,30 +274,29 @@ class Direct:
 
     def _recv(self, flags: int) -> None:
         """One read into the buffer; ``ConnectionLost`` at the socket's end."""
-        assert self.sock is not None
         try:
-            data = self.sock.recv(1 << 18, flags)
+            data = self._socket().recv(1 << 18, flags)
         except BlockingIOError:
             raise
         except OSError:
             data = b""
         if not data:
-            raise ConnectionLost(self.closed_message())
+            raise ConnectionLost(self._closed_message())
         self._buffer += data
 
-    def closed_message(self) -> str:
+    def _closed_message(self) -> str:
         return f"{self.target}: {self._failure or 'connection closed by QEMU'}"
 
-    def detach(self) -> socket.socket:
-        """The socket, for qemu.qmp to go on with; nothing may be left unread here."""
-        assert self.sock is not None and not self._buffer
-        sock, self.sock = self.sock, None
-        return sock
-
-    def close(self) -> None:
+    async def close(self) -> None:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+
+def _ticket(ticket: object) -> tuple[str, object]:
+    assert isinstance(ticket, tuple)
+    msg_id, command = ticket
+    return str(msg_id), command
 
 
 def _greeting(target: str, raw: bytes) -> ServerInfo:
@@ -288,11 +304,11 @@ def _greeting(target: str, raw: bytes) -> ServerInfo:
     try:
         text = raw.decode()
     except UnicodeDecodeError:
-        raise ConnectFailed(server.not_utf8(target)) from None
+        raise ConnectFailed(failures.not_utf8(target)) from None
     try:
         greeting = json.loads(text)
     except ValueError:
-        raise ConnectFailed(server.not_qmp(target, raw)) from None
+        raise ConnectFailed(failures.not_qmp(target, raw)) from None
     qmp = greeting.get("QMP") if isinstance(greeting, dict) else None
     version = qmp.get("version") if isinstance(qmp, dict) else None
     capabilities = qmp.get("capabilities") if isinstance(qmp, dict) else None
@@ -301,4 +317,4 @@ def _greeting(target: str, raw: bytes) -> ServerInfo:
         from qmpsh.transport.qemu_qmp import greeting_problem
 
         raise ConnectFailed(f"{target}: not a QMP server ({greeting_problem(raw)})")
-    return server.greeting_info(version, capabilities)
+    return greeting_info(version, capabilities)

@@ -1,56 +1,19 @@
-"""What both QMP clients share: addresses, what a greeting says, and the failure texts.
+"""The one-line failures every transport reports, in the same words whichever one runs.
 
-qmpsh talks QMP two ways: ``protocol`` (qemu.qmp, on asyncio: the prompt, and
-scripts that need more than commands) and ``direct`` (a blocking socket: plain
-scripts, which start in half the time without asyncio). Both say the same
-thing about the same failure, so the words live here, with no import of either.
+A server is as broken over the blocking socket as over qemu.qmp; the user gets the
+same line either way, so the words live here and the transports only pick one.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import stat
-from dataclasses import dataclass
 
-Address = str | tuple[str, int]
+from qmpsh.transport.address import Address
 
 #: The largest message qmpsh reads (qemu.qmp's default, 10 MiB, is less than a
 #: guest-file-read of 48 MB in base64, or query-qmp-schema on a big build).
 MAX_MESSAGE = 512 << 20
-
-_V6 = re.compile(r"\[([0-9A-Fa-f:.%\w]+)\]:([0-9]+)")
-_HOST = re.compile(r"([^/:\[\]]+):([0-9]+)")
-
-
-def parse_target(target: str) -> Address:
-    """``/path``, ``HOST:PORT`` or ``[v6addr]:PORT`` -> a socket address."""
-    for pattern in (_V6, _HOST):
-        match = pattern.fullmatch(target)
-        if match:
-            return match.group(1), int(match.group(2))
-    return target
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """What the greeting said about the server (empty fields with ``-N``)."""
-
-    version: str = ""
-    package: str = ""
-    capabilities: tuple[str, ...] = ()
-
-
-def greeting_info(version: object, capabilities: object) -> ServerInfo:
-    """``ServerInfo`` from the greeting's ``QMP.version`` and ``QMP.capabilities``."""
-    qemu = version.get("qemu", {}) if isinstance(version, dict) else {}
-    qemu = qemu if isinstance(qemu, dict) else {}
-    numbers = (qemu.get("major"), qemu.get("minor"), qemu.get("micro"))
-    package = version.get("package", "") if isinstance(version, dict) else ""
-    listed = capabilities if isinstance(capabilities, list) else []
-    return ServerInfo(
-        ".".join(str(n) for n in numbers), str(package).strip(), tuple(str(c) for c in listed)
-    )
 
 
 def os_failure(target: str, address: Address, exc: OSError) -> str:

@@ -32,7 +32,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply, QmpshError
-from qmpsh.transport.qemu_qmp import Observer, ServerInfo
+from qmpsh.transport import failures, loop_waits
+from qmpsh.transport.interface import Observer, Observers, ServerInfo
 from qmpsh.transport.threads import in_thread
 
 INSTALL_HINT = (
@@ -128,9 +129,9 @@ class LibvirtTransport:
         self.uri = uri
         self.domain = domain
         self.info = ServerInfo()
-        self.observers: list[Observer] = []
-        #: Observers of qmpsh's own quiet questions too (a transcript).
-        self.all_observers: list[Observer] = []
+        self._observers = Observers()
+        self._arrivals = loop_waits.Arrivals()
+        self._observers.add(self._arrivals, quiet=True)
         self._libvirt, self._qemu = binding()
         self._conn: Any = None
         self._dom: Any = None
@@ -140,8 +141,7 @@ class LibvirtTransport:
         self._reason = ""
 
     def observe(self, observer: Observer, *, quiet: bool = False) -> None:
-        """Watch traffic; ``quiet=True`` includes qmpsh's own questions (transcripts)."""
-        (self.all_observers if quiet else self.observers).append(observer)
+        self._observers.add(observer, quiet=quiet)
 
     # -- connecting
 
@@ -286,9 +286,7 @@ class LibvirtTransport:
     def _notify(self, direction: str, msg: Mapping[str, object], quiet: bool) -> None:
         if self._reason:  # closed: what libvirt still delivers is not this session's
             return
-        observers = self.all_observers if quiet else self.observers + self.all_observers
-        for observer in observers:
-            observer(direction, msg)
+        self._observers.notify(direction, msg, quiet=quiet)
 
     def _set_closed(self, reason: str) -> None:
         if not self._reason:
@@ -320,11 +318,8 @@ class LibvirtTransport:
             async with asyncio.timeout(timeout):
                 reply = await in_thread(lambda: json.loads(qemu.qemuMonitorCommand(dom, text, 0)))
         except TimeoutError:
-            command = message.get("execute") or message.get("exec-oob") or "the command"
-            raise NoReply(
-                f"{self.target}: no reply to {command} within {timeout:g} s "
-                "(QEMU is stalled or still busy with it; --timeout waits longer)"
-            ) from None
+            command = message.get("execute") or message.get("exec-oob")
+            raise NoReply(failures.no_reply(self.target, command, timeout or 0)) from None
         except self._libvirt.libvirtError as err:
             if _quits(sent) and _MONITOR_GONE.search(_first_line(err)):
                 # QEMU answers quit and closes the monitor at once; libvirt reports the
@@ -366,6 +361,18 @@ class LibvirtTransport:
             return bool(await in_thread(dom.isActive))
         except self._libvirt.libvirtError:
             return False
+
+    def submit(self, message: Mapping[str, object]) -> object:
+        return loop_waits.submit(self.execute(message), message)
+
+    async def result(self, ticket: object, timeout: float | None) -> dict[str, object]:
+        return await loop_waits.result(self.target, ticket, timeout)
+
+    def drop(self, ticket: object) -> None:
+        loop_waits.drop(ticket)
+
+    async def wait(self, *, fd: int | None = None, timeout: float | None = None) -> bool:
+        return await self._arrivals.wait(self.wait_closed, fd=fd, timeout=timeout)
 
     async def wait_closed(self) -> str:
         if self._closed is None:

@@ -21,16 +21,17 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote, unquote
 
 from qmpsh.errors import UsageError
-from qmpsh.transport.qemu_qmp import QmpTransport, Transport
+from qmpsh.transport.interface import Transport
 
 DEFAULT_URI = "qemu:///system"
 #: A URI scheme: what no socket path or HOST:PORT starts with.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
-def make_transport(target: str, *, negotiate: bool = True) -> Transport:
+def make_transport(target: str, *, negotiate: bool = True, blocking: bool = False) -> Transport:
     """A not-yet-connected transport for TARGET (a socket path, HOST:PORT, [v6]:PORT,
-    or URI/DOMAIN for a libvirt domain)."""
+    or URI/DOMAIN for a libvirt domain); ``blocking``: one that needs no event loop
+    (for a QMP socket; libvirt's binding always runs on asyncio)."""
     domain = split_libvirt_target(target)
     if domain is not None:
         if not negotiate:
@@ -39,6 +40,13 @@ def make_transport(target: str, *, negotiate: bool = True) -> Transport:
 
         uri, name = domain
         return LibvirtTransport(target, uri, name)
+    if blocking:
+        from qmpsh.transport.blocking import BlockingTransport
+
+        return BlockingTransport(target, negotiate=negotiate)
+    # Imported only here: qemu.qmp and asyncio cost a script's start-up (benchmarks, P1).
+    from qmpsh.transport.qemu_qmp import QmpTransport
+
     return QmpTransport(target, negotiate=negotiate)
 
 
