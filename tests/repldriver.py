@@ -27,6 +27,7 @@ from prompt_toolkit.output import DummyOutput
 
 from qmpsh.errors import ExitStatus
 from qmpsh.interactive import repl
+from qmpsh.interactive.lookups import Lookups
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.session import Session
 
@@ -46,6 +47,8 @@ class Repl:
     keys: PipeInput
     task: asyncio.Task[ExitStatus]
     prompts: list[PromptSession[str]]
+    #: What the prompt's completer knows and asks (its lookup timeout can be set).
+    lookups: Lookups
     sent: list[Mapping[str, object]] = field(default_factory=list)
 
     @property
@@ -135,12 +138,19 @@ async def repl_over(
         create_pipe_input() as keys,
         mock.patch.object(repl, "make_prompt", recording_make_prompt),
     ):
+        lookups = run_repl.pop("lookups", None) or Lookups(session)
         task = asyncio.ensure_future(
             repl.run_repl(
-                session, renderer, history=history, input=keys, output=DummyOutput(), **run_repl
+                session,
+                renderer,
+                history=history,
+                input=keys,
+                output=DummyOutput(),
+                lookups=lookups,
+                **run_repl,
             )
         )
-        driver = Repl(session, out, keys, task, prompts)
+        driver = Repl(session, out, keys, task, prompts, lookups)
         session.transport.observe(
             lambda direction, msg: driver.sent.append(msg) if direction == "send" else None
         )

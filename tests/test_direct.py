@@ -1,10 +1,10 @@
-"""Plain scripts run without asyncio (qmpsh.direct, qmpsh.directscript), against real QEMU.
+"""Scripts to a QMP socket run without an event loop (the blocking transport), against real QEMU.
 
-The rest of the suite runs scripts through the real binary, so it already
-holds this path to every rule of scripts; these tests pin what is its own: that
-asyncio and qemu.qmp are really not imported, and the hand-over at the first
-built-in (the socket, the lines not yet run, half a line, the event log, the
-command ids) loses nothing, from -c, a script file and a pipe.
+The rest of the suite runs scripts through the real binary, so it already holds
+this path to every rule of scripts; these tests pin what is its own: that asyncio
+and qemu.qmp are really not imported by any script to a socket (built-ins and
+transcripts included), that a script means the same over qemu.qmp (the same
+runner on asyncio), and that both transports describe a broken server alike.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from qmpsh.cli.run import drive
 from qmpsh.errors import ConnectFailed
-from qmpsh.transport.blocking import Direct
+from qmpsh.transport.blocking import BlockingTransport
 from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.conftest import Qemu, json_lines, lines, no_traceback, run_qmpsh
 from tests.fakeserver import Behaviour, FakeServer
@@ -64,17 +65,31 @@ def test_a_plain_script_imports_neither_asyncio_nor_qemu_qmp(qemu: Qemu) -> None
     assert done.stderr == "imported:\n"
 
 
+#: Scripts to a socket that need more than commands: none of them needs asyncio.
+NEEDS_MORE = {
+    "wait": ([], "stop\n/wait STOP timeout=5\ncont\n"),
+    "events": (["--events"], "stop\n/events STOP\ncont\n"),
+    "hmp": ([], "/hmp info status\n/hmp\ninfo name\n/qmp\nquery-name\n"),
+    "help": ([], "/help query-name\n"),
+    "fd": ([], "/fd /dev/null getfd fdname=f0\nclosefd fdname=f0\n"),
+    "transcript": (["-l", "{tmp}/log.jsonl"], "query-name\nqom-get path=/machine property=type\n"),
+}
+
+
 @pytest.mark.qemu
-def test_a_built_in_hands_over_to_asyncio(qemu: Qemu) -> None:
-    done = probe(str(qemu.qmp), input="stop\n/wait STOP timeout=5\ncont\n")
+@pytest.mark.parametrize("name", list(NEEDS_MORE))
+def test_built_ins_and_transcripts_need_no_event_loop(
+    name: str, qemu: Qemu, tmp_path: Path
+) -> None:
+    options, script = NEEDS_MORE[name]
+    done = probe(str(qemu.qmp), *(o.format(tmp=tmp_path) for o in options), input=script)
     assert done.returncode == 0, done
-    assert done.stderr == "imported: asyncio qemu.qmp\n"
-    reply, stop, cont = json_lines(done.stdout)
-    assert (reply, stop["event"], cont) == ({}, "STOP", {})
+    assert done.stdout
+    assert done.stderr == "imported:\n"
 
 
 @pytest.mark.qemu
-def test_command_ids_go_on_across_the_hand_over(qemu: Qemu) -> None:
+def test_command_ids_are_numbered_as_qemu_qmp_numbers_them(qemu: Qemu) -> None:
     done = run_qmpsh(
         str(qemu.qmp), "--json", *("-c", "stop", "-c", "/wait STOP timeout=5"),
         *("-c", "query-name", "-c", "cont"),
@@ -84,14 +99,14 @@ def test_command_ids_go_on_across_the_hand_over(qemu: Qemu) -> None:
     assert [m["id"] for m in replies] == ["__qmp#00000", "__qmp#00001", "__qmp#00002"]
 
 
-#: The asyncio runner (qemu.qmp) for a script that would run without it: what qmpsh
-#: runs for a script whose first line is a built-in, entered directly.
+#: The same script runner on asyncio over qemu.qmp, for a script that would run
+#: without an event loop: what the prompt and --launch use, entered directly.
 ON_ASYNCIO = """
-import sys
+import asyncio, sys
 from qmpsh.cli import main as cli
 from qmpsh.cli import run as runner
 args, qemu_args = cli.parse_args(sys.argv[1:])
-sys.exit(runner.run(args, qemu_args))
+sys.exit(asyncio.run(runner._on_loop(args, qemu_args)))
 """
 
 
@@ -101,7 +116,7 @@ def run_on_asyncio(*args: str, input: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.qemu
 def test_out_of_band_is_negotiated_as_qemu_qmp_does(qemu: Qemu) -> None:
-    """Both clients enable "oob" when QEMU offers it, so exec-oob reaches the command
+    """Both transports enable "oob" when QEMU offers it, so exec-oob reaches the command
     (migrate-pause runs out of band; it refuses here for want of a postcopy)."""
     line = '{"exec-oob": "migrate-pause", "id": "p"}\n'
     for done in (run_qmpsh(str(qemu.qmp), input=line), run_on_asyncio(str(qemu.qmp), input=line)):
@@ -112,8 +127,8 @@ def test_out_of_band_is_negotiated_as_qemu_qmp_does(qemu: Qemu) -> None:
 
 
 def script_with_wait_and_many_lines(count: int) -> str:
-    """A /wait early, then more than one read (64 KiB) of queries: the hand-over takes
-    lines already read and half a line, and the rest is read after it."""
+    """A /wait early, then more than one read (64 KiB) of queries: lines already read,
+    half a line, and the rest read after the wait."""
     return "stop\n/wait STOP timeout=5\n" + "query-status\n" * count + "cont\nquery-name\n"
 
 
@@ -129,7 +144,7 @@ def check_many(done: subprocess.CompletedProcess[str], count: int) -> None:
 
 
 @pytest.mark.qemu
-def test_hand_over_in_a_script_file(qemu: Qemu, tmp_path: Path) -> None:
+def test_a_wait_in_a_long_script_file(qemu: Qemu, tmp_path: Path) -> None:
     count = 8000  # 104 kB of lines: the first read ends in the middle of one
     script = tmp_path / "long.qmp"
     script.write_text(script_with_wait_and_many_lines(count))
@@ -137,15 +152,15 @@ def test_hand_over_in_a_script_file(qemu: Qemu, tmp_path: Path) -> None:
 
 
 @pytest.mark.qemu
-def test_hand_over_on_a_pipe(qemu: Qemu) -> None:
+def test_a_wait_in_a_long_script_on_a_pipe(qemu: Qemu) -> None:
     count = 8000
     check_many(run_qmpsh(str(qemu.qmp), input=script_with_wait_and_many_lines(count)), count)
 
 
 @pytest.mark.qemu
-def test_hand_over_with_half_a_line_still_to_come(qemu: Qemu) -> None:
-    """The writer is slow: the line after the /wait is half written when the hand-over
-    happens, and its end comes through asyncio."""
+def test_a_wait_with_half_a_line_still_to_come(qemu: Qemu) -> None:
+    """The writer is slow: the line after the /wait is half written when the wait
+    ends, and its end comes later."""
     process = subprocess.Popen(
         [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
         stdin=subprocess.PIPE,
@@ -164,8 +179,8 @@ def test_hand_over_with_half_a_line_still_to_come(qemu: Qemu) -> None:
 
 
 @pytest.mark.qemu
-def test_events_before_the_hand_over_are_found_by_wait(qemu: Qemu) -> None:
-    """An event read without asyncio is shown as it came, and is in the log /wait looks at."""
+def test_events_before_a_wait_are_found_by_it(qemu: Qemu) -> None:
+    """An event read with a reply is shown as it came, and is in the log /wait looks at."""
     done = run_qmpsh(str(qemu.qmp), "--events", input="stop\n/wait STOP timeout=1\ncont\n")
     assert done.returncode == 0, done
     shown = json_lines(done.stdout)
@@ -213,11 +228,11 @@ def test_qemu_gone_while_a_plain_script_waits_is_exit_4(qemu: Qemu) -> None:
     assert err.decode() == f"qmpsh: {qemu.qmp}: connection closed by QEMU\n"
 
 
-# -- the two clients say the same thing about the same server -----------------------------
+# -- the two transports say the same thing about the same server --------------------------
 
 
 def failure_of_both(target: str, timeout: float) -> tuple[str, str]:
-    """(what qemu.qmp's client says, what the direct client says) about ``target``."""
+    """(what the qemu.qmp transport says, what the blocking one says) about ``target``."""
 
     async def through_protocol() -> str:
         transport = QmpTransport(target)
@@ -229,15 +244,17 @@ def failure_of_both(target: str, timeout: float) -> tuple[str, str]:
             await transport.close()
         return "connected"
 
-    said = asyncio.run(through_protocol())
-    conn = Direct(target)
-    try:
-        conn.connect(timeout)
-    except ConnectFailed as err:
-        return said, str(err)
-    finally:
-        conn.close()
-    return said, "connected"
+    async def through_blocking() -> str:
+        transport = BlockingTransport(target)
+        try:
+            await transport.connect(timeout)
+        except ConnectFailed as err:
+            return str(err)
+        finally:
+            await transport.close()
+        return "connected"
+
+    return asyncio.run(through_protocol()), drive(through_blocking())
 
 
 @pytest.mark.parametrize(
@@ -258,14 +275,14 @@ def failure_of_both(target: str, timeout: float) -> tuple[str, str]:
     ],
     ids=lambda value: value.name if isinstance(value, Behaviour) else None,
 )
-def test_both_clients_describe_a_bad_server_alike(behaviour: Behaviour, text: bytes) -> None:
+def test_both_transports_describe_a_bad_server_alike(behaviour: Behaviour, text: bytes) -> None:
     with FakeServer(behaviour, text=text) as fake:
         by_protocol, by_direct = failure_of_both(str(fake.path), 0.5)
     assert by_direct == by_protocol
     assert by_direct.startswith(f"{fake.path}: ")
 
 
-def test_both_clients_describe_missing_refused_and_not_a_socket_alike(tmp_path: Path) -> None:
+def test_both_transports_describe_missing_refused_and_not_a_socket_alike(tmp_path: Path) -> None:
     listening = socket.socket(socket.AF_UNIX)
     listening.bind(str(tmp_path / "bound-not-listening"))
     (tmp_path / "file").write_text("")
@@ -286,9 +303,9 @@ def free_port() -> int:
         return int(probe_socket.getsockname()[1])
 
 
-# -- the same script, the same output, whichever client runs it ------------------------------
+# -- the same script, the same output, whichever transport carries it -----------------------
 
-#: Scripts, each run by the direct client and by the asyncio runner (qemu.qmp); the
+#: Scripts, each run over the blocking transport and over qemu.qmp on asyncio; the
 #: options before the script.
 SAME_EITHER_WAY = {
     "queries": ([], "query-status\nquery-name\n\n# a comment\nquery-kvm\n"),
@@ -298,7 +315,8 @@ SAME_EITHER_WAY = {
     "schema checks": ([], "qom-get path=/machine\nquery-name\n"),
     "typed by the schema": ([], "qom-get path=/machine property=type\n"),
     "raw json": ([], '{"execute": "query-name", "id": "mine"}\n{"execute": "query-status"}\n'),
-    "hmp": ([], "/hmp info status\n"),  # a built-in: hands over at once, in both
+    "hmp": ([], "/hmp info status\n"),
+    "wait": (["--events"], "stop\n/wait STOP timeout=5\nquery-status\ncont\n/wait RESUME\n"),
     "hmp mode": (["--hmp"], "info status\ninfo name\nnot-a-command\n"),
     "transaction": (
         [],

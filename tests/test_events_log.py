@@ -6,8 +6,6 @@ real QEMU's events.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,22 +89,13 @@ def test_select_after_is_those_numbered_after(names: list[str], after: int) -> N
     assert [e.seq for e in log.select(match("A"), after=after)] == expected
 
 
-def test_wait_returns_what_is_there_skips_what_was_taken_and_waits_for_more() -> None:
-    async def body() -> None:
-        log = EventLog()
-        log.add(1, {"event": "STOP"})
-        log.add(3, {"event": "STOP"})
-        stop = match("STOP")
-        assert (await log.wait(stop, after=0)).seq == 1
-        assert (await log.wait(stop, after=0, skip={1})).seq == 3
-        assert (await log.wait(stop, after=1)).seq == 3
-        later = asyncio.ensure_future(log.wait(stop, after=0, skip={1, 3}))
-        await asyncio.sleep(0.01)
-        assert not later.done()
-        log.add(4, {"event": "RESUME"})  # not it: still waiting
-        await asyncio.sleep(0.01)
-        assert not later.done()
-        log.add(5, {"event": "STOP"})
-        assert (await asyncio.wait_for(later, 5)).seq == 5
-
-    asyncio.run(body())
+def test_first_returns_what_is_there_and_skips_what_was_taken() -> None:
+    log = EventLog()
+    log.add(1, {"event": "STOP"})
+    log.add(3, {"event": "STOP"})
+    log.add(4, {"event": "RESUME"})
+    stop = match("STOP")
+    assert (found := log.first(stop, after=0)) is not None and found.seq == 1
+    assert (found := log.first(stop, after=0, skip={1})) is not None and found.seq == 3
+    assert (found := log.first(stop, after=1)) is not None and found.seq == 3
+    assert log.first(stop, after=0, skip={1, 3}) is None

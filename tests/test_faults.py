@@ -34,6 +34,7 @@ from unittest import mock
 
 import pytest
 
+from qmpsh.cli.run import drive as finish
 from qmpsh.errors import ConnectionLost
 from qmpsh.transport import blocking as direct
 from qmpsh.transport import qemu_qmp as protocol
@@ -274,18 +275,19 @@ def test_a_message_over_the_limit_is_named_not_blamed_on_qemu() -> None:
 
 
 def test_a_message_over_the_limit_is_named_by_the_direct_client_too() -> None:
-    """Plain scripts read QMP without qemu.qmp (qmpsh.direct): the same limit, the same words."""
+    """Plain scripts read QMP without qemu.qmp (the blocking transport): the same limit,
+    the same words."""
     with (
         FakeServer(commands={"big": sized_value(3 * MB)}) as fake,
         mock.patch.object(direct, "MAX_MESSAGE", 2 << 20),
     ):
-        conn = direct.Direct(str(fake.path))
-        conn.connect(5)
+        conn = direct.BlockingTransport(str(fake.path))
+        finish(conn.connect(5))
         try:
             with pytest.raises(ConnectionLost) as lost:
-                conn.reply(conn.send({"execute": "big"}), "big", 5)
+                finish(conn.execute({"execute": "big"}, timeout=5))
         finally:
-            conn.close()
+            finish(conn.close())
     assert str(lost.value) == f"{fake.path}: QEMU sent a message over 2 MiB; qmpsh gave up on it"
 
 

@@ -27,12 +27,14 @@ from prompt_toolkit.output import DummyOutput
 from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.interactive import repl
 from qmpsh.interactive.completer import complete
+from qmpsh.interactive.lookups import Lookups
 from qmpsh.language import live_values as live
 from qmpsh.language.completion import context
 from qmpsh.language.live_values import Question
 from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import parse
 from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.session.dispatch import run, run_text
 from qmpsh.session.outcomes import Reply
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Observer, ServerInfo
@@ -356,17 +358,32 @@ class StubTransport:
     def observe(self, observer: Observer, *, quiet: bool = False) -> None:
         self.observers.append(observer)
 
+    def submit(self, message: Mapping[str, object]) -> object:
+        raise NotImplementedError  # completion never sends ahead
+
+    async def result(self, ticket: object, timeout: float | None) -> dict[str, object]:
+        raise NotImplementedError
+
+    def drop(self, ticket: object) -> None: ...
+
+    async def wait(self, *, fd: int | None = None, timeout: float | None = None) -> bool:
+        raise NotImplementedError
+
     async def wait_closed(self) -> str:
         return ""
 
     async def close(self) -> None: ...
 
+    def notify(self, direction: str, msg: Mapping[str, object]) -> None:
+        for observer in self.observers:
+            observer(direction, msg)
+
 
 def _stub(
     answer: Callable[[Mapping[str, object]], Awaitable[dict[str, object]]],
-) -> tuple[Session, StubTransport]:
+) -> tuple[Lookups, StubTransport]:
     transport = StubTransport(answer)
-    return Session(transport), transport
+    return Lookups(Session(transport)), transport
 
 
 async def _echo(message: Mapping[str, object]) -> dict[str, object]:
@@ -379,8 +396,8 @@ TYPES_QUESTION = Question("qom-list-types", (("abstract", False),), lasting=True
 
 def test_ask_sends_arguments_quietly() -> None:
     async def body() -> None:
-        session, transport = _stub(_echo)
-        assert await session.ask("qom-list", {"path": "/"}) == ["qom-list"]
+        lookups, transport = _stub(_echo)
+        assert await lookups.session.ask("qom-list", {"path": "/"}) == ["qom-list"]
         assert transport.sent == [({"execute": "qom-list", "arguments": {"path": "/"}}, True)]
 
     asyncio.run(body())
@@ -397,13 +414,13 @@ def test_lookups_are_cached_until_a_command_runs_or_an_event_arrives() -> None:
         assert len(transport.sent) == 2
         stop = parse("stop")
         assert stop is not None
-        await session.run(stop)  # any command may change what exists
+        await run(session.session, stop)  # any command may change what exists
         assert session.looked_up(JOBS_QUESTION) is None
         assert session.looked_up(TYPES_QUESTION) == ["qom-list-types"]  # types cannot
         await session.lookup(JOBS_QUESTION)
-        transport.observers[0]("recv", {"event": "JOB_STATUS_CHANGE", "data": {}})
+        transport.notify("recv", {"event": "JOB_STATUS_CHANGE", "data": {}})
         assert session.looked_up(JOBS_QUESTION) is None
-        transport.observers[0]("recv", {"return": {}})  # a reply is no reason
+        transport.notify("recv", {"return": {}})  # a reply is no reason
         assert session.looked_up(TYPES_QUESTION) is not None
 
     asyncio.run(body())
@@ -506,7 +523,7 @@ def guest() -> Iterator[Qemu]:
 
 
 @asynccontextmanager
-async def prompt_on(target: str) -> AsyncIterator[tuple[Session, PromptSession[str]]]:
+async def prompt_on(target: str) -> AsyncIterator[tuple[Lookups, PromptSession[str]]]:
     """A session that has learned the schema, and the prompt ``repl`` builds for it."""
     transport = QmpTransport(target)
     await transport.connect(5)
@@ -514,10 +531,18 @@ async def prompt_on(target: str) -> AsyncIterator[tuple[Session, PromptSession[s
         session = Session(transport)
         await session.learn()
         renderer = RichRenderer(file=io.StringIO(), width=200)
+        lookups = Lookups(session)
         with create_pipe_input() as keys:
             yield (
-                session,
-                repl.make_prompt(session, renderer, history=None, input=keys, output=DummyOutput()),
+                lookups,
+                repl.make_prompt(
+                    session,
+                    renderer,
+                    history=None,
+                    input=keys,
+                    output=DummyOutput(),
+                    lookups=lookups,
+                ),
             )
     finally:
         await transport.close()
@@ -569,7 +594,8 @@ LIVE_CASES: list[tuple[str, bool, list[str]]] = [
 @pytest.mark.qemu
 def test_live_values_from_a_real_guest(guest: Qemu) -> None:
     async def body() -> None:
-        async with prompt_on(str(guest.qmp)) as (session, prompt):
+        async with prompt_on(str(guest.qmp)) as (lookups, prompt):
+            session = lookups.session
             for before, hmp, expected in LIVE_CASES:
                 session.hmp_mode = hmp
                 found = texts(await offered(prompt, before))
@@ -688,10 +714,11 @@ def test_a_stalled_server_does_not_hang_completion() -> None:
     with FakeServer(commands=_fake_commands()) as fake:
 
         async def body() -> None:
-            async with prompt_on(str(fake.path)) as (session, prompt):
+            async with prompt_on(str(fake.path)) as (lookups, prompt):
+                session = lookups.session
                 started = time.monotonic()
                 assert await offered(prompt, "block_resize node-name=") == []
-                assert session.lookup_timeout <= time.monotonic() - started < 1.5
+                assert lookups.lookup_timeout <= time.monotonic() - started < 1.5
                 started = time.monotonic()
                 assert await offered(prompt, "block_resize node-name=n") == []
                 assert time.monotonic() - started < 0.2  # given up on: not waited for again
@@ -702,13 +729,13 @@ def test_a_stalled_server_does_not_hang_completion() -> None:
                 assert texts(found) == ["bus=", "id="]
                 assert await offered(prompt, "device_del id=") == []
                 assert time.monotonic() - started < 0.2
-                session.forget_lookups()  # the next prompt tries again, once
+                lookups.forget()  # the next prompt tries again, once
                 session.hmp_mode = True
                 started = time.monotonic()
                 assert await offered(prompt, "info bl") == []
-                assert session.lookup_timeout <= time.monotonic() - started < 1.5
+                assert lookups.lookup_timeout <= time.monotonic() - started < 1.5
                 session.hmp_mode = False
-                reply = await session.run_text("query-name")
+                reply = await run_text(session, "query-name")
                 assert isinstance(reply, Reply) and reply.value == {"name": "fake"}
 
         asyncio.run(body())
@@ -723,7 +750,7 @@ def test_typing_goes_on_while_a_lookup_stalls() -> None:
 
         async def body() -> None:
             async with running_repl(cast(Qemu, SimpleNamespace(qmp=fake.path))) as r:
-                r.session.lookup_timeout = 5.0
+                r.lookups.lookup_timeout = 5.0
                 r.type("device_del id=")
                 await r.until(lambda: r.line == "device_del id=", "the line")
                 await asyncio.sleep(0.1)  # the completion is now waiting for qom-list

@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Coroutine
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from qmpsh.batch.lines import ScriptLines
 from qmpsh.batch.runner import run_script
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from qmpsh.interactive.reconnect_wait import Connector
     from qmpsh.render.transcript import Transcript
     from qmpsh.transport.launch import Launched
+
+T = TypeVar("T")
 
 
 def run(args: argparse.Namespace, qemu_args: list[str]) -> int:
@@ -52,13 +54,14 @@ def _without_loop(args: argparse.Namespace) -> bool:
     return script and args.all is None and not args.launch and not is_libvirt_target(args.target)
 
 
-def drive(coroutine: Coroutine[object, object, int]) -> int:
+def drive(coroutine: Coroutine[object, object, T]) -> T:
     """The result of a coroutine that never suspends (all its awaits end in the
     blocking transport, which returns at once): no event loop needed."""
     try:
         coroutine.send(None)
     except StopIteration as done:
-        return int(done.value)
+        result: T = done.value
+        return result
     coroutine.close()  # pragma: no cover - a bug: something awaited a real future
     raise RuntimeError("a coroutine over the blocking transport suspended")  # pragma: no cover
 

@@ -10,7 +10,7 @@ with the prompt and not in the session.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from qmpsh.language.live_values import Question
 from qmpsh.language.schema import SchemaIndex
@@ -27,6 +27,13 @@ class Lookups:
         self._learning: asyncio.Future[None] | None = None
         self._lookups: dict[Question, asyncio.Future[object]] = {}
         self._given_up: set[Question] = set()
+        session.transport.observe(self._seen)
+
+    def _seen(self, direction: str, msg: Mapping[str, object]) -> None:
+        """A command of the user's, or an event (a job moved on, a device went away):
+        live values may have changed, so they are asked again."""
+        if direction == "send" or "event" in msg:
+            self.forget()
 
     @property
     def index(self) -> SchemaIndex | None:
@@ -59,12 +66,13 @@ class Lookups:
         await asyncio.shield(self.learn_in_background())
 
     def reattached(self) -> None:
-        """A new connection: learn it anew, ask everything anew."""
+        """The session is on a new connection: learn it anew, ask everything anew."""
         if self._learning is not None:
             self._learning.cancel()
         self._learning = None
         self._lookups.clear()
         self._given_up.clear()
+        self.session.transport.observe(self._seen)
 
     # -- live values ----------------------------------------------------------------
 

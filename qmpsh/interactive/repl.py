@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -198,13 +197,7 @@ async def run_repl(
         looks=looks,
         lookups=lookups,
     )
-    printer = EventPrinter(prompt, renderer, session)
-
-    def on_event(msg: Mapping[str, object]) -> None:
-        lookups.forget()  # a job moved on, a device went away: ask again
-        printer(msg)
-
-    session.on_event = on_event
+    session.on_event = EventPrinter(prompt, renderer, session)
     typed = ""
     try:
         while True:
@@ -222,8 +215,8 @@ async def run_repl(
             transport = await wait_for_qemu(session, renderer, reconnect)
             if transport is None:
                 return ExitStatus.LOST
-            lookups.reattached()
             await reattach(session, renderer, transport)
+            lookups.reattached()
     finally:
         session.on_event = None
 
