@@ -1,7 +1,7 @@
 """The one error tree of qmpsh, and the exit statuses it maps to.
 
 Every failure a user can cause or meet is one of these, carrying a one-line
-message; ``cli`` and ``runner`` (its asyncio half) are the only places that turn
+message; ``cli.run`` and ``cli.main`` are the only places that turn
 them into an exit status, so no traceback ever reaches a terminal::
 
     QmpshError                 (status 1 unless a subclass says otherwise)
@@ -20,7 +20,7 @@ import re
 
 
 class ExitStatus(enum.IntEnum):
-    """Exit codes of DESIGN.md section 1; automation relies on them."""
+    """Exit codes (docs/architecture.md, "Exit statuses"); automation relies on them."""
 
     OK = 0
     FAILED = 1

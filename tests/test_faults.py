@@ -1,8 +1,8 @@
-"""The fault matrix (issue 5): something fails under qmpsh, qmpsh says one line and exits.
+"""The fault matrix: something fails under qmpsh, qmpsh says one line and exits.
 
 Every test runs the real ``qmpsh`` program (``python -m qmpsh``) as a child
-process with a deadline, and checks the exact exit status of DESIGN.md section
-1 (4 connection lost, 130 interrupted) and the exact text on stderr, which is
+process with a deadline, and checks the exact exit status (docs/architecture.md,
+"Exit statuses": 4 connection lost, 130 interrupted) and the exact text on stderr, which is
 never a traceback. Real QEMU produces the faults it can produce on demand
 (killed with SIGKILL, ``--launch`` under a signal, the prompt's history); the
 fake server of ``tests/fakeserver.py`` the rest: a command that does not

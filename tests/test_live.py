@@ -353,6 +353,8 @@ class StubTransport:
         timeout: float | None = None,
     ) -> dict[str, object]:
         self.sent.append((message, quiet))
+        if not quiet:  # as every transport does: observers see the user's commands
+            self.notify("send", message)
         return await self.answer(message)
 
     def observe(self, observer: Observer, *, quiet: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""The parser of one input (DESIGN.md section 1): shorthand, raw JSON, transactions, HMP, built-ins.
+"""The parser of one input: shorthand, raw JSON, transactions, HMP, built-ins.
 
 Plain examples pin exact values and error columns; hypothesis properties check that
 no input crashes the parser, that shorthand round-trips, and that raw JSON is kept as written.

@@ -1,4 +1,4 @@
-"""Server text on the user's terminal is shown, never obeyed (DESIGN.md section 1, Output).
+"""Server text on the user's terminal is shown, never obeyed.
 
 A guest can put strings into QMP replies. Here one hostile string, ``PAYLOAD``,
 carries a CSI (clear the screen), an OSC (set the window title), an OSC 8

@@ -1,6 +1,6 @@
 """Schema completion in a real terminal: ``blockdev-add driver=qcow2 file.`` under tmux.
 
-What issue 3 asks beyond the pipe-driven REPL tests: the completion menu as
+What goes beyond the pipe-driven REPL tests: the completion menu as
 drawn for the nested members of a union (``file.`` offers ``driver=``, and
 ``filename=`` only once ``file.driver=file`` is typed), Tab taking a
 candidate, the line so built running against a real QEMU (the node exists, as

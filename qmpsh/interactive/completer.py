@@ -1,8 +1,8 @@
-"""Tab completion: candidates for the kind of position ``context`` found, fuzzy-ranked.
+"""Tab completion: candidates for the kind of position ``language.completion`` found, fuzzy-ranked.
 
 ``candidates()`` is pure (a context, what the session knows and the live values
 in, candidates out), so it is tested on recorded schemas and replies. Live
-values (node names, QOM paths, HMP commands ...) come from ``qmpsh.live``; the
+values (node names, QOM paths, HMP commands ...) come from ``language.live_values``; the
 prompt_toolkit glue at the bottom awaits them in the completion coroutine,
 never in a key handler, so typing never waits for QEMU. Arguments come
 required first, already-given ones dropped, each with its type,

@@ -1,4 +1,4 @@
-"""Pure parsing of one input into what the session should run (DESIGN.md section 1).
+"""Pure parsing of one input into what the session should run.
 
 Nothing here does I/O or knows the schema: a value typed bare keeps its raw
 text (``Arg.raw``) so that schema-aware code can re-type it later (``id=123``

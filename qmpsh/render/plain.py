@@ -1,7 +1,7 @@
 """Everything qmpsh prints, for scripts: ``PlainRenderer`` and the text helpers.
 
 ``PlainRenderer`` serves scripts (compact JSON, no colour, no rich import); the
-terminal's renderers are in ``richrender``. Server text is data: when it goes to
+terminal's renderers are in ``rich_terminal``. Server text is data: when it goes to
 a terminal its control characters are shown as escapes (``\\x1b``), so a guest
 cannot drive the user's terminal through a QMP reply (``visible``, ``dump_json``).
 """

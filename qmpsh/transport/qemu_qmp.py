@@ -193,7 +193,7 @@ class QmpTransport:
 
 
 def greeting_problem(raw: bytes) -> str:
-    """What is wrong with the greeting ``raw``, as qemu.qmp judges it (for ``direct``,
+    """What is wrong with the greeting ``raw``, as qemu.qmp judges it (for ``blocking``,
     whose own check is only quick: the same server gets the same words either way)."""
     try:
         Greeting(Message(raw, eager=True))
