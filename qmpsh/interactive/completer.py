@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from qmpsh.language import completion as ctx_
 from qmpsh.language import live_values as live
+from qmpsh.language.builtin_registry import BUILTINS
 from qmpsh.language.completion import Context, context
 from qmpsh.language.schema import Member, SchemaIndex
-from qmpsh.language.syntax import BUILTINS
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -118,9 +118,7 @@ def live_candidates(
 
 
 def _builtins() -> list[Candidate]:
-    return [
-        Candidate("/" + name, about.split("  ")[-1].strip()) for name, about in BUILTINS.items()
-    ]
+    return [Candidate("/" + name, spec.description) for name, spec in BUILTINS.items()]
 
 
 def _command_names(index: SchemaIndex | None, commands: Sequence[str]) -> list[str]:

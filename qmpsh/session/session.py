@@ -116,7 +116,7 @@ class Session:
         return None if item is None else await self.run(item)
 
     async def run(self, item: Parsed) -> Outcome:
-        if not (isinstance(item, Builtin) and item.name in ("wait", "events")):
+        if not (isinstance(item, Builtin) and item.spec.keeps_wait_mark):
             self._mark, self._consumed = self._received, set()
         try:
             if isinstance(item, Builtin):
