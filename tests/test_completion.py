@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -47,6 +48,19 @@ def texts(before: str, name: str = LATEST) -> list[str]:
         ("/he", c.BUILTIN, "/he", "", ()),
         ("/help x", c.HELP_TOPIC, "x", "", ()),
         ("/exit x", c.NONE, "", "", ()),
+        ("/wait SHUT", c.WAIT_EVENT, "SHUT", "", ()),
+        ("/wait SHUTDOWN ", c.NONE, "", "", ()),
+        ("/events ", c.EVENT_LOG, "", "", ()),
+        ("/events mu", c.EVENT_LOG, "mu", "", ()),
+        ("/events mute RTC_CHANGE SHUT", c.WAIT_EVENT, "SHUT", "", ()),
+        ("/events SHUT* guest=", c.NONE, "", "", ()),
+        ("/fd ", c.PATH, "", "", ()),
+        ("/fd  /tmp/di", c.PATH, "/tmp/di", "", ()),
+        ("/fd /tmp/disk add-", c.COMMAND, "add-", "", ()),
+        ("/fd /tmp/disk add-fd fdset-", c.ARGUMENT, "fdset-", "add-fd", ()),
+        ("/fd /tmp/disk /he", c.NONE, "", "", ()),
+        ("/help /wait SHUT", c.WAIT_EVENT, "SHUT", "", ()),
+        ("/help /help /help x", c.HELP_TOPIC, "x", "", ()),
         ('{"execute": "que', c.JSON_COMMAND, "que", "", ()),
         (
             '{"execute": "blockdev-add", "arguments": {"dri',
@@ -90,7 +104,7 @@ def test_context_and_completion_never_raise(text: str) -> None:
     ctx = context(text)
     assert ctx.kind in {
         c.COMMAND, c.BUILTIN, c.ARGUMENT, c.VALUE, c.HMP, c.JSON_COMMAND, c.JSON_ARGUMENT,
-        c.WAIT_EVENT, c.HELP_TOPIC, c.NONE,
+        c.WAIT_EVENT, c.EVENT_LOG, c.HELP_TOPIC, c.PATH, c.NONE,
     }  # fmt: skip
     word, found = complete(text, Knows(index(LATEST)))
     assert text.endswith(word)
@@ -171,6 +185,30 @@ def test_help_completes_commands_events_and_then_arguments() -> None:
     assert texts("/help query-sta") == ["query-stats", "query-stats-schemas", "query-status"]
     assert texts("/help BLOCK_JOB_RE") == ["BLOCK_JOB_READY"]
     assert texts("/help blockdev-add driver=qc") == ["qcow", "qcow2"]
+
+
+def test_events_complete_mute_unmute_and_event_names() -> None:
+    found = texts("/events ")
+    assert found[:2] == ["mute", "unmute"] and "SHUTDOWN" in found
+    assert texts("/events mute SHUTDOWN RTC_") == ["RTC_CHANGE"]
+    assert texts("/events SHUTDOWN ") == []
+    assert [f.text for f in complete("/events ", Knows(None))[1]] == ["mute", "unmute"]
+
+
+def test_fd_completes_a_local_file_then_a_command(tmp_path: Path) -> None:
+    (tmp_path / "disk.img").touch()
+    (tmp_path / "images").mkdir()
+    (tmp_path / ".hidden").touch()
+    found = complete(f"/fd {tmp_path}/", Knows(None))[1]
+    assert [(f.text, f.meta) for f in found] == [
+        (f"{tmp_path}/disk.img", "file"),
+        (f"{tmp_path}/images/", "directory"),
+    ]
+    assert texts(f"/fd {tmp_path}/i") == [f"{tmp_path}/images/"]
+    assert texts(f"/fd {tmp_path}/.") == [f"{tmp_path}/.hidden"]
+    assert texts(f"/fd {tmp_path}/nowhere/") == []
+    assert texts(f"/fd {tmp_path}/disk.img get") == ["getfd"]
+    assert texts(f"/fd {tmp_path}/disk.img getfd ") == ["fdname="]
 
 
 def test_without_a_schema_only_names_are_offered() -> None:

@@ -73,6 +73,10 @@ from tests.test_script_qemu import run
             "  /fd /tmp/f object-add qom-type=secret id=s data=<redacted>",
         ),
         (
+            "/help object-add qom-type=secret id=s data=hunter2",
+            "/help object-add qom-type=secret id=s data=<redacted>",
+        ),
+        (
             "transaction( change-vnc-password password=hunter2 ; stop )",
             "transaction( change-vnc-password password=<redacted> ; stop )",
         ),
@@ -102,6 +106,7 @@ from tests.test_script_qemu import run
         ('query-status x="oops', 'query-status x="oops'),
         ("/wait BLOCK_JOB_READY device=j0", "/wait BLOCK_JOB_READY device=j0"),
         ("/fd /tmp/f getfd fdname=f0", "/fd /tmp/f getfd fdname=f0"),
+        ("/help query-block", "/help query-block"),
     ],
 )
 def test_redact_input_keeps_the_command_and_drops_the_secret(line: str, kept: str | None) -> None:

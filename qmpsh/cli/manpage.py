@@ -111,7 +111,7 @@ def _epilog(epilog: str) -> list[str]:
         heading = title.rstrip(":").upper()
         if heading == "EXIT CODES":
             heading = "EXIT STATUS"
-        out += [f".SH {heading}", ".nf", roff(body.rstrip()), ".fi"]
+        out += [f".SH {roff(heading)}", ".nf", roff(body.rstrip()), ".fi"]
     return out
 
 

@@ -10,12 +10,13 @@ import argparse
 from pathlib import Path
 
 from qmpsh.cli.settings import COLORS, SHELLS
+from qmpsh.language.builtin_registry import help_lines
 
 #: ``--timeout`` when not given: connecting, and each reply in a script or -c.
 CONNECT_TIMEOUT = 5.0
 SCRIPT_REPLY_TIMEOUT = 60.0
 
-EPILOG = """\
+_INPUT = """\
 input:
   query-status                         a QMP command
   blockdev-add driver=qcow2 file.driver=file file.filename=/x.qcow2
@@ -24,13 +25,17 @@ input:
   {"execute": "query-status"}          raw JSON
   transaction( a k=v ; b k=v )         a QMP transaction (one action per line too)
   /hmp info block                      one HMP line; /hmp and /qmp switch mode
-  /help  /exit                         built-ins ('quit' is QEMU's command)
-
+"""
+_EXIT_CODES = """\
 exit codes:
   0 all commands succeeded     1 a command failed or a line did not parse
   2 usage error                3 could not connect or negotiate
   4 connection lost            130 interrupted
 """
+#: The built-ins (and the '!' prefix) as ``/help`` lists them.
+_BUILTINS = "built-ins:\n" + "".join(f"  {line}\n" for line in help_lines())
+
+EPILOG = "\n".join((_INPUT, _BUILTINS, _EXIT_CODES))
 
 
 def build_parser() -> argparse.ArgumentParser:

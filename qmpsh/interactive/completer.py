@@ -1,10 +1,11 @@
-"""Tab completion: candidates for the kind of position ``language.completion`` found, fuzzy-ranked.
+"""Tab completion: candidates for the kind of position the context found, fuzzy-ranked.
 
 ``candidates()`` is pure (a context, what the session knows and the live values
-in, candidates out), so it is tested on recorded schemas and replies. Live
-values (node names, QOM paths, HMP commands ...) come from ``language.live_values``; the
-prompt_toolkit glue at the bottom awaits them in the completion coroutine,
-never in a key handler, so typing never waits for QEMU. Arguments come
+in, candidates out; only ``/fd PATH`` lists a local directory), so it is tested
+on recorded schemas and replies. Live values (node names, QOM paths, HMP
+commands ...) come from ``language.live_values``; the prompt_toolkit glue at the bottom
+awaits them in the completion coroutine, never in a key handler, so typing
+never waits for QEMU. Arguments come
 required first, already-given ones dropped, each with its type,
 required/optional and deprecation beside it.
 """
@@ -12,15 +13,16 @@ required/optional and deprecation beside it.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from qmpsh.language import completion as ctx_
 from qmpsh.language import live_values as live
+from qmpsh.language.builtin_registry import BUILTINS
 from qmpsh.language.completion import Context, context
 from qmpsh.language.schema import Member, SchemaIndex
-from qmpsh.language.syntax import BUILTINS
 
 if TYPE_CHECKING:
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -86,6 +88,11 @@ def candidates(
 def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) -> list[Candidate]:
     if ctx.kind == ctx_.BUILTIN:
         return _builtins()
+    if ctx.kind == ctx_.PATH:
+        return _paths(ctx.word)
+    if ctx.kind == ctx_.EVENT_LOG:
+        verbs = [Candidate(verb, meaning) for verb, meaning in ctx_.EVENT_LOG_VERBS.items()]
+        return verbs + [Candidate(name, "event") for name in sorted(index.events if index else ())]
     if ctx.kind in (ctx_.COMMAND, ctx_.JSON_COMMAND):
         found = [_command(name, index) for name in _command_names(index, commands)]
         return found + (_builtins() if ctx.kind == ctx_.COMMAND else [])
@@ -118,8 +125,25 @@ def live_candidates(
 
 
 def _builtins() -> list[Candidate]:
+    return [Candidate("/" + name, spec.description) for name, spec in BUILTINS.items()]
+
+
+def _paths(word: str) -> list[Candidate]:
+    """Files in the directory ``word`` names so far: the one kind read from the disk here.
+
+    Hidden ones only once their leading '.' is typed, as shells do.
+    """
+    folder = word[: word.rfind("/") + 1]
+    try:
+        with os.scandir(os.path.expanduser(folder or ".")) as entries:
+            found = sorted((entry.name, entry.is_dir()) for entry in entries)
+    except (OSError, ValueError):  # no such directory; a NUL or a lone surrogate in the name
+        return []
+    hidden = word[len(folder) :].startswith(".")
     return [
-        Candidate("/" + name, about.split("  ")[-1].strip()) for name, about in BUILTINS.items()
+        Candidate(folder + name + "/" * is_dir, "directory" if is_dir else "file")
+        for name, is_dir in found
+        if hidden or not name.startswith(".")
     ]
 
 

@@ -27,8 +27,8 @@ from pygments.token import (
     _TokenType,
 )
 
+from qmpsh.language.builtin_registry import BUILTINS
 from qmpsh.language.completion import split_tokens
-from qmpsh.language.syntax import BUILTINS
 
 TokenStream = Iterator[tuple[int, _TokenType, str]]
 

@@ -9,9 +9,11 @@ strings and the completer maps kinds to candidates.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qmpsh.errors import InputError
+from qmpsh.language.builtin_registry import BUILTINS, ArgumentKind
 from qmpsh.language.syntax import QmpCall, parse
 
 #: Kinds of completion.
@@ -22,9 +24,17 @@ VALUE = "value"  # the value of key ``path``
 HMP = "hmp"  # an HMP line (``words`` holds the words before the cursor)
 JSON_COMMAND = "json-command"  # the string after "execute": in raw JSON
 JSON_ARGUMENT = "json-argument"  # a key inside "arguments": {...}
-WAIT_EVENT = "event"  # an event name (for /wait)
+WAIT_EVENT = "event"  # an event name (for /wait, /events mute)
+EVENT_LOG = "event-log"  # an event name or one of EVENT_LOG_VERBS (for /events)
 HELP_TOPIC = "help-topic"  # a command or event name after /help
+PATH = "path"  # a local file (for /fd)
 NONE = "none"
+
+#: What ``/events`` takes before event names instead of a glob, and what each does.
+EVENT_LOG_VERBS = {
+    "mute": "hide at the prompt (still logged)",
+    "unmute": "show at the prompt again",
+}
 
 _JSON_EXECUTE = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]*)\Z')
 _JSON_NAME = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]+)"')
@@ -51,22 +61,68 @@ def context(before: str, *, hmp_mode: bool = False) -> Context:
     if "\n" in before and not stripped.startswith("transaction"):
         return Context(NONE)
     line = before.rsplit("\n", 1)[-1].lstrip()
-    if line.startswith("/hmp "):
-        return _hmp_context(line[5:])
-    if line.startswith("/wait "):
-        words = line.split()
-        word = "" if line[-1].isspace() else words[-1]  # any blank split() splits on
-        return Context(WAIT_EVENT, word) if len(words) <= 1 + bool(word) else Context(NONE)
-    if line.startswith("/help "):
-        rest = line[6:]
-        while rest.lstrip().startswith("/help "):  # '/help /help x' is '/help x': a loop,
-            rest = rest.lstrip()[6:]  # not one recursion per word (a long line overflowed)
-        topic = context(rest)  # /help blockdev-add driver=... completes like the command
-        return Context(HELP_TOPIC, topic.word) if topic.kind == COMMAND else topic
     if line.startswith("/"):
-        return Context(BUILTIN, line) if " " not in line else Context(NONE)
+        return _builtin_context(line)
     if hmp_mode:
         return _hmp_context(line)
+    return _command_context(line)
+
+
+def _builtin_context(line: str) -> Context:
+    """A built-in's name, or its argument as its registry entry says it completes."""
+    while True:
+        name, space, rest = line[1:].partition(" ")
+        if not space:
+            return Context(BUILTIN, line)
+        spec = BUILTINS.get(name)
+        if spec is None:
+            return Context(NONE)
+        if spec.argument != "topic" or not rest.lstrip().startswith("/"):
+            return _ARGUMENT_CONTEXTS[spec.argument](rest)
+        # '/help /help x' is '/help x', '/help /wait X' completes like '/wait X': a loop,
+        # not one recursion per word (a long line overflowed)
+        line = rest.lstrip()
+
+
+def _no_argument(rest: str) -> Context:
+    return Context(NONE)
+
+
+def _topic_context(rest: str) -> Context:
+    topic = context(rest)  # /help blockdev-add driver=... completes like the command
+    return Context(HELP_TOPIC, topic.word) if topic.kind == COMMAND else topic
+
+
+def _event_context(rest: str) -> Context:
+    """``EVENT [k=v ...]``: the event name only."""
+    words = rest.split()
+    word = "" if not rest or rest[-1].isspace() else words[-1]  # any blank split() splits on
+    return Context(WAIT_EVENT, word) if len(words) <= bool(word) else Context(NONE)
+
+
+def _event_log_context(rest: str) -> Context:
+    """``[GLOB] [k=v ...]`` or ``mute|unmute NAME ...``."""
+    words = rest.split()
+    word = "" if not rest or rest[-1].isspace() else words[-1]
+    if len(words) <= bool(word):
+        return Context(EVENT_LOG, word)
+    if words[0] in EVENT_LOG_VERBS:
+        return Context(WAIT_EVENT, word)
+    return Context(NONE)
+
+
+def _path_command_context(rest: str) -> Context:
+    """``PATH CMD ...``: a local file, then a QMP command (not a built-in)."""
+    path, space, command = rest.lstrip().partition(" ")
+    if not space:
+        return Context(PATH, path)
+    if command.lstrip().startswith("/"):
+        return Context(NONE)
+    return context(command)
+
+
+def _command_context(line: str) -> Context:
+    """``command k=v ...`` left of the cursor."""
     tokens, current = split_tokens(line)
     if not tokens and current is not None and "=" not in current:
         return Context(COMMAND, current)
@@ -156,3 +212,13 @@ def _json_context(text: str) -> Context:
     if name and key:
         return Context(JSON_ARGUMENT, key.group(1), name.group(1))
     return Context(NONE)
+
+
+_ARGUMENT_CONTEXTS: dict[ArgumentKind, Callable[[str], Context]] = {
+    "none": _no_argument,
+    "topic": _topic_context,
+    "event": _event_context,
+    "event-log": _event_log_context,
+    "hmp-line": _hmp_context,
+    "path-command": _path_command_context,
+}

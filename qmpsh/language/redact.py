@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 
 from qmpsh.errors import InputError
+from qmpsh.language.builtin_registry import command_start
 from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, RawJson, Transaction, parse
 
 REDACTED = "<redacted>"
@@ -131,12 +132,12 @@ def _redact_input(text: str, *, hmp_mode: bool) -> str | None:
         return None if _SECRETISH.search(text) else text
     if isinstance(item, HmpLine):
         return text.replace(item.command_line, redact_hmp(item.command_line))
-    if isinstance(item, Builtin):  # /fd PATH CMD ...: CMD is an ordinary command
-        path, _, command = item.argument.partition(" ")
-        if item.name != "fd" or not command.strip():
+    if isinstance(item, Builtin):  # /fd PATH CMD, /help CMD: CMD is an ordinary command
+        start = command_start(item.spec, item.argument) if item.spec.secret else None
+        if start is None:
             return text
-        inner = redact_input(command)
-        cut = text.rindex(item.argument) + len(path) + 1
+        inner = redact_input(item.argument[start:])
+        cut = text.rindex(item.argument) + start
         return None if inner is None else text[:cut] + inner
     if isinstance(item, RawJson):
         redacted = redact_message(item.message)

@@ -15,19 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from qmpsh.errors import InputError
-
-#: Built-in commands: name -> one-line description (shown by ``/help``).
-BUILTINS: dict[str, str] = {
-    "help": "/help [CMD]      list built-ins and commands",
-    "hmp": "/hmp [LINE]      run one HMP line, or switch to HMP mode",
-    "qmp": "/qmp             switch to QMP mode",
-    "events": "/events [GLOB] [k=v]  recent events; /events mute|unmute NAME",
-    "wait": "/wait EVENT [timeout=S] [k=v]  wait for an event (or one since the last command)",
-    "fd": "/fd PATH CMD ...  pass an open file to QEMU with CMD (getfd, add-fd)",
-    "exit": "/exit            leave the shell (Ctrl-D too); 'quit' stops QEMU",
-}
-#: Help line for the '!' prefix, which is syntax rather than a built-in.
-BYPASS_HELP = "!CMD ...         send CMD (or raw JSON) as typed, without schema checks"
+from qmpsh.language.builtin_registry import BUILTINS, BuiltinSpec
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _TRANSACTION = re.compile(r"\s*transaction\s*\(", re.ASCII)
@@ -118,6 +106,11 @@ class Builtin:
 
     name: str
     argument: str = ""
+
+    @property
+    def spec(self) -> BuiltinSpec:
+        """What the registry declares for it (the parser makes only known ones)."""
+        return BUILTINS[self.name]
 
 
 Parsed = QmpCall | RawJson | Transaction | HmpLine | Builtin

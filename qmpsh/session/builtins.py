@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import fnmatch
 import os
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
+from qmpsh.language.builtin_registry import help_lines
 from qmpsh.language.helptext import CommandHelp, describe, group_commands
-from qmpsh.language.syntax import BUILTINS, BYPASS_HELP, Builtin, HmpLine, QmpCall, parse
+from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, parse
 from qmpsh.session.events import Match
 from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
 
@@ -25,20 +27,24 @@ RECENT = 50
 
 
 async def run_builtin(session: Session, item: Builtin) -> Outcome:
-    if item.name == "exit":
-        return Exit()
-    if item.name in ("hmp", "qmp"):
-        session.hmp_mode = item.name == "hmp"
-        return Notice(f"{session.mode} mode" + ("; /qmp goes back" if session.hmp_mode else ""))
-    if item.name == "help":
-        return await _help(session, item.argument)
-    if item.name == "events":
-        return _events(session, item.argument)
-    if item.name == "wait":
-        return await _wait(session, item.argument)
-    if item.name == "fd":
-        return await _fd(session, item.argument)
-    raise InputError(f"built-in '/{item.name}' is not available here")  # pragma: no cover
+    return await HANDLERS[item.spec.handler](session, item.argument)
+
+
+async def _exit(session: Session, argument: str) -> Exit:
+    return Exit()
+
+
+async def _hmp(session: Session, argument: str) -> Notice:
+    return _switch_mode(session, hmp=True)
+
+
+async def _qmp(session: Session, argument: str) -> Notice:
+    return _switch_mode(session, hmp=False)
+
+
+def _switch_mode(session: Session, *, hmp: bool) -> Notice:
+    session.hmp_mode = hmp
+    return Notice(f"{session.mode} mode" + ("; /qmp goes back" if session.hmp_mode else ""))
 
 
 async def _help(session: Session, argument: str) -> HelpList | CommandHelp:
@@ -55,7 +61,7 @@ async def _help(session: Session, argument: str) -> HelpList | CommandHelp:
     if argument:
         names = tuple(n for n in names if argument in n)
     groups = tuple((group, tuple(members)) for group, members in group_commands(names))
-    return HelpList((*BUILTINS.values(), BYPASS_HELP), groups, argument)
+    return HelpList(help_lines(), groups, argument)
 
 
 def _match(argument: str, what: str) -> tuple[Match, dict[str, object]]:
@@ -68,7 +74,7 @@ def _match(argument: str, what: str) -> tuple[Match, dict[str, object]]:
     return Match(call.command, conditions), options
 
 
-def _events(session: Session, argument: str) -> Outcome:
+async def _events(session: Session, argument: str) -> Outcome:
     verb, _, rest = argument.partition(" ")
     if verb in ("mute", "unmute"):
         names = rest.split()
@@ -117,6 +123,18 @@ async def _fd(session: Session, argument: str) -> Reply:
         return await session.send(item.command, message, fd=fd)
     finally:
         os.close(fd)
+
+
+#: Each built-in's handler, by the name the registry gives it (``BuiltinSpec.handler``).
+HANDLERS: dict[str, Callable[[Session, str], Awaitable[Outcome]]] = {
+    "help": _help,
+    "hmp": _hmp,
+    "qmp": _qmp,
+    "events": _events,
+    "wait": _wait,
+    "fd": _fd,
+    "exit": _exit,
+}
 
 
 def muted(session: Session, name: str) -> bool:

@@ -11,14 +11,11 @@ from qmpsh.session.builtins import run_builtin
 from qmpsh.session.outcomes import Outcome
 from qmpsh.session.session import Session
 
-#: Built-ins that look at what the latest command caused: they do not begin a command.
-_KEEP_MARK = ("wait", "events")
-
 
 async def run(session: Session, item: Parsed) -> Outcome:
     """The outcome of ``item`` (``InputError`` if it is wrong, before anything is sent)."""
     if isinstance(item, Builtin):
-        if item.name not in _KEEP_MARK:
+        if not item.spec.keeps_wait_mark:  # /wait, /events: they look at the latest command
             session.begin_command()
         return await run_builtin(session, item)
     session.begin_command()

@@ -1,0 +1,159 @@
+"""Pure: every ``/name`` built-in, declared once.
+
+The parser, ``/help``, completion, highlighting, redaction, the session's
+``/wait`` mark, ``--help`` and the man page all read this table, so a new
+built-in is one entry here and one handler in ``qmpsh.session.builtins``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+#: What a built-in's argument is, which says how it completes (``completion``
+#: maps each kind to a context):
+#: ``none``: nothing to complete; ``topic``: a command or event name, then the
+#: command's k=v; ``event``: an event name, then k=v; ``event-log``: an event
+#: name, or ``mute``/``unmute`` then event names; ``hmp-line``: an HMP command
+#: line; ``path-command``: a local file, then a QMP command.
+ArgumentKind = Literal["none", "topic", "event", "event-log", "hmp-line", "path-command"]
+ARGUMENT_KINDS: tuple[ArgumentKind, ...] = get_args(ArgumentKind)
+
+#: The arguments in which a QMP command starts after some words (``command_start``).
+_COMMAND_AFTER: dict[ArgumentKind, int] = {"topic": 0, "path-command": 1}
+
+#: ``/help`` aligns each summary after the usage padded to this width.
+_USAGE_WIDTH = 15
+
+
+@dataclass(frozen=True)
+class BuiltinSpec:
+    """One built-in, as every part of qmpsh that handles or explains it sees it."""
+
+    name: str
+    #: How it is typed, e.g. ``/wait EVENT [timeout=S] [k=v]``.
+    usage: str
+    #: What it does, in one line.
+    summary: str
+    #: What its argument is: how it completes.
+    argument: ArgumentKind
+    #: The handler's name in ``qmpsh.session.builtins.HANDLERS``.
+    handler: str
+    #: True if running it is not "a new command" for ``/wait``: the events that
+    #: came since the previous command stay waitable.
+    keeps_wait_mark: bool
+    #: True if its argument may hold a secret: the QMP command in it (see
+    #: ``command_start``) is redacted before the line goes into history.
+    secret: bool
+    #: Its other forms, shown after the summary.
+    also: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        """The summary and the other forms: what completion shows beside the name."""
+        return "; ".join((self.summary, *self.also))
+
+
+BUILTINS: dict[str, BuiltinSpec] = {
+    spec.name: spec
+    for spec in (
+        BuiltinSpec(
+            name="help",
+            usage="/help [CMD]",
+            summary="list built-ins and commands",
+            argument="topic",
+            handler="help",
+            keeps_wait_mark=False,
+            secret=True,
+        ),
+        BuiltinSpec(
+            name="hmp",
+            usage="/hmp [LINE]",
+            summary="run one HMP line, or switch to HMP mode",
+            argument="hmp-line",
+            handler="hmp",
+            keeps_wait_mark=False,
+            # '/hmp LINE' parses as an HMP line, redacted as one; '/hmp' alone holds nothing
+            secret=False,
+        ),
+        BuiltinSpec(
+            name="qmp",
+            usage="/qmp",
+            summary="switch to QMP mode",
+            argument="none",
+            handler="qmp",
+            keeps_wait_mark=False,
+            secret=False,
+        ),
+        BuiltinSpec(
+            name="events",
+            usage="/events [GLOB] [k=v]",
+            summary="recent events",
+            also=("/events mute|unmute NAME",),
+            argument="event-log",
+            handler="events",
+            keeps_wait_mark=True,
+            secret=False,
+        ),
+        BuiltinSpec(
+            name="wait",
+            usage="/wait EVENT [timeout=S] [k=v]",
+            summary="wait for an event (or one since the last command)",
+            argument="event",
+            handler="wait",
+            keeps_wait_mark=True,
+            secret=False,
+        ),
+        BuiltinSpec(
+            name="fd",
+            usage="/fd PATH CMD ...",
+            summary="pass an open file to QEMU with CMD (getfd, add-fd)",
+            argument="path-command",
+            handler="fd",
+            keeps_wait_mark=False,
+            secret=True,
+        ),
+        BuiltinSpec(
+            name="exit",
+            usage="/exit",
+            summary="leave the shell (Ctrl-D too); 'quit' stops QEMU",
+            argument="none",
+            handler="exit",
+            keeps_wait_mark=False,
+            secret=False,
+        ),
+    )
+}
+
+#: The '!' prefix is syntax, not a built-in, but ``/help`` lists it with them.
+BYPASS_USAGE = "!CMD ..."
+BYPASS_SUMMARY = "send CMD (or raw JSON) as typed, without schema checks"
+
+
+def _help_line(usage: str, description: str) -> str:
+    return f"{usage:<{_USAGE_WIDTH}}  {description}"
+
+
+def help_rows() -> tuple[tuple[str, str], ...]:
+    """(usage, description) of every built-in, then of the '!' prefix: ``/help``'s list."""
+    rows = tuple((spec.usage, spec.description) for spec in BUILTINS.values())
+    return (*rows, (BYPASS_USAGE, BYPASS_SUMMARY))
+
+
+def help_lines() -> tuple[str, ...]:
+    """``/help``'s list of built-ins, the '!' prefix last."""
+    return tuple(_help_line(usage, description) for usage, description in help_rows())
+
+
+def command_start(spec: BuiltinSpec, argument: str) -> int | None:
+    """Where the QMP command in ``argument`` begins (``/fd``'s after PATH), or None."""
+    words = _COMMAND_AFTER.get(spec.argument)
+    if words is None:
+        return None
+    start = 0
+    for _ in range(words):
+        space = argument.find(" ", start)
+        if space < 0:
+            return None
+        start = space + 1
+    return start if argument[start:].strip() else None
