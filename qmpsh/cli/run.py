@@ -30,7 +30,7 @@ from qmpsh.transport.interface import Transport
 from qmpsh.transport.targets import connect_warnings, is_libvirt_target, make_transport
 
 if TYPE_CHECKING:
-    from qmpsh.interactive.reconnect_wait import Connector
+    from qmpsh.interactive.reconnect import Connector
     from qmpsh.render.transcript import Transcript
     from qmpsh.transport.launch import Launched
 

@@ -1,8 +1,10 @@
 """The prompt's side of QEMU going away: ask, wait with a visible clock, carry on.
 
 ``repl`` decides when the connection is lost; this asks whether to wait (unless
-``--reconnect``), shows the wait until QEMU is back or Ctrl-C gives up, and
-moves the session to the new connection, saying what was kept. Ctrl-C here and
+``--reconnect``), retries until a connection is negotiated again (a QEMU restarted
+on the same socket path, or a monitor freed by another client), shows the wait
+until QEMU is back or Ctrl-C gives up, and moves the session to the new
+connection, saying what was kept. Ctrl-C here and
 during a command cancels only what runs (``ctrl_c_cancels``), never qmpsh.
 """
 
@@ -11,16 +13,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from qmpsh.interactive.reconnect_wait import Connector, wait_for_server
+from qmpsh.errors import ConnectFailed
 from qmpsh.render.plain import PlainRenderer
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Transport
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
+
+#: One attempt to connect and negotiate; raises ``ConnectFailed`` when it cannot.
+Connector = Callable[[], Awaitable[Transport]]
+#: Told, after each failed attempt, how long the wait has lasted and why it failed.
+Progress = Callable[[float, str], None]
+
+#: Between attempts: quick enough that a restarted QEMU is found at once, rare enough
+#: that a missing socket costs nothing.
+INTERVAL = 0.25
+
+
+async def wait_for_server(
+    connect: Connector, *, interval: float = INTERVAL, progress: Progress | None = None
+) -> Transport:
+    """Retry ``connect`` until it succeeds; cancel the task to give up."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        try:
+            return await connect()
+        except ConnectFailed as err:
+            if progress is not None:
+                progress(loop.time() - start, str(err))
+        await asyncio.sleep(interval)
 
 
 @contextlib.contextmanager

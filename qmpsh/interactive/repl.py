@@ -25,8 +25,13 @@ from qmpsh.interactive.lexer import make_lexer
 from qmpsh.interactive.lookups import Lookups
 from qmpsh.interactive.paste import linear_pastes, too_long
 from qmpsh.interactive.prompt_style import prompt_style
-from qmpsh.interactive.reconnect import cancelled_by_user, ctrl_c_cancels, reattach, wait_for_qemu
-from qmpsh.interactive.reconnect_wait import Connector
+from qmpsh.interactive.reconnect import (
+    Connector,
+    cancelled_by_user,
+    ctrl_c_cancels,
+    reattach,
+    wait_for_qemu,
+)
 from qmpsh.language.redact import redact_input
 from qmpsh.language.syntax import Builtin, HmpLine, Parsed, is_incomplete
 from qmpsh.language.validate import needs_schema
