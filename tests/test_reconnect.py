@@ -38,6 +38,7 @@ from prompt_toolkit.output import DummyOutput
 from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.interactive import reconnect as rejoin
 from qmpsh.interactive import repl
+from qmpsh.language.schema import SchemaIndex
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Transport
@@ -243,7 +244,7 @@ def test_prompt_offers_to_wait_and_goes_on_with_the_same_schema(vm: Vm) -> None:
     async def body() -> None:
         async with repl_on(str(vm.socket)) as (driver, seen):
             await driver.enter("query-status", "running")
-            index = await driver.session.schema()
+            index = await learned_schema(driver)
             assert index is not None
             vm.kill()
             await driver.until(seen.asked, "the question")
@@ -252,7 +253,7 @@ def test_prompt_offers_to_wait_and_goes_on_with_the_same_schema(vm: Vm) -> None:
             driver.type("y")
             await driver.until(lambda: "reconnected to QEMU" in driver.output(), "reconnected")
             assert f"at {vm.socket} (same QEMU version, schema kept)" in driver.output()
-            assert await driver.session.schema() is index  # not fetched again
+            assert await learned_schema(driver) is index  # not fetched again
             assert len(seen.connects) == 2
             # The session works on the new QEMU, and learned its name anew.
             await driver.enter("query-name", '"again"')
@@ -309,6 +310,12 @@ def test_a_command_lost_with_qemu_is_reported_then_the_wait_begins(vm: Vm) -> No
     run(body())
 
 
+async def learned_schema(driver: Repl) -> SchemaIndex | None:
+    """The schema the prompt learned in the background for the current connection."""
+    await driver.lookups.learned()
+    return driver.session.index
+
+
 def test_new_qemu_version_means_a_new_schema() -> None:
     """The fake server stands in for an upgraded QEMU restarted on the same socket."""
     old_schema: list[dict[str, object]] = [
@@ -329,7 +336,7 @@ def test_new_qemu_version_means_a_new_schema() -> None:
 
         async def body() -> None:
             async with repl_on(str(fake.path)) as (driver, seen):
-                index = await driver.session.schema()
+                index = await learned_schema(driver)
                 assert index is not None and "query-new" not in index.commands
                 fake.version = {"qemu": {"major": 8, "minor": 0, "micro": 0}, "package": ""}
                 schemas.append(new_schema)
@@ -338,7 +345,7 @@ def test_new_qemu_version_means_a_new_schema() -> None:
                 driver.type(ENTER)  # Enter means yes
                 await driver.until(lambda: "reconnected" in driver.output(), "reconnected")
                 assert "QEMU 7.2.0 -> 8.0.0, reading the new schema" in driver.output()
-                index = await driver.session.schema()
+                index = await learned_schema(driver)
                 assert index is not None and "query-new" in index.commands
 
         run(body())
