@@ -208,3 +208,30 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
     for line in summary():
         terminalreporter.write_line(line)
+
+
+#: Runs qmpsh's main() and then says which heavy modules it imported.
+PROBE = """
+import sys
+from qmpsh.cli.main import main
+status = main(sys.argv[1:])
+heavy = ("asyncio", "qemu.qmp", "prompt_toolkit", "rich")
+print("imported:", *sorted(m for m in heavy if m in sys.modules), file=sys.stderr)
+sys.exit(status)
+"""
+
+
+def run_python(code: str, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    """``python -c CODE ARGS``, fed ``input``: qmpsh entered in ways its binary is not."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def probe(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    """qmpsh run with ``args``; its stderr ends with the heavy modules it imported."""
+    return run_python(PROBE, *args, input=input)

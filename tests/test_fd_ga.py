@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Qemu, short_tempdir
+from tests.conftest import Qemu, probe, short_tempdir
 from tests.test_script_qemu import out_lines, run
 
 # --------------------------------------------------------------------------- /fd
@@ -194,6 +194,13 @@ def test_real_guest_agent_with_skip_negotiation(guest_agent: GuestAgent) -> None
     sync, now = (json.loads(line) for line in out_lines(res.stdout))
     assert sync["return"] == 12345
     assert before <= now["return"] <= after
+
+
+def test_a_guest_agent_script_needs_no_event_loop(guest_agent: GuestAgent) -> None:
+    done = probe("-N", str(guest_agent.socket), input="guest-ping\nguest-sync id=7\n")
+    assert done.returncode == 0, done
+    assert out_lines(done.stdout) == ["{}", "7"]
+    assert done.stderr == "imported:\n"
 
 
 def test_real_guest_agent_errors_and_missing_negotiation(guest_agent: GuestAgent) -> None:
