@@ -407,23 +407,23 @@ def test_ask_sends_arguments_quietly() -> None:
 
 def test_lookups_are_cached_until_a_command_runs_or_an_event_arrives() -> None:
     async def body() -> None:
-        session, transport = _stub(_echo)
-        assert session.looked_up(JOBS_QUESTION) is None  # not asked yet
-        assert await session.lookup(JOBS_QUESTION) == ["query-jobs"]
-        assert await session.lookup(JOBS_QUESTION) == ["query-jobs"]
-        assert session.looked_up(JOBS_QUESTION) == ["query-jobs"]
-        await session.lookup(TYPES_QUESTION)
+        lookups, transport = _stub(_echo)
+        assert lookups.looked_up(JOBS_QUESTION) is None  # not asked yet
+        assert await lookups.lookup(JOBS_QUESTION) == ["query-jobs"]
+        assert await lookups.lookup(JOBS_QUESTION) == ["query-jobs"]
+        assert lookups.looked_up(JOBS_QUESTION) == ["query-jobs"]
+        await lookups.lookup(TYPES_QUESTION)
         assert len(transport.sent) == 2
         stop = parse("stop")
         assert stop is not None
-        await run(session.session, stop)  # any command may change what exists
-        assert session.looked_up(JOBS_QUESTION) is None
-        assert session.looked_up(TYPES_QUESTION) == ["qom-list-types"]  # types cannot
-        await session.lookup(JOBS_QUESTION)
+        await run(lookups.session, stop)  # any command may change what exists
+        assert lookups.looked_up(JOBS_QUESTION) is None
+        assert lookups.looked_up(TYPES_QUESTION) == ["qom-list-types"]  # types cannot
+        await lookups.lookup(JOBS_QUESTION)
         transport.notify("recv", {"event": "JOB_STATUS_CHANGE", "data": {}})
-        assert session.looked_up(JOBS_QUESTION) is None
+        assert lookups.looked_up(JOBS_QUESTION) is None
         transport.notify("recv", {"return": {}})  # a reply is no reason
-        assert session.looked_up(TYPES_QUESTION) is not None
+        assert lookups.looked_up(TYPES_QUESTION) is not None
 
     asyncio.run(body())
 
@@ -435,9 +435,9 @@ def test_a_failed_lookup_gives_none_and_no_exception() -> None:
         raise ConnectionLost("stub: gone")
 
     async def body() -> None:
-        session, _ = _stub(refuse)
-        assert await session.lookup(JOBS_QUESTION) is None
-        assert await session.lookup(TYPES_QUESTION) is None
+        lookups, _ = _stub(refuse)
+        assert await lookups.lookup(JOBS_QUESTION) is None
+        assert await lookups.lookup(TYPES_QUESTION) is None
 
     asyncio.run(body())
 
@@ -450,18 +450,18 @@ def test_a_stalled_lookup_is_waited_for_once_and_used_when_it_arrives() -> None:
             await release.wait()
             return {"return": ["late"]}
 
-        session, transport = _stub(slow)
-        session.lookup_timeout = 0.2
+        lookups, transport = _stub(slow)
+        lookups.lookup_timeout = 0.2
         started = time.monotonic()
-        assert await session.lookup(JOBS_QUESTION) is None
+        assert await lookups.lookup(JOBS_QUESTION) is None
         assert 0.15 < time.monotonic() - started < 1.0
         started = time.monotonic()
-        assert await session.lookup(JOBS_QUESTION) is None  # given up: no second wait
+        assert await lookups.lookup(JOBS_QUESTION) is None  # given up: no second wait
         assert time.monotonic() - started < 0.05
         assert len(transport.sent) == 1  # and no second request
         release.set()
         await asyncio.sleep(0.01)
-        assert await session.lookup(JOBS_QUESTION) == ["late"]
+        assert await lookups.lookup(JOBS_QUESTION) == ["late"]
 
     asyncio.run(body())
 
@@ -474,15 +474,15 @@ def test_cancelling_the_completion_leaves_the_request_to_finish() -> None:
             await release.wait()
             return {"return": ["done"]}
 
-        session, transport = _stub(slow)
-        waiting = asyncio.ensure_future(session.lookup(JOBS_QUESTION))
+        lookups, transport = _stub(slow)
+        waiting = asyncio.ensure_future(lookups.lookup(JOBS_QUESTION))
         await asyncio.sleep(0.01)
         waiting.cancel()  # what prompt_toolkit does to a completion when the prompt ends
         with pytest.raises(asyncio.CancelledError):
             await waiting
         release.set()
         await asyncio.sleep(0.01)
-        assert session.looked_up(JOBS_QUESTION) == ["done"]
+        assert lookups.looked_up(JOBS_QUESTION) == ["done"]
         assert len(transport.sent) == 1
 
     asyncio.run(body())
