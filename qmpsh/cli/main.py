@@ -18,6 +18,7 @@ from qmpsh.cli.parser import build_parser
 from qmpsh.cli.prepare import settle
 from qmpsh.cli.run import run
 from qmpsh.errors import ExitStatus, Interrupted, UsageError
+from qmpsh.transport.targets import libvirt_target
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -29,8 +30,6 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         argv, qemu_args = argv[:at], argv[at + 1 :]
     args = build_parser().parse_intermixed_args(argv)  # options may sit between TARGET and SCRIPT
     if (args.libvirt or args.connect) and args.all is None:  # TARGET is URI/DOMAIN
-        from qmpsh.transport.targets import libvirt_target
-
         args.target = libvirt_target(args.connect, args.target, launch=args.launch)
     args.given_target = args.target  # before settle() fills in the configured default
     settle(args)  # config file, NO_COLOR, aliases; --version, --completions, --print-config

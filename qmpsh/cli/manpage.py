@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from qmpsh import __version__
+from qmpsh.cli.parser import build_parser
 
 PAGE = Path(__file__).resolve().parent.parent / "man" / "qmpsh.1"
 
@@ -124,8 +125,6 @@ def _table(rows: tuple[tuple[str, str], ...]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """``python -m qmpsh.cli.manpage --write`` renews the shipped page; no argument prints it."""
-    from qmpsh.cli.parser import build_parser
-
     text = render(build_parser())
     if argv == ["--write"]:
         PAGE.parent.mkdir(exist_ok=True)

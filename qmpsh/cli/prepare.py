@@ -18,6 +18,8 @@ from pathlib import Path
 
 from qmpsh import __version__
 from qmpsh.cli.settings import OWN_STYLE, Settings, config_path, load, toml_key
+from qmpsh.cli.shells import completion_script
+from qmpsh.files import history_path, trim_history
 from qmpsh.render.plain import PlainRenderer
 
 CLI = "command line"
@@ -25,7 +27,8 @@ CLI = "command line"
 
 def version_text() -> str:
     """``qmpsh --version``: qmpsh, qemu.qmp and Python, what a bug report needs."""
-    import platform  # here, not at the top: every run but --version would pay for it
+    # Here, not at the top: every run but --version would pay 10 + 50 ms for them.
+    import platform
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -49,8 +52,6 @@ def settle(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> Non
         print(version_text())
         raise SystemExit(0)
     if args.completions:
-        from qmpsh.cli.shells import completion_script
-
         sys.stdout.write(completion_script(args.completions))
         raise SystemExit(0)
     configured = load(config_path(env))
@@ -96,7 +97,7 @@ def effective(settings: Settings, args: argparse.Namespace, env: Mapping[str, st
 
 def describe(settings: Settings, env: Mapping[str, str] = os.environ) -> str:
     """``--print-config``: the effective settings as TOML, each with where it came from."""
-    from qmpsh.render.pager import pager_command
+    from qmpsh.render.pager import pager_command  # 6 ms (shlex, shutil): --print-config only
 
     path = settings.path
     found = "found" if path is not None and path.is_file() else "not found"
@@ -134,7 +135,7 @@ def make_renderer(args: argparse.Namespace, *, interactive: bool) -> PlainRender
     settings: Settings = args.settings
     color = {"always": True, "never": False}.get(settings.color)
     style = None if settings.style == OWN_STYLE else settings.style
-    if interactive:
+    if interactive:  # rich costs 60 ms of start-up: only a terminal or --color pays it
         from qmpsh.render.pager import page
         from qmpsh.render.rich_terminal import RichRenderer
 
@@ -163,8 +164,6 @@ def make_renderer(args: argparse.Namespace, *, interactive: bool) -> PlainRender
 
 def history_file(settings: Settings) -> Path | None:
     """Where the REPL keeps its history, trimmed to ``history_size`` (None: keep none)."""
-    from qmpsh.files import history_path, trim_history
-
     if settings.history_size == 0:
         return None
     path = history_path()

@@ -23,11 +23,17 @@ from qmpsh.batch.lines import ScriptLines
 from qmpsh.batch.runner import run_script
 from qmpsh.cli.parser import CONNECT_TIMEOUT, SCRIPT_REPLY_TIMEOUT
 from qmpsh.cli.prepare import history_file, make_renderer
+from qmpsh.cli.settings import OWN_STYLE, Settings
 from qmpsh.errors import Interrupted, QmpshError
 from qmpsh.render.plain import PlainRenderer
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Transport
-from qmpsh.transport.targets import connect_warnings, is_libvirt_target, make_transport
+from qmpsh.transport.targets import (
+    connect_warnings,
+    fleet_domains,
+    is_libvirt_target,
+    make_transport,
+)
 
 if TYPE_CHECKING:
     from qmpsh.interactive.reconnect import Connector
@@ -42,7 +48,7 @@ def run(args: argparse.Namespace, qemu_args: list[str]) -> int:
         signal.signal(signal.SIGTERM, _interrupted)
         signal.signal(signal.SIGHUP, _interrupted)
         return drive(_run(args, qemu_args, blocking=True))
-    # Imported only here: a plain script never pays for asyncio (benchmarks, P1).
+    # Imported only here: a script never pays for asyncio (20 ms of its 50: benchmarks, P1).
     import asyncio
 
     return asyncio.run(_on_loop(args, qemu_args))
@@ -74,7 +80,7 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 async def _on_loop(args: argparse.Namespace, qemu_args: list[str]) -> int:
     """``_run`` under asyncio: SIGTERM/SIGHUP cancel it, so ``finally`` still stops a
     launched QEMU."""
-    import asyncio
+    import asyncio  # see run()
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -100,13 +106,13 @@ async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool
     transcript: Transcript | None = None
     try:
         if args.launch:
-            from qmpsh.transport.launch import launch_async
+            from qmpsh.transport.launch import launch_async  # asyncio, tempfile: 26 ms
 
             with renderer.waiting("starting QEMU"):
                 launched = await launch_async(qemu_args, timeout=max(connect_timeout, 10))
         target = str(launched.socket) if launched else args.target
         if args.logfile:
-            from qmpsh.render.transcript import Transcript
+            from qmpsh.render.transcript import Transcript  # 8 ms: only with -l
 
             transcript = Transcript(args.logfile, target, warn=renderer.warning)
 
@@ -146,7 +152,7 @@ async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool
             await session.transport.close()
         if transcript is not None:
             transcript.close()
-        if launched is not None:
+        if launched is not None:  # launched: on the loop already
             import asyncio
 
             await asyncio.to_thread(launched.stop)
@@ -171,7 +177,7 @@ async def _interactive(
     args: argparse.Namespace,
     reconnect: Connector | None,
 ) -> int:
-    from qmpsh.cli.settings import OWN_STYLE, Settings
+    # prompt_toolkit, rich, pygments: 135 ms that only a person at the prompt pays.
     from qmpsh.interactive.repl import Looks, run_repl
 
     settings: Settings = args.settings
@@ -192,9 +198,9 @@ async def _interactive(
 
 
 async def _fleet(args: argparse.Namespace) -> int:
+    # asyncio (the fleet runs its targets concurrently): not for a script's start-up.
     from qmpsh.fleet.fleet import Fleet, expand
     from qmpsh.fleet.view import FleetView
-    from qmpsh.transport.targets import fleet_domains
 
     view = FleetView(json_lines=args.json, events=args.events, pretty=args.pretty)
     aliases = {name: alias.socket for name, alias in args.settings.targets.items()}

@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from qmpsh.cli.parser import build_parser
 from qmpsh.cli.settings import SHELLS
 
 #: The name each shell looks for in its completion directory.
@@ -68,8 +69,6 @@ def options(parser: argparse.ArgumentParser) -> list[Option]:
 
 def completion_script(shell: str, parser: argparse.ArgumentParser | None = None) -> str:
     if parser is None:
-        from qmpsh.cli.parser import build_parser
-
         parser = build_parser()
     return {"bash": _bash, "zsh": _zsh, "fish": _fish}[shell](options(parser))
 

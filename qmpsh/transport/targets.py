@@ -36,11 +36,12 @@ def make_transport(target: str, *, negotiate: bool = True, blocking: bool = Fals
     if domain is not None:
         if not negotiate:
             raise UsageError("-N is for a guest agent's socket, not a libvirt domain")
+        # libvirt-python is optional (qmpsh[libvirt]), and costs only who uses it.
         from qmpsh.transport.libvirt import LibvirtTransport
 
         uri, name = domain
         return LibvirtTransport(target, uri, name)
-    if blocking:
+    if blocking:  # 14 ms (socket, select, json) the prompt would not need at once
         from qmpsh.transport.blocking import BlockingTransport
 
         return BlockingTransport(target, negotiate=negotiate)
@@ -108,7 +109,7 @@ def connect_warnings(transport: Transport) -> list[str]:
     domain = split_libvirt_target(transport.target)
     if domain is None:
         return []
-    from qmpsh.transport.libvirt import taint_warning
+    from qmpsh.transport.libvirt import taint_warning  # optional binding: libvirt targets only
 
     return [taint_warning(domain[1])]
 
@@ -119,7 +120,7 @@ def fleet_domains(uri: str | None) -> Callable[[str], list[str]]:
     def targets(pattern: str) -> list[str]:
         if not set(pattern) & set("*?["):
             return [libvirt_target(uri, pattern)]
-        from qmpsh.transport.libvirt import domain_names
+        from qmpsh.transport.libvirt import domain_names  # as above
 
         names = fnmatch.filter(domain_names(uri or default_uri()), pattern)
         return [libvirt_target(uri, name) for name in sorted(names)]
