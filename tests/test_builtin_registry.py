@@ -1,0 +1,305 @@
+"""The built-in registry (pure): every entry complete, every consumer reading it.
+
+A built-in is declared once, in ``qmpsh.language.builtin_registry``; these
+tests fail when an entry lacks a handler (or a handler an entry), when /help,
+completion, ``--help`` or the man page leave one out, and when a usage line
+promises what the built-in's parser does not accept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+import pytest
+
+from qmpsh.cli.manpage import render, roff
+from qmpsh.cli.parser import EPILOG, build_parser
+from qmpsh.errors import InputError
+from qmpsh.interactive.completer import complete
+from qmpsh.interactive.lexer import lex
+from qmpsh.language import completion as c
+from qmpsh.language.builtin_registry import (
+    ARGUMENT_KINDS,
+    BUILTINS,
+    BuiltinSpec,
+    command_start,
+    help_lines,
+)
+from qmpsh.language.redact import REDACTED, redact_input
+from qmpsh.language.schema import SchemaIndex
+from qmpsh.language.syntax import Builtin, HmpLine, parse
+from qmpsh.session.builtins import HANDLERS
+from qmpsh.session.outcomes import HelpList, Outcome, Waited
+from qmpsh.session.session import Session
+from qmpsh.transport.failures import ServerInfo
+from qmpsh.transport.qemu_qmp import Observer
+
+SPECS = list(BUILTINS.values())
+NAMES = list(BUILTINS)
+
+#: ``/help``'s list in scripts, byte for byte: scripts and people's notes rely on it.
+HELP_IN_SCRIPTS = """\
+/help [CMD]      list built-ins and commands
+/hmp [LINE]      run one HMP line, or switch to HMP mode
+/qmp             switch to QMP mode
+/events [GLOB] [k=v]  recent events; /events mute|unmute NAME
+/wait EVENT [timeout=S] [k=v]  wait for an event (or one since the last command)
+/fd PATH CMD ...  pass an open file to QEMU with CMD (getfd, add-fd)
+/exit            leave the shell (Ctrl-D too); 'quit' stops QEMU
+!CMD ...         send CMD (or raw JSON) as typed, without schema checks
+"""
+
+#: The completion context each kind of argument gives right after ``/name ``.
+CONTEXT_OF_KIND = {
+    "none": c.NONE,
+    "topic": c.HELP_TOPIC,
+    "event": c.WAIT_EVENT,
+    "event-log": c.EVENT_LOG,
+    "hmp-line": c.HMP,
+    "path-command": c.PATH,
+}
+
+
+# -- the entries
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=NAMES)
+def test_every_entry_has_every_field(spec: BuiltinSpec) -> None:
+    assert BUILTINS[spec.name] is spec
+    assert re.fullmatch(r"[a-z]+", spec.name)
+    for form in (spec.usage, *spec.also):
+        assert form == f"/{spec.name}" or form.startswith(f"/{spec.name} "), form
+    assert spec.summary and "\n" not in spec.description
+    assert spec.argument in ARGUMENT_KINDS
+    assert spec.handler
+    for flag in (f for f in fields(spec) if f.type == "bool"):
+        assert isinstance(getattr(spec, flag.name), bool), flag.name
+    if spec.argument == "none":  # nothing to type after the name, nothing to redact
+        assert spec.usage == f"/{spec.name}" and not spec.secret
+
+
+def test_every_entry_has_a_handler_and_every_handler_an_entry() -> None:
+    assert {spec.handler for spec in SPECS} == set(HANDLERS)
+
+
+def test_every_kind_of_argument_completes() -> None:
+    """Also the kinds no entry uses yet: a new built-in may pick any of them."""
+    assert set(CONTEXT_OF_KIND) == set(c._ARGUMENT_CONTEXTS) == set(ARGUMENT_KINDS)
+
+
+# -- the consumers
+
+
+def test_help_in_scripts_is_unchanged() -> None:
+    assert "".join(f"{line}\n" for line in help_lines()) == HELP_IN_SCRIPTS
+
+
+def test_help_lists_every_builtin() -> None:
+    listing = run(Stub(), "/help")
+    assert isinstance(listing, HelpList)
+    assert [line.split()[0] for line in listing.builtins] == [*(f"/{n}" for n in NAMES), "!CMD"]
+
+
+@dataclass
+class Knows:
+    index: SchemaIndex | None = None
+    commands: tuple[str, ...] = ()
+    hmp_mode: bool = False
+
+
+@pytest.mark.parametrize("hmp_mode", [False, True])
+def test_completion_offers_every_builtin_with_its_description(hmp_mode: bool) -> None:
+    word, found = complete("/", Knows(hmp_mode=hmp_mode))
+    assert word == "/"
+    assert {(f.text, f.meta) for f in found} == {(f"/{s.name}", s.description) for s in SPECS}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=NAMES)
+def test_an_argument_completes_as_its_entry_says(spec: BuiltinSpec) -> None:
+    assert c.context(f"/{spec.name} ").kind == CONTEXT_OF_KIND[spec.argument]
+    assert c.context(f"/{spec.name}").kind == c.BUILTIN
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=NAMES)
+def test_every_builtin_is_highlighted_as_one(spec: BuiltinSpec) -> None:
+    ((_, token, text),) = lex(f"/{spec.name}", ())
+    assert (str(token), text) == ("Token.Keyword", f"/{spec.name}")
+
+
+def test_help_epilog_and_man_page_mention_every_builtin() -> None:
+    page = render(build_parser())
+    for line in help_lines():
+        assert f"\n  {line}\n" in EPILOG
+        assert f"\n  {roff(line)}\n" in page
+    for name in NAMES:
+        assert f"/{name}" in build_parser().format_help()
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=NAMES)
+def test_a_secret_in_a_builtins_argument_is_redacted_as_its_entry_says(spec: BuiltinSpec) -> None:
+    """Where the entry says the argument holds a QMP command (CMD), its secrets go."""
+    words = [word.strip("[]") for word in spec.usage.split()[1:]]
+    assert spec.secret == ("CMD" in words)
+    before = [SAMPLES[word] for word in words[: words.index("CMD")]] if spec.secret else []
+    line = " ".join([f"/{spec.name}", *before, "set_password protocol=vnc password=Zq1"])
+    item = parse(line)
+    if isinstance(item, HmpLine):  # '/hmp LINE' is an HMP line, redacted as one
+        return
+    assert isinstance(item, Builtin)
+    kept = redact_input(line)
+    if spec.secret:
+        assert command_start(spec, item.argument) is not None
+        assert kept == line.replace("Zq1", REDACTED)
+    else:
+        assert kept == line
+
+
+# -- usage lines against what the parsers accept
+
+#: What each placeholder of a usage line stands for in an example.
+SAMPLES = {
+    "CMD": "getfd",
+    "...": "fdname=f0",  # CMD's arguments
+    "LINE": "info version",
+    "GLOB": "SHUT*",
+    "EVENT": "SHUTDOWN",
+    "NAME": "RTC_CHANGE",
+    "PATH": os.devnull,
+    "k=v": "guest=false",
+    "timeout=S": "timeout=0",
+}
+
+
+def examples(form: str) -> tuple[list[str], list[str]]:
+    """Inputs a usage form promises to accept, and inputs that leave out something
+    it requires: each required placeholder in turn, with what follows it."""
+    name, *words = form.split()
+    required = [w for w in words if not w.startswith("[")]
+    accepted: list[str] = []
+    for chosen in (required, words):
+        for alternative in _alternatives(chosen):
+            accepted.append(" ".join([name, *alternative]))
+    rejected = []
+    for at, word in enumerate(required):
+        if word.isupper():  # a placeholder: without it (and what follows) the form is cut short
+            rejected.append(" ".join([name, *_sample(required[:at], 0)]))
+    return accepted, rejected
+
+
+def _alternatives(words: list[str]) -> list[list[str]]:
+    count = max((len(w.split("|")) for w in words), default=1)
+    return [_sample(words, choice) for choice in range(count)]
+
+
+def _sample(words: list[str], choice: int) -> list[str]:
+    out = []
+    for word in words:
+        options = word.strip("[]").split("|")
+        option = options[min(choice, len(options) - 1)]
+        out.append(SAMPLES.get(option, option))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("spec", "form"),
+    [(spec, form) for spec in SPECS for form in (spec.usage, *spec.also)],
+    ids=[form for spec in SPECS for form in (spec.usage, *spec.also)],
+)
+def test_usage_matches_what_the_parser_accepts(spec: BuiltinSpec, form: str) -> None:
+    accepted, rejected = examples(form)
+    for text in accepted:
+        run(Stub(), text)  # no InputError
+    for text in rejected:
+        with pytest.raises(InputError) as err:
+            run(Stub(), text)
+        assert "\n" not in str(err.value)
+    assert set(re.findall(r"\b[A-Z]+\b|\.\.\.|k=v|timeout=S", form)) <= set(SAMPLES)
+
+
+def test_the_examples_cover_what_each_usage_requires() -> None:
+    """The cases above test something: /wait and /fd need arguments, /help does not."""
+    assert examples("/wait EVENT [timeout=S] [k=v]") == (
+        ["/wait SHUTDOWN", "/wait SHUTDOWN timeout=0 guest=false"],
+        ["/wait"],
+    )
+    assert examples("/fd PATH CMD ...")[1] == ["/fd", f"/fd {os.devnull}"]
+    assert examples("/events mute|unmute NAME") == (
+        ["/events mute RTC_CHANGE", "/events unmute RTC_CHANGE"] * 2,
+        ["/events mute"],
+    )
+    assert examples("/help [CMD]") == (["/help", "/help getfd"], [])
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=NAMES)
+def test_the_wait_mark_follows_the_registry(spec: BuiltinSpec) -> None:
+    """An event that came before the built-in is still waitable after it only if it
+    keeps the mark; any other input is a new command for /wait."""
+    stub = Stub()
+    stub.deliver({"event": "RTC_CHANGE", "data": {"offset": 0}})
+    waited = run(stub, examples(spec.usage)[0][0], "/wait RTC_CHANGE timeout=0")
+    assert isinstance(waited, Waited)
+    assert waited.ok == spec.keeps_wait_mark
+
+
+# -- a session over a transport that answers every command at once
+
+
+@dataclass
+class StubTransport:
+    target: str = "stub"
+    info: ServerInfo = field(default_factory=ServerInfo)
+    observers: list[Observer] = field(default_factory=list)
+
+    async def connect(self, timeout: float) -> None: ...
+
+    async def execute(
+        self,
+        message: Mapping[str, object],
+        *,
+        quiet: bool = False,
+        fd: int = -1,
+        timeout: float | None = None,
+    ) -> dict[str, object]:
+        return {"return": {}}
+
+    def observe(self, observer: Observer, *, quiet: bool = False) -> None:
+        self.observers.append(observer)
+
+    async def wait_closed(self) -> str:
+        await asyncio.Event().wait()  # the connection never ends here
+        return ""
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Stub:
+    """A session whose QEMU answers ``{}`` to everything and has one SHUTDOWN event."""
+
+    transport: StubTransport = field(default_factory=StubTransport)
+    session: Session = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = Session(self.transport, use_schema=False)
+        self.deliver({"event": "SHUTDOWN", "data": {"guest": False, "reason": "host-qmp-quit"}})
+
+    def deliver(self, event: Mapping[str, object]) -> None:
+        for observe in self.transport.observers:
+            observe("recv", event)
+
+
+def run(stub: Stub, *texts: str) -> Outcome:
+    """Run each input in turn (in one event loop, as a session does); the last outcome."""
+
+    async def body() -> Outcome:
+        outcome = None
+        for text in texts:
+            outcome = await stub.session.run_text(text)
+        assert outcome is not None
+        return outcome
+
+    return asyncio.run(body())
