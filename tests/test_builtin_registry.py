@@ -8,7 +8,6 @@ promises what the built-in's parser does not accept.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from collections.abc import Mapping
@@ -18,7 +17,8 @@ import pytest
 
 from qmpsh.cli.manpage import render, roff
 from qmpsh.cli.parser import EPILOG, build_parser
-from qmpsh.errors import InputError
+from qmpsh.cli.run import drive
+from qmpsh.errors import ConnectionLost, InputError
 from qmpsh.interactive.completer import complete
 from qmpsh.interactive.lexer import lex
 from qmpsh.language import completion as c
@@ -33,10 +33,10 @@ from qmpsh.language.redact import REDACTED, redact_input
 from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import Builtin, HmpLine, parse
 from qmpsh.session.builtins import HANDLERS
+from qmpsh.session.dispatch import run_text
 from qmpsh.session.outcomes import HelpList, Outcome, Waited
 from qmpsh.session.session import Session
-from qmpsh.transport.failures import ServerInfo
-from qmpsh.transport.qemu_qmp import Observer
+from qmpsh.transport.interface import Observer, ServerInfo
 
 SPECS = list(BUILTINS.values())
 NAMES = list(BUILTINS)
@@ -269,9 +269,21 @@ class StubTransport:
     def observe(self, observer: Observer, *, quiet: bool = False) -> None:
         self.observers.append(observer)
 
+    def submit(self, message: Mapping[str, object]) -> object:
+        return message
+
+    async def result(self, ticket: object, timeout: float | None) -> dict[str, object]:
+        return {"return": {}}
+
+    def drop(self, ticket: object) -> None: ...
+
+    async def wait(self, *, fd: int | None = None, timeout: float | None = None) -> bool:
+        if timeout is None:
+            raise ConnectionLost("stub: nothing more will arrive")
+        return False  # as if the time had passed with nothing new
+
     async def wait_closed(self) -> str:
-        await asyncio.Event().wait()  # the connection never ends here
-        return ""
+        raise AssertionError("nothing here waits for the end")
 
     async def close(self) -> None: ...
 
@@ -293,13 +305,13 @@ class Stub:
 
 
 def run(stub: Stub, *texts: str) -> Outcome:
-    """Run each input in turn (in one event loop, as a session does); the last outcome."""
+    """Run each input in turn, without an event loop (as a script does); the last outcome."""
 
     async def body() -> Outcome:
         outcome = None
         for text in texts:
-            outcome = await stub.session.run_text(text)
+            outcome = await run_text(stub.session, text)
         assert outcome is not None
         return outcome
 
-    return asyncio.run(body())
+    return drive(body())
