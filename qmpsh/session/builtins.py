@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
-from qmpsh.language.builtin_registry import help_lines
+from qmpsh.language.builtin_registry import BUILTINS, command_start, help_lines
 from qmpsh.language.helptext import CommandHelp, describe, group_commands
 from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, parse
 from qmpsh.session.events import Match
@@ -107,8 +107,9 @@ async def _wait(session: Session, argument: str) -> Waited:
 
 async def _fd(session: Session, argument: str) -> Reply:
     """``/fd PATH CMD ...``: open PATH here and pass it to QEMU with CMD (getfd, add-fd)."""
-    path, _, command = argument.partition(" ")
-    item = session.parse(command) if command.strip() else None
+    start = command_start(BUILTINS["fd"], argument)  # where the registry says PATH ends
+    path = argument[: start - 1] if start else ""
+    item = session.parse(argument[start:]) if start else None
     if not path or item is None or isinstance(item, (Builtin, HmpLine)):
         raise InputError("/fd takes PATH and a QMP command, e.g. /fd /tmp/x getfd fdname=f0")
     try:
