@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from qmpsh.render.plain import PlainRenderer, dump_json, hmp_text, visible
+from qmpsh.render.escape import dump_json, visible
+from qmpsh.render.plain import PlainRenderer, hmp_text
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.outcomes import HelpList, Reply
 from qmpsh.transport.qemu_qmp import ServerInfo

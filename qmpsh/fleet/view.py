@@ -16,7 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import IO, cast
 
 from qmpsh.fleet.fleet import Result
-from qmpsh.render.plain import PlainRenderer, dump_json, visible
+from qmpsh.render.escape import dump_json, visible
+from qmpsh.render.plain import PlainRenderer
 from qmpsh.session.outcomes import Reply
 
 _Scalar = str | int | float | bool | None

@@ -1,20 +1,18 @@
 """Everything qmpsh prints, for scripts: ``PlainRenderer`` and the text helpers.
 
 ``PlainRenderer`` serves scripts (compact JSON, no colour, no rich import); the
-terminal's renderers are in ``richrender``. Server text is data: when it goes to
-a terminal its control characters are shown as escapes (``\\x1b``), so a guest
-cannot drive the user's terminal through a QMP reply (``visible``, ``dump_json``).
+terminal's renderers are in ``rich_terminal``. Server text is data, escaped as
+``render.escape`` says for the stream it goes to.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import re
 import sys
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING
 
+from qmpsh.render.escape import dump_json, escaped, is_terminal
 from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
 from qmpsh.transport.failures import ServerInfo
 
@@ -25,61 +23,13 @@ if TYPE_CHECKING:
 Relabel = Callable[[str], None]
 
 
-# C0 controls but tab and newline, DEL, C1 controls, bidi overrides (which
-# reorder what the terminal shows), and lone surrogates (see _SURROGATE).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-# In JSON text, C0 is already escaped by json.dumps; the rest is not.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-# A JSON string may spell a lone surrogate ("\\udc80"); json.loads keeps it, and no
-# UTF-8 stream can write it: one such string from a server used to end the run
-# with UnicodeEncodeError (and, under --json, drop the connection).
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
-
-def visible(text: str) -> str:
-    """Replace terminal control characters with printable escapes."""
-    return _CONTROL.sub(_escape, text)
-
-
-def encodable(text: str) -> str:
-    """Text any UTF-8 stream takes: a lone surrogate becomes ``\\udXXX``, the rest is kept."""
-    return _SURROGATE.sub(_escape, text)
-
-
 def hmp_text(text: str) -> str:
     """HMP output as a person reads it: QEMU's ``\\r\\n`` line ends become ``\\n``."""
     return text.replace("\r", "")
 
 
-def dump_json(value: object, *, indent: int | None = None, terminal: bool = False) -> str:
-    """Compact (or indented) JSON; for a terminal, DEL/C1/bidi become ``\\u`` escapes."""
-    if indent is None:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    else:
-        text = json.dumps(value, ensure_ascii=False, indent=indent)
-    # As JSON escapes the value is unchanged (``--json`` stays exact); a pipe gets
-    # DEL, C1 and bidi as they are, but a lone surrogate cannot be written raw anywhere.
-    return (_JSON_UNSAFE if terminal else _SURROGATE).sub(_json_escape, text)
-
-
 def _no_label(text: str) -> None:
     """Scripts show no spinner, so there is no label to change."""
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class PlainRenderer:
@@ -114,7 +64,7 @@ class PlainRenderer:
     @staticmethod
     def _text(stream: IO[str], text: str) -> str:
         """``text`` as ``stream`` may take it: inert on a terminal, encodable anywhere."""
-        return visible(text) if _isatty(stream) else encodable(text)
+        return escaped(text, terminal=is_terminal(stream))
 
     def _write(self, stream: IO[str], text: str) -> None:
         stream.write(self._text(stream, text))
@@ -161,7 +111,7 @@ class PlainRenderer:
         self.out.flush()
 
     def json(self, value: object) -> str:
-        return dump_json(value, indent=2 if self.pretty else None, terminal=_isatty(self.out))
+        return dump_json(value, indent=2 if self.pretty else None, terminal=is_terminal(self.out))
 
     # Command, event and member names come from the server's schema: server text too.
     def help(self, listing: HelpList) -> None:
@@ -187,7 +137,7 @@ class PlainRenderer:
     def traffic(self, direction: str, msg: Mapping[str, object]) -> None:
         """Transport observer: ``--json`` prints what arrives, ``-v`` what is sent."""
         if direction == "recv" and self.json_lines:
-            self.out.write(dump_json(msg, terminal=_isatty(self.out)) + "\n")
+            self.out.write(dump_json(msg, terminal=is_terminal(self.out)) + "\n")
             self.out.flush()
         elif direction == "send" and self.verbose:
             self._write(self.err, dump_json(msg))
@@ -198,7 +148,7 @@ class PlainRenderer:
             self.show_event(msg)
 
     def show_event(self, msg: Mapping[str, object]) -> None:
-        self.out.write(dump_json(msg, terminal=_isatty(self.out)) + "\n")
+        self.out.write(dump_json(msg, terminal=is_terminal(self.out)) + "\n")
         self.out.flush()
 
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:

@@ -4,7 +4,7 @@
 a pager for replies taller than the screen, a spinner while waiting);
 ``ScriptColorRenderer`` is script output in colour (``--color=always``). Server
 text is data, never markup: it is printed through ``Text`` objects (or
-``style.FastJson`` segments) after ``render.visible``/``dump_json`` escaped it.
+``style.FastJson`` segments) after ``render.escape`` escaped it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING
 
 from qmpsh.language.helptext import CommandHelp
-from qmpsh.render.plain import PlainRenderer, Relabel, dump_json, hmp_text, tree_rows, visible
+from qmpsh.render.escape import dump_json, visible
+from qmpsh.render.plain import PlainRenderer, Relabel, hmp_text, tree_rows
 from qmpsh.session.outcomes import HelpList, Outcome, Reply
 from qmpsh.transport.failures import ServerInfo
 
