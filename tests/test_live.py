@@ -32,7 +32,7 @@ from qmpsh.language.completion import context
 from qmpsh.language.live_values import Question
 from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import parse
-from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.outcomes import Reply
 from qmpsh.session.session import Session
 from qmpsh.transport.qemu_qmp import Observer, QmpTransport, ServerInfo
@@ -512,7 +512,7 @@ async def prompt_on(target: str) -> AsyncIterator[tuple[Session, PromptSession[s
     try:
         session = Session(transport)
         await session.learn()
-        renderer = RichRenderer(file=io.StringIO(), width=200)
+        renderer = rich_renderer(file=io.StringIO(), width=200)
         with create_pipe_input() as keys:
             yield (
                 session,

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from qmpsh.errors import InputError
 from qmpsh.language.syntax import HmpLine, Parsed, QmpCall, RawJson, is_incomplete, parse
+from qmpsh.render.output import Output
 
 #: Queries sent ahead at most before the first of them is answered.
 WINDOW = 32
@@ -34,8 +35,11 @@ def may_go_ahead(item: Parsed | None, *, schema_known: bool) -> bool:
 
 def shows_traffic(output: object) -> bool:
     """``--json`` prints every reply as it arrives, ``-v`` every command as it is sent:
-    sending ahead would show what a lock-step run never sends."""
-    return bool(getattr(output, "json_lines", False) or getattr(output, "verbose", False))
+    sending ahead would show what a lock-step run never sends.
+
+    ``output`` is an ``Output`` (a runner's own protocol may name fewer members).
+    """
+    return isinstance(output, Output) and output.shows_traffic
 
 
 def is_quit(item: Parsed | None) -> bool:

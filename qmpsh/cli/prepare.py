@@ -18,7 +18,8 @@ from pathlib import Path
 
 from qmpsh import __version__
 from qmpsh.cli.settings import OWN_STYLE, Settings, config_path, load, toml_key
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render.output import Output
+from qmpsh.render.plain import plain_renderer
 
 CLI = "command line"
 
@@ -129,36 +130,53 @@ def _toml(value: object) -> str:
     return json.dumps(value)
 
 
-def make_renderer(args: argparse.Namespace, *, interactive: bool) -> PlainRenderer:
-    """The renderer for this run: rich on a terminal, plain for scripts (coloured on demand)."""
-    settings: Settings = args.settings
-    color = {"always": True, "never": False}.get(settings.color)
-    style = None if settings.style == OWN_STYLE else settings.style
+def make_renderer(args: argparse.Namespace, *, interactive: bool) -> Output:
+    """The renderer for this run: one line per kind of output, each built below."""
     if interactive:
-        from qmpsh.render.pager import page
-        from qmpsh.render.rich_terminal import RichRenderer
-
-        return RichRenderer(
-            pretty=not args.return_value,
-            json_lines=args.json,
-            verbose=settings.verbose,
-            color=color,
-            pager=page if settings.pager else None,
-            syntax_style=style,
-        )
-    if color:  # --color=always: a script's output keeps its shape, in colour
-        from qmpsh.render.rich_terminal import ScriptColorRenderer
-
-        return ScriptColorRenderer(
-            pretty=settings.pretty,
-            json_lines=args.json,
-            verbose=settings.verbose,
-            events=args.events,
-            syntax_style=style,
-        )
-    return PlainRenderer(
-        pretty=settings.pretty, json_lines=args.json, verbose=settings.verbose, events=args.events
+        return _terminal_renderer(args)
+    if args.settings.color == "always":
+        return _colour_script_renderer(args)
+    return plain_renderer(
+        pretty=args.settings.pretty,
+        json_lines=args.json,
+        verbose=args.settings.verbose,
+        events=args.events,
     )
+
+
+def _terminal_renderer(args: argparse.Namespace) -> Output:
+    """A person at a terminal: rich, colour unless told otherwise, pretty unless ``-r``."""
+    from qmpsh.render.pager import page
+    from qmpsh.render.rich_terminal import rich_renderer
+
+    settings: Settings = args.settings
+    return rich_renderer(
+        pretty=not args.return_value,
+        json_lines=args.json,
+        verbose=settings.verbose,
+        color={"always": True, "never": False}.get(settings.color),
+        pager=page if settings.pager else None,
+        syntax_style=_syntax_style(settings),
+    )
+
+
+def _colour_script_renderer(args: argparse.Namespace) -> Output:
+    """``--color=always`` in a script: its output keeps its shape, in colour."""
+    from qmpsh.render.rich_terminal import script_color_renderer
+
+    settings: Settings = args.settings
+    return script_color_renderer(
+        pretty=settings.pretty,
+        json_lines=args.json,
+        verbose=settings.verbose,
+        events=args.events,
+        syntax_style=_syntax_style(settings),
+    )
+
+
+def _syntax_style(settings: Settings) -> str | None:
+    """The pygments style for JSON; None for qmpsh's own colours."""
+    return None if settings.style == OWN_STYLE else settings.style
 
 
 def history_file(settings: Settings) -> Path | None:

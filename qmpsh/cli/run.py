@@ -21,7 +21,7 @@ from qmpsh.cli.prepare import history_file, make_renderer
 from qmpsh.cli.settings import OWN_STYLE, Settings
 from qmpsh.errors import ExitStatus, Interrupted, QmpshError
 from qmpsh.interactive.reconnect_wait import Connector
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render.output import Output
 from qmpsh.session.session import Session
 
 
@@ -144,7 +144,7 @@ async def _run(args: argparse.Namespace, qemu_args: list[str]) -> int:
 
 async def _interactive(
     session: Session,
-    renderer: PlainRenderer,
+    renderer: Output,
     target: str,
     args: argparse.Namespace,
     reconnect: Connector | None,
@@ -211,7 +211,7 @@ async def _fleet(args: argparse.Namespace) -> int:
         await fleet.close()
 
 
-async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:
+async def _script(session: Session, renderer: Output, args: argparse.Namespace) -> int:
     from qmpsh.batch.lines import numbered, read_lines
     from qmpsh.batch.runner import run_script
 

@@ -2,7 +2,7 @@
 
 When every target answered with a flat object (or a plain value), the answers
 line up as a table, one row per target, which is what comparing fifty VMs
-needs. Anything else is the script output of each target (``PlainRenderer``),
+needs. Anything else is the script output of each target (``plain_renderer``),
 each line prefixed with the target's name. ``--json`` prints each reply and
 event as QEMU sent it with a ``"target"`` member added, one JSON line each.
 """
@@ -17,7 +17,7 @@ from typing import IO, cast
 
 from qmpsh.fleet.fleet import Result
 from qmpsh.render.escape import dump_json, visible
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render.plain import plain_renderer
 from qmpsh.session.outcomes import Reply
 
 _Scalar = str | int | float | bool | None
@@ -80,7 +80,7 @@ class FleetView:
         if result.outcome is None:
             return
         out, err = io.StringIO(), io.StringIO()
-        PlainRenderer(pretty=self.pretty, out=out, err=err).outcome(result.outcome)
+        plain_renderer(pretty=self.pretty, out=out, err=err).outcome(result.outcome)
         for text, stream in ((out.getvalue(), self.out), (err.getvalue(), self.err)):
             for line in text.splitlines():
                 self._line(stream, f"{result.member}: {line}")

@@ -29,7 +29,7 @@ from qmpsh.interactive.reconnect import cancelled_by_user, ctrl_c_cancels, reatt
 from qmpsh.interactive.reconnect_wait import Connector
 from qmpsh.language.redact import redact_input
 from qmpsh.language.syntax import Parsed, is_incomplete
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render import output as render
 from qmpsh.session.outcomes import Exit, Outcome
 from qmpsh.session.session import Session
 
@@ -51,7 +51,7 @@ def _message(session: Session) -> StyleAndTextTuples:
     return parts
 
 
-def _bindings(session: Session, renderer: PlainRenderer) -> KeyBindings:
+def _bindings(session: Session, renderer: render.Output) -> KeyBindings:
     from prompt_toolkit.application import run_in_terminal
     from prompt_toolkit.filters import completion_is_selected
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -85,7 +85,7 @@ def _bindings(session: Session, renderer: PlainRenderer) -> KeyBindings:
     return kb
 
 
-def _history(path: Path | None, renderer: PlainRenderer, session: Session) -> History:
+def _history(path: Path | None, renderer: render.Output, session: Session) -> History:
     from prompt_toolkit.application import run_in_terminal
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
@@ -131,7 +131,7 @@ class Looks:
 
 def make_prompt(
     session: Session,
-    renderer: PlainRenderer,
+    renderer: render.Output,
     *,
     history: Path | None,
     input: Input | None = None,
@@ -167,7 +167,7 @@ def make_prompt(
 
 async def run_repl(
     session: Session,
-    renderer: PlainRenderer,
+    renderer: render.Output,
     *,
     history: Path | None,
     input: Input | None = None,
@@ -219,7 +219,7 @@ class _Lost(Exception):
 
 
 async def _attached(
-    session: Session, renderer: PlainRenderer, prompt: PromptSession[str], typed: str
+    session: Session, renderer: render.Output, prompt: PromptSession[str], typed: str
 ) -> ExitStatus:
     """The prompt over one connection; ``_Lost`` when it ends."""
     session.learn_in_background()
@@ -279,7 +279,7 @@ async def _read(prompt: PromptSession[str], closed: asyncio.Future[str], typed: 
 
 async def _loop(
     session: Session,
-    renderer: PlainRenderer,
+    renderer: render.Output,
     prompt: PromptSession[str],
     closed: asyncio.Future[str],
     typed: str,
@@ -312,7 +312,7 @@ async def _loop(
 
 
 async def _run_cancellable(
-    session: Session, item: Parsed, renderer: PlainRenderer
+    session: Session, item: Parsed, renderer: render.Output
 ) -> Outcome | None:
     """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
     task = asyncio.ensure_future(session.run(item))
@@ -327,7 +327,7 @@ async def _run_cancellable(
 
 
 def _show_input_error(
-    renderer: PlainRenderer, session: Session, text: str, err: InputError
+    renderer: render.Output, session: Session, text: str, err: InputError
 ) -> None:
     """Point at the offending column under the line just typed."""
     width = sum(len(fragment[1]) for fragment in _message(session))
