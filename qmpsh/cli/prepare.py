@@ -145,7 +145,7 @@ def make_renderer(args: argparse.Namespace, *, interactive: bool) -> Output:
 
 
 def _terminal_renderer(args: argparse.Namespace) -> Output:
-    """A person at a terminal: rich, colour unless told otherwise, pretty unless ``-r``."""
+    """A person at a terminal: rich, colour unless told not, pretty but for ``--return-value``."""
     from qmpsh.render.pager import page
     from qmpsh.render.rich_terminal import rich_renderer
 
