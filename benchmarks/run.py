@@ -15,8 +15,8 @@ prints, from one run, medians and ratios for
   start-up taken out (runs of 5,001 commands less P1's runs of one); wall time
   (the goals) and the processes' own CPU time;
 * P3 completion latency (``benchmarks.completion``: 500 inputs, median, p99);
-* P4 rendering the whole ``query-qmp-schema`` reply: pretty (``RichRenderer``)
-  to a pty, compact (``PlainRenderer``) to a pipe, each drained by ``cat``;
+* P4 rendering the whole ``query-qmp-schema`` reply: pretty (``rich_renderer``)
+  to a pty, compact (``plain_renderer``) to a pipe, each drained by ``cat``;
 * P5 peak RSS: script mode (P1's children, from ``wait4``) against qmp-shell,
   and an interactive session under a pty with the schema indexed (``VmHWM``
   after ``blockdev-add driver=qc`` has shown its completions);
@@ -339,8 +339,8 @@ class Bench:
     # -- P4 --------------------------------------------------------------------------------
 
     def p4(self) -> None:
-        from qmpsh.render.plain import PlainRenderer
-        from qmpsh.render.rich_terminal import RichRenderer
+        from qmpsh.render.plain import plain_renderer
+        from qmpsh.render.rich_terminal import rich_renderer
         from qmpsh.session.outcomes import Reply
 
         monitor = Monitor(self.qemu.spare)
@@ -352,13 +352,13 @@ class Bench:
         self.say(f"P4: rendering query-qmp-schema ({len(schema)} entries)")
 
         with drained_pty() as terminal, terminal_environment():
-            pretty = RichRenderer(file=terminal, width=COLUMNS)
+            pretty = rich_renderer(file=terminal, width=COLUMNS)
             pretty.outcome(warm)  # rich imports some of itself lazily; the REPL has by now
             pretty_s = median(
                 [timed_call(lambda: pretty.outcome(reply)) for _ in range(s.reps_pretty)]
             )
         with drained_pipe() as pipe:
-            compact = PlainRenderer(out=pipe)
+            compact = plain_renderer(out=pipe)
             compact.outcome(warm)
             compact_s = median(
                 [timed_call(lambda: compact.outcome(reply)) for _ in range(s.reps_compact)]

@@ -28,7 +28,7 @@ from prompt_toolkit.output import DummyOutput
 from qmpsh.errors import ExitStatus
 from qmpsh.interactive import repl
 from qmpsh.interactive.lookups import Lookups
-from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.session import Session
 
 ENTER = "\r"
@@ -125,7 +125,7 @@ async def repl_over(
     The session's transport is closed at the end (the latest one, after a reconnect).
     """
     out = io.StringIO()
-    renderer = RichRenderer(file=out, width=200)
+    renderer = rich_renderer(file=out, width=200)
     prompts: list[PromptSession[str]] = []
     make_prompt = repl.make_prompt
 

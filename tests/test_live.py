@@ -33,7 +33,7 @@ from qmpsh.language.completion import context
 from qmpsh.language.live_values import Question
 from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import parse
-from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.dispatch import run, run_text
 from qmpsh.session.outcomes import Reply
 from qmpsh.session.session import Session
@@ -532,7 +532,7 @@ async def prompt_on(target: str) -> AsyncIterator[tuple[Lookups, PromptSession[s
     try:
         session = Session(transport)
         await session.learn()
-        renderer = RichRenderer(file=io.StringIO(), width=200)
+        renderer = rich_renderer(file=io.StringIO(), width=200)
         lookups = Lookups(session)
         with create_pipe_input() as keys:
             yield (

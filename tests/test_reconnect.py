@@ -39,7 +39,7 @@ from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.interactive import reconnect as rejoin
 from qmpsh.interactive import repl
 from qmpsh.language.schema import SchemaIndex
-from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Transport
 from qmpsh.transport.qemu_qmp import QmpTransport
@@ -363,7 +363,7 @@ def test_without_a_way_back_the_loss_is_raised(vm: Vm) -> None:
         with create_pipe_input() as keys:
             task = asyncio.ensure_future(
                 repl.run_repl(
-                    session, RichRenderer(file=io.StringIO()), history=None, input=keys,
+                    session, rich_renderer(file=io.StringIO()), history=None, input=keys,
                     output=DummyOutput(),
                 )
             )  # fmt: skip

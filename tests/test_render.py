@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from qmpsh.render.plain import PlainRenderer, dump_json, hmp_text, visible
-from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.render.escape import dump_json, visible
+from qmpsh.render.plain import plain_renderer
+from qmpsh.render.renderer import Renderer, hmp_text
+from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.outcomes import HelpList, Reply
 from qmpsh.transport.interface import ServerInfo
 
@@ -38,9 +40,9 @@ def test_dump_json_for_pipe_is_compact_and_unchanged() -> None:
     assert dump_json({"a": [1, "é\x9b"]}) == '{"a":[1,"é\x9b"]}'
 
 
-def rich(pretty: bool = True) -> tuple[RichRenderer, io.StringIO]:
+def rich(pretty: bool = True) -> tuple[Renderer, io.StringIO]:
     out = io.StringIO()
-    return RichRenderer(file=out, width=200, pretty=pretty), out
+    return rich_renderer(file=out, width=200, pretty=pretty), out
 
 
 def test_rich_error_reply_shows_class_and_desc_inertly() -> None:
@@ -98,7 +100,7 @@ def test_rich_banner_names_version_package_and_target() -> None:
 
 def test_plain_renderer_script_output() -> None:
     out, err = io.StringIO(), io.StringIO()
-    plain = PlainRenderer(out=out, err=err)
+    plain = plain_renderer(out=out, err=err)
     plain.outcome(Reply("a", {"return": {"x": [1, 2]}}))
     plain.outcome(Reply("b", {"error": {"class": "GenericError", "desc": "no"}}))
     plain.outcome(Reply("c", {"return": "text\r\n"}, hmp=True))
@@ -109,7 +111,7 @@ def test_plain_renderer_script_output() -> None:
 
 def test_plain_renderer_pretty_and_verbose_and_json_lines() -> None:
     out, err = io.StringIO(), io.StringIO()
-    plain = PlainRenderer(out=out, err=err, pretty=True, verbose=True, json_lines=True)
+    plain = plain_renderer(out=out, err=err, pretty=True, verbose=True, json_lines=True)
     plain.traffic("send", {"execute": "stop"})
     plain.traffic("recv", {"return": {}, "id": "1"})
     plain.outcome(Reply("stop", {"return": {}, "id": "1"}))  # already printed as traffic
@@ -117,13 +119,13 @@ def test_plain_renderer_pretty_and_verbose_and_json_lines() -> None:
     assert out.getvalue() == '{"return":{},"id":"1"}\n'
     assert err.getvalue() == '{"execute":"stop"}\n'
     out = io.StringIO()
-    PlainRenderer(out=out, pretty=True).outcome(Reply("a", {"return": {"x": 1}}))
+    plain_renderer(out=out, pretty=True).outcome(Reply("a", {"return": {"x": 1}}))
     assert out.getvalue() == '{\n  "x": 1\n}\n'
 
 
 def test_plain_renderer_on_a_terminal_makes_controls_visible() -> None:
     out, err = FakeTty(), FakeTty()
-    plain = PlainRenderer(out=out, err=err)
+    plain = plain_renderer(out=out, err=err)
     plain.outcome(Reply("c", {"return": "a\x1b[2Jb\r\n"}, hmp=True))
     plain.outcome(Reply("b", {"error": {"class": "E", "desc": "\x1b]0;x\x07"}}))
     assert out.getvalue() == "a\\x1b[2Jb\n"

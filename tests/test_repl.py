@@ -1,7 +1,7 @@
 """The REPL as a person uses it: a real PromptSession, keystrokes through a pipe, real QEMU.
 
 Each test builds what ``cli`` builds for a terminal (``QmpTransport``, ``Session``,
-``RichRenderer``) and runs ``repl.run_repl`` with prompt_toolkit's pipe input and
+``rich_renderer``) and runs ``repl.run_repl`` with prompt_toolkit's pipe input and
 ``DummyOutput``. A driver coroutine on the same event loop types keys and waits
 for conditions in between, the way a person waits to see the screen before the
 next key. ``make_prompt`` is wrapped so the driver can look at the line being
@@ -33,7 +33,7 @@ from prompt_toolkit.output import DummyOutput
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError
 from qmpsh.interactive import repl
 from qmpsh.language.syntax import parse
-from qmpsh.render.rich_terminal import RichRenderer
+from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.session import Session
 from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.conftest import Qemu, RawQmp
@@ -193,7 +193,7 @@ def test_completer_offers_commands_and_builtins_by_context(qemu: Qemu) -> None:
         await transport.connect(5)
         try:
             session = Session(transport)
-            renderer = RichRenderer(file=io.StringIO(), width=200)
+            renderer = rich_renderer(file=io.StringIO(), width=200)
             with create_pipe_input() as keys:
                 prompt = repl.make_prompt(
                     session, renderer, history=None, input=keys, output=DummyOutput()

@@ -392,6 +392,28 @@ def test_lone_surrogates_from_a_server_do_not_end_the_run(
     assert returns[-3:] == ["a\udc80b\r\n", {"s": "\ud800"}, {"s": "\ud800"}]
 
 
+def test_lone_surrogates_in_events_under_all_json_stay_json_escapes() -> None:
+    r"""``--all --json`` prints an event's "\udc80" as one target's ``--json`` does, as
+    that JSON escape; it used to go out as the raw byte 0x80: not UTF-8, not JSON."""
+
+    async def poke(conn: Connection, request: dict[str, Any]) -> None:
+        await conn.event("X_EVENT", {"s": "a\udc80b"})
+        await conn.reply(request, {})
+
+    with FakeServer(commands={"x-poke": poke}) as one, FakeServer(commands={"x-poke": poke}) as two:
+        single = run_qmpsh("--json", str(one.path), "-c", "x-poke", timeout=DEADLINE)
+        both = ("--all", str(one.path), str(two.path))
+        fleet = run_qmpsh(*both, "--json", "-c", "x-poke", timeout=DEADLINE)
+    for done, count in ((single, 1), (fleet, 2)):
+        assert (done.returncode, done.stderr) == (0, ""), done
+        assert "\ufffd" not in done.stdout  # run_qmpsh's stand-in for bytes that are not UTF-8
+        events = [line for line in done.stdout.splitlines() if "X_EVENT" in line]
+        assert [json.loads(line)["data"] for line in events] == [{"s": "a\udc80b"}] * count
+        assert all(r'"a\udc80b"' in line for line in events), events
+    targets = {json.loads(line)["target"] for line in fleet.stdout.splitlines()}
+    assert targets == {str(one.path), str(two.path)}
+
+
 def test_lone_surrogates_on_a_terminal_are_shown_escaped(tmp_path: Path) -> None:
     """Under the C locale Python writes "\udc9b" to a terminal as the byte 0x9b: a C1 CSI."""
     with FakeServer(commands={"x-get": {"s": "\udc9b"}}) as server:

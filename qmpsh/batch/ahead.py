@@ -30,12 +30,6 @@ def may_go_ahead(item: Parsed | None, *, schema_known: bool) -> bool:
     return item.command.startswith("query-") and (schema_known or not needs_schema)
 
 
-def shows_traffic(output: object) -> bool:
-    """``--json`` prints every reply as it arrives, ``-v`` every command as it is sent:
-    sending ahead would show what a lock-step run never sends."""
-    return bool(getattr(output, "json_lines", False) or getattr(output, "verbose", False))
-
-
 def is_quit(item: Parsed | None) -> bool:
     """QMP ``quit`` or HMP ``quit`` / ``q``: QEMU closing the socket next is expected."""
     if isinstance(item, HmpLine):

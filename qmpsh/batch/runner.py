@@ -23,23 +23,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
-from qmpsh.batch.ahead import WINDOW, is_quit, may_go_ahead, next_query, shows_traffic
+from qmpsh.batch.ahead import WINDOW, is_quit, may_go_ahead, next_query
 from qmpsh.batch.lines import Inputs, ScriptLines
 from qmpsh.errors import ExitStatus, InputError
 from qmpsh.language.syntax import Parsed, QmpCall, RawJson
+from qmpsh.render.output import Output
 from qmpsh.session.dispatch import run
 from qmpsh.session.outcomes import Exit, Outcome, Reply, Waited, succeeded
 from qmpsh.session.session import Session
-
-
-class Output(Protocol):
-    def outcome(self, outcome: Outcome) -> None: ...
-
-    def problem(self, text: str) -> None: ...
-
-    def event(self, msg: Mapping[str, object]) -> None: ...
 
 
 class InOrder:
@@ -119,7 +111,7 @@ class _Script:
         self.session, self.lines, self.output = session, lines, output
         self.keep_going, self.label = keep_going, label
         self.ordered = InOrder(session, output)
-        self.ahead = not shows_traffic(output)
+        self.ahead = not output.shows_traffic  # the traffic shown is lock-step's
         self.quitting = False  # the script told QEMU to quit: its going away is expected
 
     async def run(self) -> ExitStatus:

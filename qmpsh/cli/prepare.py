@@ -20,7 +20,8 @@ from qmpsh import __version__
 from qmpsh.cli.settings import OWN_STYLE, Settings, config_path, load, toml_key
 from qmpsh.cli.shells import completion_script
 from qmpsh.files import history_path, trim_history
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render.output import Output
+from qmpsh.render.plain import plain_renderer
 
 CLI = "command line"
 
@@ -130,36 +131,54 @@ def _toml(value: object) -> str:
     return json.dumps(value)
 
 
-def make_renderer(args: argparse.Namespace, *, interactive: bool) -> PlainRenderer:
-    """The renderer for this run: rich on a terminal, plain for scripts (coloured on demand)."""
-    settings: Settings = args.settings
-    color = {"always": True, "never": False}.get(settings.color)
-    style = None if settings.style == OWN_STYLE else settings.style
-    if interactive:  # rich costs 60 ms of start-up: only a terminal or --color pays it
-        from qmpsh.render.pager import page
-        from qmpsh.render.rich_terminal import RichRenderer
-
-        return RichRenderer(
-            pretty=not args.return_value,
-            json_lines=args.json,
-            verbose=settings.verbose,
-            color=color,
-            pager=page if settings.pager else None,
-            syntax_style=style,
-        )
-    if color:  # --color=always: a script's output keeps its shape, in colour
-        from qmpsh.render.rich_terminal import ScriptColorRenderer
-
-        return ScriptColorRenderer(
-            pretty=settings.pretty,
-            json_lines=args.json,
-            verbose=settings.verbose,
-            events=args.events,
-            syntax_style=style,
-        )
-    return PlainRenderer(
-        pretty=settings.pretty, json_lines=args.json, verbose=settings.verbose, events=args.events
+def make_renderer(args: argparse.Namespace, *, interactive: bool) -> Output:
+    """The renderer for this run: one line per kind of output, each built below."""
+    if interactive:
+        return _terminal_renderer(args)
+    if args.settings.color == "always":
+        return _colour_script_renderer(args)
+    return plain_renderer(
+        pretty=args.settings.pretty,
+        json_lines=args.json,
+        verbose=args.settings.verbose,
+        events=args.events,
     )
+
+
+def _terminal_renderer(args: argparse.Namespace) -> Output:
+    """A person at a terminal: rich, colour unless told not, pretty but for ``--return-value``."""
+    # rich costs 60 ms of start-up: only a terminal (or --color=always) pays it.
+    from qmpsh.render.pager import page
+    from qmpsh.render.rich_terminal import rich_renderer
+
+    settings: Settings = args.settings
+    return rich_renderer(
+        pretty=not args.return_value,
+        json_lines=args.json,
+        verbose=settings.verbose,
+        color={"always": True, "never": False}.get(settings.color),
+        pager=page if settings.pager else None,
+        syntax_style=_syntax_style(settings),
+    )
+
+
+def _colour_script_renderer(args: argparse.Namespace) -> Output:
+    """``--color=always`` in a script: its output keeps its shape, in colour."""
+    from qmpsh.render.rich_terminal import script_color_renderer  # rich: as above
+
+    settings: Settings = args.settings
+    return script_color_renderer(
+        pretty=settings.pretty,
+        json_lines=args.json,
+        verbose=settings.verbose,
+        events=args.events,
+        syntax_style=_syntax_style(settings),
+    )
+
+
+def _syntax_style(settings: Settings) -> str | None:
+    """The pygments style for JSON; None for qmpsh's own colours."""
+    return None if settings.style == OWN_STYLE else settings.style
 
 
 def history_file(settings: Settings) -> Path | None:

@@ -25,7 +25,7 @@ from qmpsh.cli.parser import CONNECT_TIMEOUT, SCRIPT_REPLY_TIMEOUT
 from qmpsh.cli.prepare import history_file, make_renderer
 from qmpsh.cli.settings import OWN_STYLE, Settings
 from qmpsh.errors import Interrupted, QmpshError
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render.output import Output
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Transport
 from qmpsh.transport.targets import (
@@ -158,7 +158,7 @@ async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool
             await asyncio.to_thread(launched.stop)
 
 
-async def _script(session: Session, renderer: PlainRenderer, args: argparse.Namespace) -> int:
+async def _script(session: Session, renderer: Output, args: argparse.Namespace) -> int:
     if args.command:
         lines = ScriptLines(None, args.command)
         return await run_script(session, lines, renderer, keep_going=args.keep_going, label="-c")
@@ -172,7 +172,7 @@ async def _script(session: Session, renderer: PlainRenderer, args: argparse.Name
 
 async def _interactive(
     session: Session,
-    renderer: PlainRenderer,
+    renderer: Output,
     target: str,
     args: argparse.Namespace,
     reconnect: Connector | None,

@@ -2,9 +2,10 @@
 
 When every target answered with a flat object (or a plain value), the answers
 line up as a table, one row per target, which is what comparing fifty VMs
-needs. Anything else is the script output of each target (``PlainRenderer``),
+needs. Anything else is the script output of each target (``plain_renderer``),
 each line prefixed with the target's name. ``--json`` prints each reply and
 event as QEMU sent it with a ``"target"`` member added, one JSON line each.
+Server text is escaped by ``render.escape``, as for one target.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import IO, cast
 
 from qmpsh.fleet.fleet import Result
-from qmpsh.render.plain import PlainRenderer, dump_json, visible
+from qmpsh.render.escape import dump_json, escaped, is_terminal, json_safe
+from qmpsh.render.plain import plain_renderer
 from qmpsh.session.outcomes import Reply
 
 _Scalar = str | int | float | bool | None
@@ -39,7 +41,6 @@ class FleetView:
         self.pretty = pretty
         self.out = out or sys.stdout
         self.err = err or sys.stderr
-        self.terminal = self.out.isatty()
 
     def results(self, results: Sequence[Result]) -> None:
         if self.json_lines:
@@ -54,20 +55,24 @@ class FleetView:
 
     def event(self, member: str, msg: Mapping[str, object]) -> None:
         if self.json_lines:
-            self._line(self.out, json.dumps({"target": member, **msg}, ensure_ascii=False))
+            self._json_line(json.dumps({"target": member, **msg}, ensure_ascii=False))
         elif self.events:
             name, data = msg.get("event", "?"), msg.get("data", {})
             self._line(self.out, f"{member}: {name} {dump_json(data)}")
 
     def _line(self, stream: IO[str], text: str) -> None:
-        stream.write((visible(text) if stream.isatty() else text) + "\n")
+        stream.write(escaped(text, terminal=is_terminal(stream)) + "\n")
         stream.flush()
+
+    def _json_line(self, text: str) -> None:
+        """A line of JSON text (``json.dumps``) on stdout, escaped as JSON."""
+        self.out.write(json_safe(text, terminal=is_terminal(self.out)) + "\n")
+        self.out.flush()
 
     def _json(self, results: Sequence[Result]) -> None:
         for result in results:
             if isinstance(result.outcome, Reply):
-                line = json.dumps({"target": result.member, **result.outcome.reply})
-                self._line(self.out, line)
+                self._json_line(json.dumps({"target": result.member, **result.outcome.reply}))
             else:
                 self._tagged(result)
 
@@ -79,7 +84,7 @@ class FleetView:
         if result.outcome is None:
             return
         out, err = io.StringIO(), io.StringIO()
-        PlainRenderer(pretty=self.pretty, out=out, err=err).outcome(result.outcome)
+        plain_renderer(pretty=self.pretty, out=out, err=err).outcome(result.outcome)
         for text, stream in ((out.getvalue(), self.out), (err.getvalue(), self.err)):
             for line in text.splitlines():
                 self._line(stream, f"{result.member}: {line}")

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render.output import Output
 from qmpsh.session.builtins import muted
 from qmpsh.session.session import Session
 
@@ -26,9 +26,7 @@ class EventPrinter:
     take seconds to drain. While one batch is printed, the next one gathers.
     """
 
-    def __init__(
-        self, prompt: PromptSession[str], renderer: PlainRenderer, session: Session
-    ) -> None:
+    def __init__(self, prompt: PromptSession[str], renderer: Output, session: Session) -> None:
         self.prompt = prompt
         self.renderer = renderer
         self.session = session

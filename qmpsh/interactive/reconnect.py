@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from qmpsh.errors import ConnectFailed
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render.output import Output
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Transport
 
@@ -102,7 +102,7 @@ async def confirm(prompt: PromptSession[str], question: str) -> bool:
 
 
 async def wait_for_qemu(
-    session: Session, renderer: PlainRenderer, reconnect: Connector
+    session: Session, renderer: Output, reconnect: Connector
 ) -> Transport | None:
     """Retry until QEMU is back (the new transport) or the user gives up (None)."""
     target = session.transport.target
@@ -125,7 +125,7 @@ async def wait_for_qemu(
     return None
 
 
-async def reattach(session: Session, renderer: PlainRenderer, transport: Transport) -> None:
+async def reattach(session: Session, renderer: Output, transport: Transport) -> None:
     """Go on with the new connection and say what was kept."""
     old = session.transport
     kept = session.attach(transport)

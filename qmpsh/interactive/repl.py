@@ -35,7 +35,7 @@ from qmpsh.interactive.reconnect import (
 from qmpsh.language.redact import redact_input
 from qmpsh.language.syntax import Builtin, HmpLine, Parsed, is_incomplete
 from qmpsh.language.validate import needs_schema
-from qmpsh.render.plain import PlainRenderer
+from qmpsh.render import output as render
 from qmpsh.session.dispatch import run
 from qmpsh.session.outcomes import Exit, Outcome
 from qmpsh.session.session import Session
@@ -58,7 +58,7 @@ def _message(session: Session) -> StyleAndTextTuples:
     return parts
 
 
-def _bindings(session: Session, renderer: PlainRenderer) -> KeyBindings:
+def _bindings(session: Session, renderer: render.Output) -> KeyBindings:
     from prompt_toolkit.application import run_in_terminal
     from prompt_toolkit.filters import completion_is_selected
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -92,7 +92,7 @@ def _bindings(session: Session, renderer: PlainRenderer) -> KeyBindings:
     return kb
 
 
-def _history(path: Path | None, renderer: PlainRenderer, session: Session) -> History:
+def _history(path: Path | None, renderer: render.Output, session: Session) -> History:
     from prompt_toolkit.application import run_in_terminal
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
@@ -138,7 +138,7 @@ class Looks:
 
 def make_prompt(
     session: Session,
-    renderer: PlainRenderer,
+    renderer: render.Output,
     *,
     history: Path | None,
     input: Input | None = None,
@@ -175,7 +175,7 @@ def make_prompt(
 
 async def run_repl(
     session: Session,
-    renderer: PlainRenderer,
+    renderer: render.Output,
     *,
     history: Path | None,
     input: Input | None = None,
@@ -238,7 +238,7 @@ class _Lost(Exception):
 async def _attached(
     session: Session,
     lookups: Lookups,
-    renderer: PlainRenderer,
+    renderer: render.Output,
     prompt: PromptSession[str],
     typed: str,
 ) -> ExitStatus:
@@ -298,7 +298,7 @@ async def _read(prompt: PromptSession[str], closed: asyncio.Future[str], typed: 
 async def _loop(
     session: Session,
     lookups: Lookups,
-    renderer: PlainRenderer,
+    renderer: render.Output,
     prompt: PromptSession[str],
     closed: asyncio.Future[str],
     typed: str,
@@ -331,7 +331,7 @@ async def _loop(
 
 
 async def _run_cancellable(
-    lookups: Lookups, item: Parsed, renderer: PlainRenderer
+    lookups: Lookups, item: Parsed, renderer: render.Output
 ) -> Outcome | None:
     """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
 
@@ -358,7 +358,7 @@ def _needs_schema(item: Parsed) -> bool:
 
 
 def _show_input_error(
-    renderer: PlainRenderer, session: Session, text: str, err: InputError
+    renderer: render.Output, session: Session, text: str, err: InputError
 ) -> None:
     """Point at the offending column under the line just typed."""
     width = sum(len(fragment[1]) for fragment in _message(session))

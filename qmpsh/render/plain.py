@@ -1,108 +1,35 @@
-"""Everything qmpsh prints, for scripts: ``PlainRenderer`` and the text helpers.
+"""Script output: ``plain_renderer`` and its parts, without rich.
 
-``PlainRenderer`` serves scripts (compact JSON, no colour, no rich import); the
-terminal's renderers are in ``rich_terminal``. Server text is data: when it goes to
-a terminal its control characters are shown as escapes (``\\x1b``), so a guest
-cannot drive the user's terminal through a QMP reply (``visible``, ``dump_json``).
+Return values on stdout (compact JSON, ``--pretty`` indents), errors on stderr,
+nothing else. Text goes out as ``render.escape`` says for the stream it goes to:
+inert on a terminal, encodable anywhere.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import re
 import sys
-from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING
 
-from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
-from qmpsh.transport.interface import ServerInfo
+from qmpsh.render.escape import dump_json, escaped, is_terminal
+from qmpsh.render.renderer import JsonLines, Problems, Quiet, Renderer, Span
+from qmpsh.session.outcomes import HelpList
 
 if TYPE_CHECKING:
     from qmpsh.language.helptext import CommandHelp
 
-#: Changes what a spinner says while it spins.
-Relabel = Callable[[str], None]
+#: Reused for every outcome: plain output is never paged.
+_UNPAGED = contextlib.nullcontext()
 
 
-# C0 controls but tab and newline, DEL, C1 controls, bidi overrides (which
-# reorder what the terminal shows), and lone surrogates (see _SURROGATE).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-# In JSON text, C0 is already escaped by json.dumps; the rest is not.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-# A JSON string may spell a lone surrogate ("\\udc80"); json.loads keeps it, and no
-# UTF-8 stream can write it: one such string from a server used to end the run
-# with UnicodeEncodeError (and, under --json, drop the connection).
-_SURROGATE = re.compile("[\ud800-\udfff]")
+class Streams:
+    """stdout and stderr, by default looked up at each write: the REPL swaps sys.stdout."""
 
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def _json_escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
-
-
-def visible(text: str) -> str:
-    """Replace terminal control characters with printable escapes."""
-    return _CONTROL.sub(_escape, text)
-
-
-def encodable(text: str) -> str:
-    """Text any UTF-8 stream takes: a lone surrogate becomes ``\\udXXX``, the rest is kept."""
-    return _SURROGATE.sub(_escape, text)
-
-
-def hmp_text(text: str) -> str:
-    """HMP output as a person reads it: QEMU's ``\\r\\n`` line ends become ``\\n``."""
-    return text.replace("\r", "")
-
-
-def dump_json(value: object, *, indent: int | None = None, terminal: bool = False) -> str:
-    """Compact (or indented) JSON; for a terminal, DEL/C1/bidi become ``\\u`` escapes."""
-    if indent is None:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    else:
-        text = json.dumps(value, ensure_ascii=False, indent=indent)
-    # As JSON escapes the value is unchanged (``--json`` stays exact); a pipe gets
-    # DEL, C1 and bidi as they are, but a lone surrogate cannot be written raw anywhere.
-    return (_JSON_UNSAFE if terminal else _SURROGATE).sub(_json_escape, text)
-
-
-def _no_label(text: str) -> None:
-    """Scripts show no spinner, so there is no label to change."""
-
-
-def _isatty(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-class PlainRenderer:
-    """Script output: return values on stdout, errors on stderr, nothing else."""
-
-    def __init__(
-        self,
-        *,
-        pretty: bool = False,
-        json_lines: bool = False,
-        verbose: bool = False,
-        events: bool = False,
-        out: IO[str] | None = None,
-        err: IO[str] | None = None,
-    ) -> None:
-        self.pretty = pretty
-        self.json_lines = json_lines
-        self.verbose = verbose
-        self.events = events
+    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None) -> None:
         self._out = out
         self._err = err
 
-    # Streams are looked up at each write: the REPL swaps sys.stdout while it runs.
     @property
     def out(self) -> IO[str]:
         return self._out or sys.stdout
@@ -111,105 +38,68 @@ class PlainRenderer:
     def err(self) -> IO[str]:
         return self._err or sys.stderr
 
-    @staticmethod
-    def _text(stream: IO[str], text: str) -> str:
-        """``text`` as ``stream`` may take it: inert on a terminal, encodable anywhere."""
-        return visible(text) if _isatty(stream) else encodable(text)
-
-    def _write(self, stream: IO[str], text: str) -> None:
-        stream.write(self._text(stream, text))
-        stream.write("\n")
+    def write(self, text: str, *, err: bool = False) -> None:
+        """``text`` as it is (no newline added), escaped for its stream."""
+        stream = self.err if err else self.out
+        stream.write(escaped(text, terminal=is_terminal(stream)))
         stream.flush()
 
-    def outcome(self, outcome: Outcome) -> None:
-        if isinstance(outcome, Reply):
-            self.reply(outcome)
-        elif isinstance(outcome, HelpList):
-            self.help(outcome)
-        elif isinstance(outcome, Notice):
-            self.notice(outcome.text)
-        elif isinstance(outcome, EventList):
-            for logged in outcome.events:
-                self.show_event(logged.message)
-        elif isinstance(outcome, Waited):
-            self.waited(outcome)
-        elif not isinstance(outcome, Exit):  # what is left: one command's /help
-            self.command_help(outcome)
+    def line(self, *spans: Span, err: bool = False) -> None:
+        self.write("".join(text for text, _ in spans) + "\n", err=err)
 
-    def waited(self, outcome: Waited) -> None:
-        if outcome.event is not None:
-            if not self.json_lines:  # --json printed it already, when it arrived
-                self.show_event(outcome.event.message)
-        else:
-            self.problem(f"/wait {outcome.what}: no such event within {outcome.timeout:g} s")
+    def json_line(self, value: object, *, err: bool = False, indent: int | None = None) -> None:
+        stream = self.err if err else self.out
+        stream.write(dump_json(value, indent=indent, terminal=is_terminal(stream)) + "\n")
+        stream.flush()
 
-    def reply(self, reply: Reply) -> None:
-        if not reply.ok:
-            if not self.json_lines:
-                cls, desc = reply.error
-                self._write(self.err, f"{cls}: {desc}")
-            return
-        if self.json_lines:  # traffic() already printed the whole reply
-            return
-        if reply.hmp and isinstance(reply.value, str):
-            text = hmp_text(reply.value)
-            if text:
-                self.out.write(self._text(self.out, text))
-                self.out.flush()
-            return
-        self.out.write(self.json(reply.value) + "\n")
-        self.out.flush()
+    def paged(self) -> AbstractContextManager[None]:
+        return _UNPAGED
 
-    def json(self, value: object) -> str:
-        return dump_json(value, indent=2 if self.pretty else None, terminal=_isatty(self.out))
+
+class PlainReplies:
+    """Results as a script reads them: JSON, HMP's text, and ``/help`` as bare lines."""
+
+    def __init__(self, streams: Streams, *, pretty: bool = False) -> None:
+        self.streams = streams
+        self.indent = 2 if pretty else None
+
+    def value(self, value: object) -> None:
+        self.streams.json_line(value, indent=self.indent)
+
+    def hmp(self, text: str) -> None:
+        self.streams.write(text)
 
     # Command, event and member names come from the server's schema: server text too.
     def help(self, listing: HelpList) -> None:
         lines = [*listing.builtins, *listing.commands]
-        self.out.write(self._text(self.out, "".join(f"{line}\n" for line in lines)))
-        self.out.flush()
+        self.streams.write("".join(f"{line}\n" for line in lines))
 
     def command_help(self, tree: CommandHelp) -> None:
         rows = [tree.title, *("".join(cells).rstrip() for cells in tree_rows(tree))]
-        self.out.write(self._text(self.out, "".join(f"{row}\n" for row in rows)))
-        self.out.flush()
+        self.streams.write("".join(f"{row}\n" for row in rows))
 
-    def notice(self, text: str) -> None:
-        """Scripts keep stdout for results; qmpsh's own remarks are not results."""
 
-    def problem(self, text: str) -> None:
-        """A one-line failure of qmpsh's own (bad input, lost connection)."""
-        self._write(self.err, text)
-
-    def warning(self, text: str) -> None:
-        self._write(self.err, f"warning: {text}")
-
-    def traffic(self, direction: str, msg: Mapping[str, object]) -> None:
-        """Transport observer: ``--json`` prints what arrives, ``-v`` what is sent."""
-        if direction == "recv" and self.json_lines:
-            self.out.write(dump_json(msg, terminal=_isatty(self.out)) + "\n")
-            self.out.flush()
-        elif direction == "send" and self.verbose:
-            self._write(self.err, dump_json(msg))
-
-    def event(self, msg: Mapping[str, object]) -> None:
-        """An event as it arrives: scripts print it only with ``--events``."""
-        if self.events and not self.json_lines:  # --json printed it as traffic
-            self.show_event(msg)
-
-    def show_event(self, msg: Mapping[str, object]) -> None:
-        self.out.write(dump_json(msg, terminal=_isatty(self.out)) + "\n")
-        self.out.flush()
-
-    def banner(self, target: str, info: ServerInfo, mode: str) -> None:
-        """Scripts have no banner."""
-
-    def waiting(self, label: str) -> contextlib.AbstractContextManager[Relabel]:
-        """Shown while qmpsh waits (for a reply, an event, a connection); scripts show nothing.
-
-        The context gives a function that changes the label (an elapsed time).
-        """
-        return contextlib.nullcontext(_no_label)
+def plain_renderer(
+    *,
+    pretty: bool = False,
+    json_lines: bool = False,
+    verbose: bool = False,
+    events: bool = False,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> Renderer:
+    """Script output: return values on stdout, errors on stderr, nothing else."""
+    streams = Streams(out, err)
+    return Renderer(
+        writer=streams,
+        replies=PlainReplies(streams, pretty=pretty),
+        messages=JsonLines(streams),
+        problems=Problems(streams),
+        presence=Quiet(),
+        json_lines=json_lines,
+        verbose=verbose,
+        events=events,
+    )
 
 
 def tree_rows(tree: CommandHelp) -> list[tuple[str, str, str]]:

@@ -1,10 +1,11 @@
-"""Everything qmpsh prints on a terminal, through rich.
+"""Output through rich: ``rich_renderer`` for a person at a terminal, and
+``script_color_renderer``, a script's output in colour (``--color=always``).
 
-``RichRenderer`` serves a person at a terminal (highlighted JSON, styled errors,
-a pager for replies taller than the screen, a spinner while waiting);
-``ScriptColorRenderer`` is script output in colour (``--color=always``). Server
-text is data, never markup: it is printed through ``Text`` objects (or
-``style.FastJson`` segments) after ``render.visible``/``dump_json`` escaped it.
+Both write through ``Consoles`` and format replies and problems alike; a person
+also gets events as styled lines, a banner, notices, a spinner and a pager, a
+script keeps its output's shape (``renderer.JsonLines``, ``renderer.Quiet``).
+Server text is data, never markup: it is printed through ``Text`` objects (or
+``style.FastJson`` segments) after ``render.escape`` escaped it.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING
 
 from qmpsh.language.helptext import CommandHelp
-from qmpsh.render.plain import PlainRenderer, Relabel, dump_json, hmp_text, tree_rows, visible
-from qmpsh.session.outcomes import HelpList, Outcome, Reply
+from qmpsh.render.escape import dump_json, inert_text
+from qmpsh.render.output import Relabel
+from qmpsh.render.plain import tree_rows
+from qmpsh.render.renderer import JsonLines, Problems, Quiet, Renderer, Span
+from qmpsh.session.outcomes import HelpList
 from qmpsh.transport.interface import ServerInfo
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import Console, RenderableType
     from rich.text import Text
 
 #: JSON longer than this is coloured by ``style.FastJson``, not laid out by rich's Text.
@@ -31,15 +35,12 @@ FAST_JSON = 16 * 1024
 SPINNER_DELAY = 0.3
 
 
-class RichRenderer(PlainRenderer):
-    """A person at a terminal: highlighted JSON, styled errors and events."""
+class Consoles:
+    """rich consoles for stdout and stderr, the JSON colours, and the pager."""
 
     def __init__(
         self,
         *,
-        pretty: bool = True,
-        json_lines: bool = False,
-        verbose: bool = False,
         file: IO[str] | None = None,
         width: int | None = None,
         color: bool | None = None,
@@ -51,7 +52,6 @@ class RichRenderer(PlainRenderer):
         rich's choice (a terminal, and no ``NO_COLOR``); ``pager`` shows output taller
         than the terminal (False if it could not); ``syntax_style`` is a pygments style
         for JSON."""
-        super().__init__(pretty=pretty, json_lines=json_lines, verbose=verbose)
         from rich.console import Console
 
         from qmpsh.render.style import rich_theme
@@ -74,149 +74,109 @@ class RichRenderer(PlainRenderer):
                 no_color=plain,
             )
 
-        self.console, self.err_console = console(False), console(file is None)
+        self.out, self.err = console(False), console(file is None)
 
-    def _json_text(self, value: object, indent: int | None = 2) -> Text:
+    def line(self, *spans: Span, err: bool = False) -> None:
+        first, *rest = spans
+        line = inert_text(*first)
+        for span in rest:
+            line.append_text(inert_text(*span))
+        (self.err if err else self.out).print(line, soft_wrap=True)
+
+    def json_line(self, value: object, *, err: bool = False) -> None:
+        (self.err if err else self.out).print(self.json_text(value), soft_wrap=True)
+
+    def json_text(self, value: object, indent: int | None = None) -> Text:
+        """``value`` as JSON, highlighted."""
         from qmpsh.render.style import highlight_json
 
         return highlight_json(dump_json(value, indent=indent, terminal=True), self.syntax_style)
 
-    def _reply_json(self, value: object) -> RenderableType:
+    @contextlib.contextmanager
+    def paged(self) -> Iterator[None]:
+        """What is printed inside goes through the pager if it is taller than the terminal."""
+        if self.pager is None or not self.out.is_terminal:
+            yield
+            return
+        with self.out.capture() as captured:
+            yield
+        text = captured.get()
+        if text.count("\n") < self.out.size.height - 1 or not self.pager(text):
+            self.out.file.write(text)
+            self.out.file.flush()
+
+
+class RichReplies:
+    """Results for a person: highlighted JSON, HMP's text, ``/help`` styled and in columns."""
+
+    def __init__(self, consoles: Consoles, *, pretty: bool = True) -> None:
+        self.consoles = consoles
+        self.indent = 2 if pretty else None
+
+    def value(self, value: object) -> None:
+        # soft_wrap: the terminal wraps long lines; rich would insert newlines
+        self.consoles.out.print(self._json(value), soft_wrap=True)
+
+    def _json(self, value: object) -> RenderableType:
         """A return value, highlighted; a big one (the schema) by the fast path."""
-        text = dump_json(value, indent=2 if self.pretty else None, terminal=True)
-        if len(text) > FAST_JSON and self.syntax_style is None:
+        text = dump_json(value, indent=self.indent, terminal=True)
+        if len(text) > FAST_JSON and self.consoles.syntax_style is None:
             from qmpsh.render.style import FastJson
 
             return FastJson(text)
         from qmpsh.render.style import highlight_json
 
-        return highlight_json(text, self.syntax_style)
+        return highlight_json(text, self.consoles.syntax_style)
 
-    def outcome(self, outcome: Outcome) -> None:
-        with self._paged():
-            super().outcome(outcome)
-
-    @contextlib.contextmanager
-    def _paged(self) -> Iterator[None]:
-        """What is printed inside goes through the pager if it is taller than the terminal."""
-        if self.pager is None or not self.console.is_terminal:
-            yield
-            return
-        with self.console.capture() as captured:
-            yield
-        text = captured.get()
-        if text.count("\n") < self.console.size.height - 1 or not self.pager(text):
-            self.console.file.write(text)
-            self.console.file.flush()
-
-    def waiting(self, label: str) -> contextlib.AbstractContextManager[Relabel]:
-        return self._spinner(label)
-
-    @contextlib.contextmanager
-    def _spinner(self, label: str) -> Iterator[Relabel]:
-        """A spinner once a wait has lasted ``SPINNER_DELAY``, erased when it ends.
-
-        Quick answers show nothing; rich draws nothing when stdout is no terminal.
-        """
-        status = self.console.status(self._plain(label, "notice"), spinner="dots")
-        try:
-            later = asyncio.get_running_loop().call_later(SPINNER_DELAY, status.start)
-        except RuntimeError:  # no event loop: nothing waits asynchronously here
-            later = None
-        try:
-            yield lambda text: status.update(self._plain(text, "notice"))
-        finally:
-            if later is not None:
-                later.cancel()
-            status.stop()
-            self.console.file.flush()  # the erasing, before anything on stderr
-
-    def _plain(self, text: str, style: str = "") -> Text:
-        from rich.text import Text
-
-        return Text(visible(text), style=style)
-
-    def reply(self, reply: Reply) -> None:
-        if self.json_lines:
-            return
-        if not reply.ok:
-            cls, desc = reply.error
-            line = self._plain(cls, "error")
-            line.append(": ")
-            line.append_text(self._plain(desc, "error.desc"))
-            self.err_console.print(line, soft_wrap=True)
-        elif reply.hmp and isinstance(reply.value, str):
-            text = hmp_text(reply.value)
-            if text:
-                self.console.print(self._plain(text.removesuffix("\n")), soft_wrap=True)
-        else:  # soft_wrap: the terminal wraps long lines; rich would insert newlines
-            self.console.print(self._reply_json(reply.value), soft_wrap=True)
+    def hmp(self, text: str) -> None:
+        self.consoles.out.print(inert_text(text.removesuffix("\n")), soft_wrap=True)
 
     def help(self, listing: HelpList) -> None:
         from rich.columns import Columns
 
-        self.console.print(self._plain("Built-ins:", "help.builtin"))
+        console = self.consoles.out
+        console.print(inert_text("Built-ins:", "help.builtin"))
         for line in listing.builtins:
-            self.console.print(self._plain("  " + line))
+            console.print(inert_text("  " + line))
         if listing.pattern:
             count = len(listing.commands)
             title = f"Commands matching {listing.pattern!r} ({count}):"
-            self.console.print(self._plain(title, "help.builtin"))
+            console.print(inert_text(title, "help.builtin"))
         for group, names in listing.groups:
-            self.console.print(self._plain(f"{group} ({len(names)}):", "help.builtin"))
-            self.console.print(Columns([self._plain(n) for n in names], padding=(0, 2)))
+            console.print(inert_text(f"{group} ({len(names)}):", "help.builtin"))
+            console.print(Columns([inert_text(n) for n in names], padding=(0, 2)))
         if not listing.pattern:
-            self.console.print(self._plain("/help CMD explains a command or event.", "notice"))
+            console.print(inert_text("/help CMD explains a command or event.", "notice"))
 
     def command_help(self, tree: CommandHelp) -> None:
-        self.console.print(self._plain(tree.title, "help.builtin"))
+        console = self.consoles.out
+        console.print(inert_text(tree.title, "help.builtin"))
         for name, kind, notes in tree_rows(tree):
-            line = self._plain(name, "help.builtin" if kind else "")
-            line.append_text(self._plain(kind, "help.type"))
-            line.append_text(self._plain(notes, "notice"))
-            self.console.print(line, soft_wrap=True)
+            line = inert_text(name, "help.builtin" if kind else "")
+            line.append_text(inert_text(kind, "help.type"))
+            line.append_text(inert_text(notes, "notice"))
+            console.print(line, soft_wrap=True)
 
-    def notice(self, text: str) -> None:
-        self.console.print(self._plain(text, "notice"))
 
-    def problem(self, text: str) -> None:
-        self.err_console.print(self._plain(text, "error"), soft_wrap=True)
+class TerminalMessages:
+    """Messages for a person: an event as name, time and data; traffic on stdout."""
 
-    def warning(self, text: str) -> None:
-        self.err_console.print(self._plain(f"warning: {text}", "notice"), soft_wrap=True)
-
-    def traffic(self, direction: str, msg: Mapping[str, object]) -> None:
-        if direction == "recv" and self.json_lines:
-            self.console.print(self._json_text(msg, None), soft_wrap=True)
-        elif direction == "send" and self.verbose:
-            line = self._plain("→ ", "sent")
-            line.append_text(self._json_text(msg, None))
-            self.console.print(line, soft_wrap=True)
+    def __init__(self, consoles: Consoles) -> None:
+        self.consoles = consoles
 
     def event(self, msg: Mapping[str, object]) -> None:
-        if not self.json_lines:  # --json printed it as traffic
-            self.show_event(msg)
+        line = inert_text(str(msg.get("event", "?")), "event")
+        line.append_text(inert_text(f"  {_event_time(msg)}  ", "event.time"))
+        line.append_text(self.consoles.json_text(msg.get("data", {})))
+        self.consoles.out.print(line, soft_wrap=True)
 
-    def show_event(self, msg: Mapping[str, object]) -> None:
-        line = self._plain(str(msg.get("event", "?")), "event")
-        line.append_text(self._plain(f"  {_event_time(msg)}  ", "event.time"))
-        line.append_text(self._json_text(msg.get("data", {}), None))
-        self.console.print(line, soft_wrap=True)
+    def received(self, msg: Mapping[str, object]) -> None:
+        self.consoles.json_line(msg)
 
-    def banner(self, target: str, info: ServerInfo, mode: str) -> None:
-        if info.version:
-            package = f" ({info.package})" if info.package else ""
-            head = f"Connected to QEMU {info.version}{package} at {target}"
-        else:
-            head = f"Connected to {target} (no QMP greeting: -N)"
-        self.console.print(self._plain(head, "help.builtin"))
-        self.console.print(
-            self._plain(
-                f"{mode} mode. /help lists commands; Tab completes; "
-                "Ctrl-D or /exit leaves ('quit' stops QEMU).",
-                "notice",
-            )
-        )
+    def sent(self, msg: Mapping[str, object]) -> None:
+        line = inert_text("→ ", "sent")
+        line.append_text(self.consoles.json_text(msg))
+        self.consoles.out.print(line, soft_wrap=True)
 
 
 def _event_time(msg: Mapping[str, object]) -> str:
@@ -228,39 +188,97 @@ def _event_time(msg: Mapping[str, object]) -> str:
     return ""
 
 
-class ScriptColorRenderer(RichRenderer):
-    """``--color=always`` in a script: the script's output, line for line, in colour."""
+class TerminalPresence:
+    """A person's view of qmpsh itself: the banner, notices, a spinner while waiting."""
 
-    def __init__(
-        self,
-        *,
-        pretty: bool = False,
-        json_lines: bool = False,
-        verbose: bool = False,
-        events: bool = False,
-        file: IO[str] | None = None,
-        syntax_style: str | None = None,
-    ) -> None:
-        super().__init__(
-            pretty=pretty,
-            json_lines=json_lines,
-            verbose=verbose,
-            file=file,
-            color=True,
-            syntax_style=syntax_style,
+    def __init__(self, consoles: Consoles) -> None:
+        self.console = consoles.out
+
+    def banner(self, target: str, info: ServerInfo, mode: str) -> None:
+        if info.version:
+            package = f" ({info.package})" if info.package else ""
+            head = f"Connected to QEMU {info.version}{package} at {target}"
+        else:
+            head = f"Connected to {target} (no QMP greeting: -N)"
+        self.console.print(inert_text(head, "help.builtin"))
+        self.console.print(
+            inert_text(
+                f"{mode} mode. /help lists commands; Tab completes; "
+                "Ctrl-D or /exit leaves ('quit' stops QEMU).",
+                "notice",
+            )
         )
-        self.events = events
 
-    notice = PlainRenderer.notice
-    banner = PlainRenderer.banner
-    event = PlainRenderer.event
-    waiting = PlainRenderer.waiting
+    def notice(self, text: str) -> None:
+        self.console.print(inert_text(text, "notice"))
 
-    def show_event(self, msg: Mapping[str, object]) -> None:
-        self.console.print(self._json_text(msg, None), soft_wrap=True)
+    def waiting(self, label: str) -> contextlib.AbstractContextManager[Relabel]:
+        return self._spinner(label)
 
-    def traffic(self, direction: str, msg: Mapping[str, object]) -> None:
-        if direction == "recv" and self.json_lines:
-            self.console.print(self._json_text(msg, None), soft_wrap=True)
-        elif direction == "send" and self.verbose:  # stderr, as in any script
-            self.err_console.print(self._json_text(msg, None), soft_wrap=True)
+    @contextlib.contextmanager
+    def _spinner(self, label: str) -> Iterator[Relabel]:
+        """A spinner once a wait has lasted ``SPINNER_DELAY``, erased when it ends.
+
+        Quick answers show nothing; rich draws nothing when stdout is no terminal.
+        """
+        status = self.console.status(inert_text(label, "notice"), spinner="dots")
+        try:
+            later = asyncio.get_running_loop().call_later(SPINNER_DELAY, status.start)
+        except RuntimeError:  # no event loop: nothing waits asynchronously here
+            later = None
+        try:
+            yield lambda text: status.update(inert_text(text, "notice"))
+        finally:
+            if later is not None:
+                later.cancel()
+            status.stop()
+            self.console.file.flush()  # the erasing, before anything on stderr
+
+
+def rich_renderer(
+    *,
+    pretty: bool = True,
+    json_lines: bool = False,
+    verbose: bool = False,
+    file: IO[str] | None = None,
+    width: int | None = None,
+    color: bool | None = None,
+    pager: Callable[[str], bool] | None = None,
+    syntax_style: str | None = None,
+) -> Renderer:
+    """A person at a terminal: highlighted JSON, styled errors, every event as it comes
+    (see ``Consoles`` for the rest)."""
+    consoles = Consoles(file=file, width=width, color=color, pager=pager, syntax_style=syntax_style)
+    return Renderer(
+        writer=consoles,
+        replies=RichReplies(consoles, pretty=pretty),
+        messages=TerminalMessages(consoles),
+        problems=Problems(consoles),
+        presence=TerminalPresence(consoles),
+        json_lines=json_lines,
+        verbose=verbose,
+        events=True,
+    )
+
+
+def script_color_renderer(
+    *,
+    pretty: bool = False,
+    json_lines: bool = False,
+    verbose: bool = False,
+    events: bool = False,
+    file: IO[str] | None = None,
+    syntax_style: str | None = None,
+) -> Renderer:
+    """``--color=always`` in a script: the script's output, line for line, in colour."""
+    consoles = Consoles(file=file, color=True, syntax_style=syntax_style)
+    return Renderer(
+        writer=consoles,
+        replies=RichReplies(consoles, pretty=pretty),
+        messages=JsonLines(consoles),
+        problems=Problems(consoles),
+        presence=Quiet(),
+        json_lines=json_lines,
+        verbose=verbose,
+        events=events,
+    )

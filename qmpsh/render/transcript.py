@@ -20,6 +20,7 @@ from pathlib import Path
 from qmpsh.errors import UsageError
 from qmpsh.files import open_private
 from qmpsh.language.redact import REDACTED, redact_message, reply_is_secret
+from qmpsh.render.escape import dump_json
 
 
 def _key(msg_id: object) -> str:
@@ -72,10 +73,7 @@ class Transcript:
         else:
             shown = dict(message)
         record = {"time": round(time.time(), 6), "dir": kind, "message": shown}
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        # A lone surrogate (a server's "\udc80") can only sit in a JSON string, where
-        # backslashreplace spells it as the same JSON escape; strict would raise.
-        data = memoryview(text.encode("utf-8", errors="backslashreplace"))
+        data = memoryview((dump_json(record) + "\n").encode())
         written = 0
         try:
             while written < len(data):  # os.write, unbuffered: nothing left pending
