@@ -1,4 +1,4 @@
-"""Shared fixtures: real QEMU processes on private sockets, and ways to run qmpsh.
+"""Shared fixtures: real QEMU on private sockets, a libvirt domain, a qemu-ga; running qmpsh.
 
 Every QEMU here is real (``qemu-system-x86_64`` under TCG); a test that needs a
 fault QEMU cannot produce uses ``tests/fakeserver.py`` instead.
@@ -126,13 +126,28 @@ def start_qemu(*extra: str, disk: bool = False, machine: str = "none") -> Qemu:
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     log.close()
     deadline = time.monotonic() + 20
-    while not (qmp.exists() and spare.exists()):
+    while not listening(qmp, spare):
         if process.poll() is not None or time.monotonic() > deadline:
             output = (directory / "qemu.log").read_text(errors="replace")
             process.kill()
             pytest.fail(f"QEMU did not start: {output}")
         time.sleep(0.02)
     return Qemu(process, directory, qmp, spare, image)
+
+
+def listening(*paths: Path) -> bool:
+    """Whether every one of ``paths`` is a unix socket that accepts connections.
+
+    Not just that the file exists: QEMU creates it (bind) a moment before it
+    listens, and a client that connects in between is refused.
+    """
+    wanted = {str(path) for path in paths}
+    with open("/proc/net/unix") as table:
+        next(table)  # the header
+        for fields in map(str.split, table):
+            if len(fields) >= 8 and int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON
+                wanted.discard(fields[7])
+    return not wanted
 
 
 _EMPTY_CONFIG = tempfile.mkdtemp(prefix="qmpsh-config")
@@ -235,3 +250,109 @@ def run_python(code: str, *args: str, input: str = "") -> subprocess.CompletedPr
 def probe(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
     """qmpsh run with ``args``; its stderr ends with the heavy modules it imported."""
     return run_python(PROBE, *args, input=input)
+
+
+# -- a real libvirtd and a real qemu-ga, shared by the tests that reach QEMU through them
+
+#: The libvirt connection of the test domains, and the session-wide domain's name.
+URI = "qemu:///system"
+DOMAIN = f"qmpsh-t{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Libvirt:
+    """The running libvirtd and the test domain on it."""
+
+    domain: str
+    workdir: Path
+
+    @property
+    def target(self) -> str:
+        return f"{URI}/{self.domain}"
+
+    def virsh(self, *args: str, check: bool = True) -> str:
+        done = subprocess.run(
+            ["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=30
+        )
+        if check:
+            assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def transient(self, name: str) -> int:
+        """Start a transient domain (gone once it stops); return its QEMU's pid."""
+        xml = self.workdir / f"{name}.xml"
+        xml.write_text((self.workdir / f"{self.domain}.xml").read_text().replace(self.domain, name))
+        self.virsh("create", str(xml))
+        return int(Path(f"/run/libvirt/qemu/{name}.pid").read_text())
+
+
+@pytest.fixture(scope="session")
+def libvirt() -> Iterator[Libvirt]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the tests run libvirtd with the QEMU driver")
+    workdir = short_tempdir()
+    down = ["bash", str(ROOT / "tests" / "libvirt_teardown.sh"), str(workdir), DOMAIN]
+    up = subprocess.run(
+        ["bash", str(ROOT / "tests" / "libvirt_setup.sh"), str(workdir), DOMAIN],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    if up.returncode != 0:
+        log = Path(os.environ.get("QMPSH_LIBVIRT_STATE", "/tmp/qmpsh-libvirt-daemons"))
+        log /= "libvirtd.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        subprocess.run(down, capture_output=True, timeout=60)
+        pytest.fail(f"libvirt set-up failed:\n{up.stdout}\n{up.stderr}\n{tail}")
+    yield Libvirt(DOMAIN, workdir)
+    subprocess.run(down, capture_output=True, timeout=60)
+
+
+#: Debian's qemu-guest-agent, run on this machine in unix-listen mode (no guest needed).
+QEMU_GA = shutil.which("qemu-ga") or "/usr/sbin/qemu-ga"
+HARMLESS = {"guest-ping", "guest-info", "guest-sync", "guest-sync-delimited", "guest-get-time"}
+
+
+@dataclass
+class GuestAgent:
+    process: subprocess.Popen[bytes]
+    socket: Path
+    directory: Path
+    blocked: set[str]
+
+
+@pytest.fixture
+def guest_agent() -> Iterator[GuestAgent]:
+    if not os.access(QEMU_GA, os.X_OK):
+        pytest.fail("qemu-ga is not installed; the README's test command installs it")
+    listed = subprocess.run(
+        [QEMU_GA, "--block-rpcs", "help"], capture_output=True, text=True, timeout=10
+    )
+    every = set(listed.stdout.split()) | set(listed.stderr.split())
+    assert every >= HARMLESS, listed
+    blocked = every - HARMLESS  # no shutdown, exec, file access or freeze of this machine
+    directory = short_tempdir()
+    sock = directory / "ga.sock"
+    command = [
+        QEMU_GA, "--method", "unix-listen", "--path", str(sock),
+        "--statedir", str(directory), "--pidfile", str(directory / "qemu-ga.pid"),
+        "--logfile", str(directory / "qemu-ga.log"), "--block-rpcs", ",".join(sorted(blocked)),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while not listening(sock):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            log = (directory / "qemu-ga.log").read_text(errors="replace")
+            shutil.rmtree(directory, ignore_errors=True)
+            pytest.fail(f"qemu-ga did not start: {log}")
+        time.sleep(0.02)
+    agent = GuestAgent(process, sock, directory, blocked)
+    yield agent
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    shutil.rmtree(directory, ignore_errors=True)

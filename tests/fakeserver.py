@@ -54,6 +54,8 @@ class Behaviour(enum.Enum):
     NO_CAPABILITIES = "no_capabilities"  # {"QMP": {"version": ...}} without "capabilities"
     CLOSE = "close"  # accepts, then closes at once
     STALL_AFTER_GREETING = "stall_after_greeting"  # greets, never answers qmp_capabilities
+    REFUSE_NEGOTIATION = "refuse_negotiation"  # greets, answers qmp_capabilities with an error
+    CLOSE_AFTER_GREETING = "close_after_greeting"  # greets, hangs up on qmp_capabilities
     QMP = "qmp"  # a well-behaved QMP monitor answering from ``commands``
     GUEST_AGENT = "guest_agent"  # qemu-ga: no greeting, no negotiation
 
@@ -300,6 +302,18 @@ class FakeServer:
                 await self._greet(conn)
                 async for request in conn.requests():
                     self.received.append(request)  # and never answer
+            case Behaviour.REFUSE_NEGOTIATION:
+                await self._greet(conn)
+                async for request in conn.requests():
+                    self.received.append(request)
+                    await conn.reply(
+                        request, QmpError("GenericError", "Capability 'oob' not available")
+                    )
+            case Behaviour.CLOSE_AFTER_GREETING:
+                await self._greet(conn)
+                async for request in conn.requests():
+                    self.received.append(request)
+                    break
             case Behaviour.QMP:
                 await self._greet(conn)
                 await self._qmp(conn)

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Qemu, probe, short_tempdir
+from tests.conftest import HARMLESS, QEMU_GA, GuestAgent, Qemu, probe
 from tests.test_script_qemu import out_lines, run
 
 # --------------------------------------------------------------------------- /fd
@@ -117,54 +114,6 @@ def test_fd_problems_are_one_line_and_the_session_goes_on(qemu: Qemu) -> None:
 
 
 # --------------------------------------------------------------------------- qemu-ga
-
-QEMU_GA = shutil.which("qemu-ga") or "/usr/sbin/qemu-ga"
-HARMLESS = {"guest-ping", "guest-info", "guest-sync", "guest-sync-delimited", "guest-get-time"}
-
-
-@dataclass
-class GuestAgent:
-    process: subprocess.Popen[bytes]
-    socket: Path
-    directory: Path
-    blocked: set[str]
-
-
-@pytest.fixture
-def guest_agent() -> Iterator[GuestAgent]:
-    if not os.access(QEMU_GA, os.X_OK):
-        pytest.fail("qemu-ga is not installed; the README's test command installs it")
-    listed = subprocess.run(
-        [QEMU_GA, "--block-rpcs", "help"], capture_output=True, text=True, timeout=10
-    )
-    every = set(listed.stdout.split()) | set(listed.stderr.split())
-    assert every >= HARMLESS, listed
-    blocked = every - HARMLESS  # no shutdown, exec, file access or freeze of this machine
-    directory = short_tempdir()
-    sock = directory / "ga.sock"
-    command = [
-        QEMU_GA, "--method", "unix-listen", "--path", str(sock),
-        "--statedir", str(directory), "--pidfile", str(directory / "qemu-ga.pid"),
-        "--logfile", str(directory / "qemu-ga.log"), "--block-rpcs", ",".join(sorted(blocked)),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not sock.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log = (directory / "qemu-ga.log").read_text(errors="replace")
-            shutil.rmtree(directory, ignore_errors=True)
-            pytest.fail(f"qemu-ga did not start: {log}")
-        time.sleep(0.02)
-    agent = GuestAgent(process, sock, directory, blocked)
-    yield agent
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def agent_version() -> str:

@@ -25,9 +25,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -43,64 +42,23 @@ from qmpsh.transport.targets import (
     make_transport,
     split_libvirt_target,
 )
-from tests.conftest import ROOT, Qemu, json_lines, lines, no_traceback, run_qmpsh, short_tempdir
+from tests.conftest import (
+    DOMAIN,
+    URI,
+    Libvirt,
+    Qemu,
+    json_lines,
+    lines,
+    no_traceback,
+    run_qmpsh,
+    short_tempdir,
+)
 from tests.repldriver import Repl, repl_over
 
 pytestmark = pytest.mark.qemu
 
-URI = "qemu:///system"
-DOMAIN = f"qmpsh-t{os.getpid()}"
 TAINT = "'tainted' (custom-monitor)"
 DEADLINE = 10.0
-
-
-@dataclass(frozen=True)
-class Libvirt:
-    """The running libvirtd and the test domain on it."""
-
-    domain: str
-    workdir: Path
-
-    @property
-    def target(self) -> str:
-        return f"{URI}/{self.domain}"
-
-    def virsh(self, *args: str, check: bool = True) -> str:
-        done = subprocess.run(
-            ["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=30
-        )
-        if check:
-            assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def transient(self, name: str) -> int:
-        """Start a transient domain (gone once it stops); return its QEMU's pid."""
-        xml = self.workdir / f"{name}.xml"
-        xml.write_text((self.workdir / f"{self.domain}.xml").read_text().replace(self.domain, name))
-        self.virsh("create", str(xml))
-        return int(Path(f"/run/libvirt/qemu/{name}.pid").read_text())
-
-
-@pytest.fixture(scope="session")
-def libvirt() -> Iterator[Libvirt]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the tests run libvirtd with the QEMU driver")
-    workdir = short_tempdir()
-    down = ["bash", str(ROOT / "tests" / "libvirt_teardown.sh"), str(workdir), DOMAIN]
-    up = subprocess.run(
-        ["bash", str(ROOT / "tests" / "libvirt_setup.sh"), str(workdir), DOMAIN],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    if up.returncode != 0:
-        log = Path(os.environ.get("QMPSH_LIBVIRT_STATE", "/tmp/qmpsh-libvirt-daemons"))
-        log /= "libvirtd.log"
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        subprocess.run(down, capture_output=True, timeout=60)
-        pytest.fail(f"libvirt set-up failed:\n{up.stdout}\n{up.stderr}\n{tail}")
-    yield Libvirt(DOMAIN, workdir)
-    subprocess.run(down, capture_output=True, timeout=60)
 
 
 def run_domain(*args: str, input: str = "", env: dict[str, str] | None = None) -> Any:
