@@ -399,9 +399,7 @@ def test_a_users_own_id_comes_back_on_the_reply(harness: Harness, server: Server
     assert received == reply
 
 
-@transports(
-    xfail={BLOCKING: "a non-string id never matches the reply: execute waits out its timeout"}
-)
+@transports()
 def test_a_non_string_id_is_kept_or_refused_never_waited_on(
     harness: Harness, server: Server
 ) -> None:
@@ -446,13 +444,7 @@ def test_our_ids_count_up_in_order(harness: Harness, server: Server) -> None:
     assert [msg["id"] for direction, msg in seen.messages if direction == "send"] == ids
 
 
-@transports(
-    not_libvirt="libvirt numbers the commands it sends itself (libvirt-N)",
-    xfail={
-        BLOCKING: "the blocking transport numbers every command, own id or not; qemu.qmp "
-        "only those it ids: --json shows different ids for the same script"
-    },
-)
+@transports(not_libvirt="libvirt numbers the commands it sends itself (libvirt-N)")
 def test_a_users_own_id_takes_no_number(harness: Harness, server: Server) -> None:
     async def body() -> object:
         async with connection(harness, server.target) as transport:
@@ -791,19 +783,9 @@ async def not_json(conn: Connection, request: dict[str, Any]) -> None:
     ids=["reply cut short", "gone on receipt", "not JSON"],
 )
 def test_a_reply_that_never_comes_whole_ends_the_connection(
-    request: pytest.FixtureRequest,
     harness: Harness,
     handler: Callable[[Connection, dict[str, Any]], Any],
 ) -> None:
-    if handler is not_json and harness.kind == BLOCKING:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the blocking transport gives up on a message that is not JSON but "
-                "keeps the socket open: wait() then waits on it as if nothing had ended",
-            )
-        )
-
     async def body(target: str) -> list[str]:
         said = []
         async with connection(harness, target) as transport:

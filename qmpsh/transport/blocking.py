@@ -138,22 +138,24 @@ class BlockingTransport:
         """Its reply will be read past, unseen, when a later reply is awaited."""
         self._due -= 1
 
-    def _send(self, message: Mapping[str, object], *, quiet: bool = False) -> str:
-        """Encode ``message`` for the next write; the id its reply will carry."""
-        if quiet:
+    def _send(self, message: Mapping[str, object], *, quiet: bool = False) -> object:
+        """Encode ``message`` for the next write; the id its reply will carry (the
+        user's own, of any JSON type, or one numbered here as qemu.qmp numbers them)."""
+        if "id" in message:
+            sent = dict(message)
+        elif quiet:
             self._quiet += 1
-            msg_id = f"qmpsh-{self._quiet}"
+            sent = {**message, "id": f"qmpsh-{self._quiet}"}
         else:
-            msg_id = f"__qmp#{self._next_id:05d}"
+            sent = {**message, "id": f"__qmp#{self._next_id:05d}"}
             self._next_id += 1
-        sent = {**message, "id": msg_id} if "id" not in message else dict(message)
         try:
             data = json.dumps(sent, separators=(",", ":"), allow_nan=False).encode() + b"\n"
         except (TypeError, ValueError) as err:
             raise InputError(f"cannot send: {err}") from None
         self._observers.notify("send", sent, quiet=quiet)
         self._held.append(data)
-        return str(sent["id"])
+        return sent["id"]
 
     def _flush(self) -> None:
         """Write what is held: queries sent ahead go in one write, so QEMU reads them
@@ -177,7 +179,7 @@ class BlockingTransport:
             raise InputError(f"cannot pass the file descriptor: {err}") from None
 
     def _reply(
-        self, msg_id: str, command: object, timeout: float | None, *, eager: bool = False
+        self, msg_id: object, command: object, timeout: float | None, *, eager: bool = False
     ) -> Message:
         """Read until the reply with ``msg_id``; events and other replies on the way are
         handed to the observers. ``eager``: more replies are due (see ``SPIN``)."""
@@ -199,9 +201,10 @@ class BlockingTransport:
         try:
             msg = json.loads(line.lstrip(b"\xff"))  # qemu-ga: 0xFF before a synced reply
         except ValueError:  # qemu.qmp ends the connection on a message that is not JSON
+            msg = None
+        if not isinstance(msg, dict):  # nothing after it can be trusted: the end, as qemu.qmp
             self._failure = "connection closed by QEMU"
-            raise ConnectionLost(self._closed_message()) from None
-        if not isinstance(msg, dict):
+            self._end()
             raise ConnectionLost(self._closed_message())
         msg_id = msg.get("id")
         quiet = isinstance(msg_id, str) and msg_id.startswith("qmpsh-")
@@ -288,15 +291,18 @@ class BlockingTransport:
         return f"{self.target}: {self._failure or 'connection closed by QEMU'}"
 
     async def close(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
 
 
-def _ticket(ticket: object) -> tuple[str, object]:
+def _ticket(ticket: object) -> tuple[object, object]:
     assert isinstance(ticket, tuple)
     msg_id, command = ticket
-    return str(msg_id), command
+    return msg_id, command
 
 
 def _greeting(target: str, raw: bytes) -> ServerInfo:
