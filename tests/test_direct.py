@@ -3,17 +3,16 @@
 The rest of the suite runs scripts through the real binary, so it already holds
 this path to every rule of scripts; these tests pin what is its own: that asyncio
 and qemu.qmp are really not imported by any script to a socket (built-ins and
-transcripts included), that a script means the same over qemu.qmp (the same
-runner on asyncio), and that both transports describe a broken server alike.
+transcripts included), and that a script means the same over qemu.qmp (the same
+runner on asyncio). What each transport does on its own, broken servers included,
+is ``test_transport_contract``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,12 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from qmpsh.cli.run import drive
-from qmpsh.errors import ConnectFailed
-from qmpsh.transport.blocking import BlockingTransport
-from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.conftest import Qemu, json_lines, lines, no_traceback, probe, run_python, run_qmpsh
-from tests.fakeserver import Behaviour, FakeServer
 
 
 @pytest.mark.qemu
@@ -201,81 +195,6 @@ def test_qemu_gone_while_a_plain_script_waits_is_exit_4(qemu: Qemu) -> None:
     _, err = process.communicate(timeout=30)
     assert process.returncode == 4
     assert err.decode() == f"qmpsh: {qemu.qmp}: connection closed by QEMU\n"
-
-
-# -- the two transports say the same thing about the same server --------------------------
-
-
-def failure_of_both(target: str, timeout: float) -> tuple[str, str]:
-    """(what the qemu.qmp transport says, what the blocking one says) about ``target``."""
-
-    async def through_protocol() -> str:
-        transport = QmpTransport(target)
-        try:
-            await transport.connect(timeout)
-        except ConnectFailed as err:
-            return str(err)
-        finally:
-            await transport.close()
-        return "connected"
-
-    async def through_blocking() -> str:
-        transport = BlockingTransport(target)
-        try:
-            await transport.connect(timeout)
-        except ConnectFailed as err:
-            return str(err)
-        finally:
-            await transport.close()
-        return "connected"
-
-    return asyncio.run(through_protocol()), drive(through_blocking())
-
-
-@pytest.mark.parametrize(
-    ("behaviour", "text"),
-    [
-        (Behaviour.SILENT, b""),
-        (Behaviour.GARBAGE, b""),
-        (Behaviour.TEXT, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
-        (Behaviour.TEXT, b"\x1b]0;owned\x07\x1b[2Jhello\n"),
-        (Behaviour.TEXT, b"\r\n"),
-        (Behaviour.TEXT, b"[1, 2]\n"),
-        (Behaviour.TEXT, b'{"QMP": {"version": 7}}\n'),
-        (Behaviour.INVALID_UTF8, b""),
-        (Behaviour.NO_CAPABILITIES, b""),
-        (Behaviour.CLOSE, b""),
-        (Behaviour.STALL_AFTER_GREETING, b""),
-        (Behaviour.GUEST_AGENT, b""),
-    ],
-    ids=lambda value: value.name if isinstance(value, Behaviour) else None,
-)
-def test_both_transports_describe_a_bad_server_alike(behaviour: Behaviour, text: bytes) -> None:
-    with FakeServer(behaviour, text=text) as fake:
-        by_protocol, by_direct = failure_of_both(str(fake.path), 0.5)
-    assert by_direct == by_protocol
-    assert by_direct.startswith(f"{fake.path}: ")
-
-
-def test_both_transports_describe_missing_refused_and_not_a_socket_alike(tmp_path: Path) -> None:
-    listening = socket.socket(socket.AF_UNIX)
-    listening.bind(str(tmp_path / "bound-not-listening"))
-    (tmp_path / "file").write_text("")
-    try:
-        for name in ("missing", "bound-not-listening", "file"):
-            by_protocol, by_direct = failure_of_both(str(tmp_path / name), 1)
-            assert by_direct == by_protocol, name
-    finally:
-        listening.close()
-    port = free_port()
-    by_protocol, by_direct = failure_of_both(f"127.0.0.1:{port}", 1)
-    assert by_direct == by_protocol == f"127.0.0.1:{port}: connection refused (is QEMU running?)"
-
-
-def free_port() -> int:
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        return int(probe_socket.getsockname()[1])
 
 
 # -- the same script, the same output, whichever transport carries it -----------------------
