@@ -8,11 +8,14 @@ path is refused rather than followed.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datetime
 
 
 def state_dir(env: os._Environ[str] | dict[str, str] = os.environ) -> Path:
@@ -80,6 +83,8 @@ def history_entry(text: str, when: datetime.datetime | None = None) -> bytes:
     """One entry as prompt_toolkit's ``FileHistory`` writes it, byte for byte (``?`` for
     bytes typed that were not UTF-8); ``FileHistory`` and ``trim_history`` read it."""
     lines = "".join(f"+{line}\n" for line in text.split("\n"))
+    import datetime  # 1.3 ms that only the prompt's history pays, not a script's start
+
     stamp = datetime.datetime.now() if when is None else when
     return f"\n# {stamp}\n{lines}".encode("utf-8", errors="replace")
 

@@ -18,8 +18,6 @@ from pathlib import Path
 
 from qmpsh import __version__
 from qmpsh.cli.settings import OWN_STYLE, Settings, config_path, load, toml_key
-from qmpsh.cli.shells import completion_script
-from qmpsh.files import history_path, trim_history
 from qmpsh.render.output import Output
 from qmpsh.render.plain import plain_renderer
 
@@ -53,6 +51,8 @@ def settle(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> Non
         print(version_text())
         raise SystemExit(0)
     if args.completions:
+        from qmpsh.cli.shells import completion_script  # 2 ms: --completions only
+
         sys.stdout.write(completion_script(args.completions))
         raise SystemExit(0)
     configured = load(config_path(env))
@@ -183,6 +183,8 @@ def _syntax_style(settings: Settings) -> str | None:
 
 def history_file(settings: Settings) -> Path | None:
     """Where the REPL keeps its history, trimmed to ``history_size`` (None: keep none)."""
+    from qmpsh.files import history_path, trim_history  # the prompt's only
+
     if settings.history_size == 0:
         return None
     path = history_path()

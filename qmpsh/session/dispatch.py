@@ -7,7 +7,6 @@ and the session itself do not import each other.
 from __future__ import annotations
 
 from qmpsh.language.syntax import Builtin, Parsed
-from qmpsh.session.builtins import run_builtin
 from qmpsh.session.outcomes import Outcome
 from qmpsh.session.session import Session
 
@@ -15,6 +14,9 @@ from qmpsh.session.session import Session
 async def run(session: Session, item: Parsed) -> Outcome:
     """The outcome of ``item`` (``InputError`` if it is wrong, before anything is sent)."""
     if isinstance(item, Builtin):
+        # At first need: a script without built-ins never loads them (3 ms of start-up).
+        from qmpsh.session.builtins import run_builtin
+
         if not item.spec.keeps_wait_mark:  # /wait, /events: they look at the latest command
             session.begin_command()
         return await run_builtin(session, item)

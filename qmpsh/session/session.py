@@ -13,15 +13,17 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from qmpsh.errors import QmpshError
-from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
 from qmpsh.language.validate import checked, needs_schema
 from qmpsh.session.events import EventLog, Logged, Match
 from qmpsh.session.outcomes import Reply
-from qmpsh.session.schema_cache import fetch_schema
 from qmpsh.transport.interface import Transport
+
+if TYPE_CHECKING:
+    from qmpsh.language.schema import SchemaIndex
 
 EventSink = Callable[[Mapping[str, object]], None]
 
@@ -160,6 +162,11 @@ class Session:
         asked once per connection."""
         if self.use_schema and not self._schema_asked:
             self._schema_asked = True
+            # Imported at first need: a script of argument-less commands never needs
+            # the schema, and these cost its start-up 7 ms (benchmarks, P1).
+            from qmpsh.language.schema import SchemaIndex
+            from qmpsh.session.schema_cache import fetch_schema
+
             entries = await fetch_schema(self.transport.info, self.ask)
             if isinstance(entries, list):  # a guest agent has no schema to offer
                 self.index = SchemaIndex(entries)

@@ -8,7 +8,6 @@ loop. qemu.qmp's and libvirt's suspend, and run under ``asyncio.run``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -16,10 +15,6 @@ from typing import Protocol
 #: Called with ("send" | "recv", message) for every message after negotiation,
 #: in the order they cross the socket; events included.
 Observer = Callable[[str, Mapping[str, object]], None]
-
-#: Only for qmpsh's own bugs in an observer: Python's last-resort handler prints
-#: them as one line on stderr (transports have no UI of their own).
-_log = logging.getLogger("qmpsh")
 
 
 @dataclass(frozen=True)
@@ -76,7 +71,11 @@ class Observers:
         self._user = [o for o in self._user if o is not observer]
         self._all = [o for o in self._all if o is not observer]
         self._loud = [*self._user, *self._all]
-        _log.warning(
+        # Only for qmpsh's own bugs: Python's last-resort handler prints them as one line
+        # on stderr (transports have no UI). Imported here: logging costs a script 5 ms.
+        import logging
+
+        logging.getLogger("qmpsh").warning(
             "qmpsh: internal error while showing a message (%s: %s); "
             "that display is off for this session",
             type(err).__name__,
