@@ -1,139 +1,21 @@
-"""Shared fixtures: real QEMU processes on private sockets, and ways to run qmpsh.
+"""Shared fixtures, and the settings of every run: the helpers are in ``tests/support``.
 
 Every QEMU here is real (``qemu-system-x86_64`` under TCG); a test that needs a
-fault QEMU cannot produce uses ``tests/fakeserver.py`` instead.
+fault QEMU cannot produce uses ``tests/support/fakeserver.py`` instead.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-QEMU = os.environ.get("QMPSH_QEMU", "qemu-system-x86_64")
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def short_tempdir() -> Path:
-    """A private directory with a short path: unix socket paths are limited to 108 bytes."""
-    return Path(tempfile.mkdtemp(prefix="qmpsh-t", dir="/tmp"))
-
-
-class RawQmp:
-    """A minimal blocking QMP client, independent of qmpsh, to check QEMU's state."""
-
-    def __init__(self, path: Path, timeout: float = 10.0) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(str(path))
-        self.file = self.sock.makefile("rwb")
-        self.events: list[dict[str, Any]] = []
-        self.greeting = self._read()
-        self.cmd("qmp_capabilities")
-
-    def _read(self) -> dict[str, Any]:
-        line = self.file.readline()
-        if not line:
-            raise EOFError("QEMU closed the monitor")
-        msg: dict[str, Any] = json.loads(line)
-        return msg
-
-    def call(self, command: str, **arguments: Any) -> dict[str, Any]:
-        """Send a command, return its whole reply; events seen meanwhile go to ``events``."""
-        msg: dict[str, Any] = {"execute": command}
-        if arguments:
-            msg["arguments"] = arguments
-        self.file.write(json.dumps(msg).encode() + b"\n")
-        self.file.flush()
-        while True:
-            reply = self._read()
-            if "event" in reply:
-                self.events.append(reply)
-            else:
-                return reply
-
-    def cmd(self, command: str, **arguments: Any) -> Any:
-        """Like ``call`` but return the return value, failing the test on an error."""
-        reply = self.call(command, **arguments)
-        assert "return" in reply, reply
-        return reply["return"]
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
-
-
-@dataclass
-class Qemu:
-    """One real QEMU process: ``qmp`` is for qmpsh, ``spare`` for the test itself."""
-
-    process: subprocess.Popen[bytes]
-    directory: Path
-    qmp: Path
-    spare: Path
-    image: Path | None = None
-    _clients: list[RawQmp] = field(default_factory=list)
-
-    def client(self) -> RawQmp:
-        """The raw client on the spare monitor; the same one each time, since QEMU
-        serves one client per monitor socket."""
-        if not self._clients:
-            self._clients.append(RawQmp(self.spare))
-        return self._clients[0]
-
-    def stop(self) -> None:
-        for raw in self._clients:
-            raw.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def start_qemu(*extra: str, disk: bool = False, machine: str = "none") -> Qemu:
-    """Start QEMU under TCG with two QMP sockets; ``disk`` adds a qcow2 (not attached)."""
-    if shutil.which(QEMU) is None:
-        pytest.fail(f"{QEMU} is not installed; the README's test command installs it")
-    directory = short_tempdir()
-    qmp, spare = directory / "qmp.sock", directory / "spare.sock"
-    image = None
-    if disk:
-        image = directory / "disk.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
-    command = [
-        QEMU, "-machine", machine, "-accel", "tcg", "-nodefaults", "-display", "none",
-        "-m", "64", "-name", "testvm",
-        "-qmp", f"unix:{qmp},server=on,wait=off",
-        "-qmp", f"unix:{spare},server=on,wait=off",
-        *extra,
-    ]  # fmt: skip
-    log = open(directory / "qemu.log", "wb")  # noqa: SIM115 - lives as long as QEMU
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    log.close()
-    deadline = time.monotonic() + 20
-    while not (qmp.exists() and spare.exists()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = (directory / "qemu.log").read_text(errors="replace")
-            process.kill()
-            pytest.fail(f"QEMU did not start: {output}")
-        time.sleep(0.02)
-    return Qemu(process, directory, qmp, spare, image)
-
+from tests.support.fuzzcount import summary
+from tests.support.qemu import Qemu, start_qemu
+from tests.support.tmux import Terminal
 
 _EMPTY_CONFIG = tempfile.mkdtemp(prefix="qmpsh-config")
 _STATE = tempfile.mkdtemp(prefix="qmpsh-state")
@@ -161,50 +43,15 @@ def qemu() -> Iterator[Qemu]:
     vm.stop()
 
 
-def run_qmpsh(
-    *args: str,
-    input: str | bytes | None = None,
-    timeout: float = 60,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``qmpsh`` (``python -m qmpsh``) as a user would, from a pipe."""
-    state = short_tempdir()
-    full_env = {**os.environ, "XDG_STATE_HOME": str(state), **(env or {})}
-    data = input.encode() if isinstance(input, str) else input
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "qmpsh", *args],
-            input=data if data is not None else b"",
-            capture_output=True,
-            timeout=timeout,
-            env=full_env,
-        )
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
-    return subprocess.CompletedProcess(
-        done.args,
-        done.returncode,
-        done.stdout.decode("utf-8", "replace"),
-        done.stderr.decode("utf-8", "replace"),
-    )
-
-
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line]
-
-
-def json_lines(text: str) -> list[Any]:
-    return [json.loads(line) for line in lines(text)]
-
-
-def no_traceback(*outputs: str | Sequence[str]) -> None:
-    for out in outputs:
-        assert "Traceback" not in str(out), out
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    """A tmux pane of its own, its server killed afterwards."""
+    term = Terminal()
+    yield term
+    term.close()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print how many cases the fuzz properties generated (``tests/fuzzcount.py``)."""
-    from tests.fuzzcount import summary
-
+    """Print how many cases the fuzz properties generated (``tests/support/fuzzcount.py``)."""
     for line in summary():
         terminalreporter.write_line(line)

@@ -12,7 +12,7 @@ from qmpsh.interactive.completer import Candidate, complete, rank
 from qmpsh.language import completion as c
 from qmpsh.language.completion import context, split_tokens
 from qmpsh.language.schema import SchemaIndex
-from tests.corpus import FILES, index, version
+from tests.support.corpus import FILES, index, version
 
 NAMES = [f.name for f in FILES]
 LATEST = "qemu-7.2.22-x86_64.json.gz"

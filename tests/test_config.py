@@ -17,7 +17,8 @@ import pytest
 
 from qmpsh.cli.settings import ConfigError, Settings, config_path, load
 from qmpsh.files import trim_history
-from tests.conftest import Qemu, lines, no_traceback, run_qmpsh
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import lines, no_traceback, run_qmpsh
 
 
 def write_config(home: Path, text: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 The real ``python -m qmpsh`` runs as a subprocess each time. Real QEMU shows what
 it can on demand (a monitor held by another client, an HMP monitor, QMP over
-TCP, a socket only root may use); ``tests/fakeserver.py`` stands in for the
+TCP, a socket only root may use); ``tests/support/fakeserver.py`` stands in for the
 rest (silence, garbage, a broken greeting, a stalled negotiation, qemu-ga).
 
 Elapsed times are asserted only as a guard against hangs: a failure that
@@ -12,12 +12,9 @@ ends soon after it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import pty
 import re
-import select
 import shutil
 import socket
 import stat
@@ -34,16 +31,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qmpsh.transport.qemu_qmp import parse_target
-from tests.conftest import (
-    Qemu,
-    json_lines,
-    lines,
-    no_traceback,
-    run_qmpsh,
-    short_tempdir,
-    start_qemu,
-)
-from tests.fakeserver import (
+from tests.support.fakeserver import (
     Behaviour,
     Connection,
     FakeServer,
@@ -51,6 +39,11 @@ from tests.fakeserver import (
     ipv6_loopback,
     unused_tcp_port,
 )
+from tests.support.places import short_tempdir
+from tests.support.pty_process import PtyProcess
+from tests.support.qemu import Qemu, start_qemu
+from tests.support.qmpsh_process import json_lines, lines, no_traceback, run_qmpsh
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -267,7 +260,7 @@ def test_real_qemu_hmp_monitor(tmp: Path) -> None:
     hmp = tmp / "hmp.sock"
     vm = start_qemu("-monitor", f"unix:{hmp},server=on,wait=off")
     try:
-        wait_for(hmp.exists)
+        wait_until(hmp.exists, "the HMP socket")
         line = fails_at_once(str(hmp))
         assert line == (
             f"qmpsh: {hmp}: not a QMP server (this is an HMP monitor; use the socket given to -qmp)"
@@ -323,13 +316,6 @@ def test_guest_agent_without_skip_negotiation_hints_at_it() -> None:
 # -- connections that work
 
 
-def wait_for(condition: Any, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def listening(host: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -355,7 +341,7 @@ def test_real_qemu_over_tcp(host: str) -> None:
     vm = start_qemu(*monitor)
     try:
         # QEMU serves one client at a time and drops this probe at once.
-        wait_for(lambda: listening(host, port) or vm.process.poll() is not None)
+        wait_until(lambda: listening(host, port) or vm.process.poll() is not None, "QEMU to listen")
         assert vm.process.poll() is None, (vm.directory / "qemu.log").read_text()
         done = run_qmpsh(target, "-c", "query-status", timeout=60)
         no_traceback(done.stdout, done.stderr)
@@ -426,40 +412,20 @@ def test_script_stdout_holds_only_results(qemu: Qemu) -> None:
 
 
 _PROMPT = re.compile(r"^(QMP|HMP)( \S+)?>", re.MULTILINE)
-_CSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[@-Z\\-_])")
 
 
-def on_a_terminal(target: str, seconds: float = 30) -> str:
-    """Start qmpsh on a pseudo-terminal, read until its prompt, leave with /exit;
-    return what the terminal showed, without escape sequences."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "200", "LINES": "40"}
-    env["XDG_STATE_HOME"] = str(short_tempdir())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qmpsh", target],
-        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
-    )  # fmt: skip
-    os.close(slave)
-    shown = b""
-    deadline = time.monotonic() + seconds
+def on_a_terminal(target: str) -> str:
+    """Start qmpsh on a pseudo-terminal, wait for its prompt, leave with /exit; return
+    what the terminal showed, without escape sequences."""
+    env = {"XDG_STATE_HOME": str(short_tempdir())}
+    term = PtyProcess.qmpsh(target, env=env, rows=40, cols=200)
     try:
-        while not _PROMPT.search(_CSI.sub("", shown.decode(errors="replace"))):
-            if time.monotonic() > deadline or process.poll() is not None:
-                break
-            if select.select([master], [], [], 0.1)[0]:
-                try:
-                    shown += os.read(master, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-        os.write(master, b"/exit\r")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(10)
+        term.expect(_PROMPT, timeout=30)
+        term.finish("/exit\r")
+        return term.text()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(master)
-    return _CSI.sub("", shown.decode(errors="replace"))
+        term.close()
+        shutil.rmtree(env["XDG_STATE_HOME"], ignore_errors=True)
 
 
 def test_the_banner_is_there_on_a_terminal() -> None:

@@ -24,8 +24,9 @@ import pytest
 from qmpsh.errors import ConnectFailed
 from qmpsh.transport.blocking import Direct
 from qmpsh.transport.qemu_qmp import QmpTransport
-from tests.conftest import Qemu, json_lines, lines, no_traceback, run_qmpsh
-from tests.fakeserver import Behaviour, FakeServer
+from tests.support.fakeserver import Behaviour, FakeServer
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import json_lines, lines, no_traceback, run_qmpsh
 
 #: Runs qmpsh's main() and then says which heavy modules it imported.
 PROBE = """

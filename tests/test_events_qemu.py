@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from qmpsh.errors import ConnectionLost, ExitStatus
-from tests.conftest import Qemu, RawQmp
-from tests.repldriver import CTRL_D, ENTER, Repl
-from tests.test_repl import nonblank_lines, running_repl
-from tests.test_script_qemu import Piped, out_lines, run
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import PipedQmpsh, out_lines, run_plain
+from tests.support.rawqmp import RawQmp
+from tests.support.repldriver import CTRL_D, ENTER, Repl, nonblank_lines, running_repl
 
 pytestmark = pytest.mark.qemu
 
@@ -122,7 +122,7 @@ def test_block_commit_driven_by_a_script_file_with_wait(qemu: Qemu) -> None:
     assert not holds(chain.base, 0x22, 1) and not holds(chain.base, 0x33, 2)
     script = qemu.directory / "commit.qmp"
     script.write_text(COMMIT)
-    res = run(str(qemu.qmp), str(script))
+    res = run_plain(str(qemu.qmp), str(script))
     assert res.code == 0, res
     assert res.stderr == ""
     started, ready, completing, completed, left = out_lines(res.stdout)
@@ -149,7 +149,7 @@ def test_wait_whose_condition_never_matches_times_out_with_one_line(qemu: Qemu) 
         "block-job-complete device=j0\n"
     )
     started = time.monotonic()
-    res = run(str(qemu.qmp), input=script)
+    res = run_plain(str(qemu.qmp), input=script)
     elapsed = time.monotonic() - started
     assert res.code == 1, res
     assert res.stdout == "{}\n"
@@ -162,7 +162,7 @@ def test_wait_whose_condition_never_matches_times_out_with_one_line(qemu: Qemu) 
 
 def test_wait_finds_an_event_that_came_before_it_was_asked_for(qemu: Qemu) -> None:
     # QEMU sends STOP before its reply to stop: it is in before /wait is even read.
-    res = run(str(qemu.qmp), "-c", "stop", "-c", "/wait STOP timeout=5", "-c", "cont")
+    res = run_plain(str(qemu.qmp), "-c", "stop", "-c", "/wait STOP timeout=5", "-c", "cont")
     assert res.code == 0, res
     assert res.stderr == ""
     first, stop, second = out_lines(res.stdout)
@@ -173,23 +173,23 @@ def test_wait_finds_an_event_that_came_before_it_was_asked_for(qemu: Qemu) -> No
 
 def test_wait_under_json_prints_its_event_once(qemu: Qemu) -> None:
     """--json prints every message as it arrives; /wait's event is not printed again."""
-    res = run(str(qemu.qmp), "--json", "-c", "stop", "-c", "/wait STOP timeout=5")
+    res = run_plain(str(qemu.qmp), "--json", "-c", "stop", "-c", "/wait STOP timeout=5")
     assert res.code == 0, res
     got = [json.loads(line) for line in out_lines(res.stdout)]
     assert [m.get("event", "reply") for m in got] == ["STOP", "reply"]
 
 
 def test_wait_with_timeout_0_takes_an_event_already_there(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), "-c", "stop", "-c", "/wait STOP timeout=0", "-c", "cont")
+    res = run_plain(str(qemu.qmp), "-c", "stop", "-c", "/wait STOP timeout=0", "-c", "cont")
     assert res.code == 0, res
     assert len(out_lines(res.stdout)) == 3 and res.stderr == ""
-    res = run(str(qemu.qmp), "-c", "query-name", "-c", "/wait STOP timeout=0")
+    res = run_plain(str(qemu.qmp), "-c", "query-name", "-c", "/wait STOP timeout=0")
     assert res.code == 1, res
     assert res.stderr == "/wait STOP timeout=0: no such event within 0 s\n"
 
 
 def test_two_waits_for_one_name_need_two_events(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), input="stop\n/wait STOP timeout=5\n/wait STOP timeout=1\ncont\n")
+    res = run_plain(str(qemu.qmp), input="stop\n/wait STOP timeout=5\n/wait STOP timeout=1\ncont\n")
     assert res.code == 1, res
     assert len(out_lines(res.stdout)) == 2  # {} and the one STOP, printed once
     assert res.stderr == "/wait STOP timeout=1: no such event within 1 s\n"
@@ -202,7 +202,7 @@ def test_two_waits_for_one_name_need_two_events(qemu: Qemu) -> None:
         + "/wait JOB_STATUS_CHANGE id=s0 timeout=10\n" * 3
         + "/wait BLOCK_JOB_COMPLETED timeout=10\n"
     )
-    res = run(str(qemu.qmp), input=script)
+    res = run_plain(str(qemu.qmp), input=script)
     assert res.code == 0, res
     reply, *changes, completed = out_lines(res.stdout)
     assert reply == "{}"
@@ -218,7 +218,7 @@ def test_two_waits_for_one_name_need_two_events(qemu: Qemu) -> None:
 
 def test_wait_counts_events_since_the_previous_command_only(qemu: Qemu) -> None:
     spare = qemu.client()
-    with Piped(str(qemu.qmp), "--events") as piped:
+    with PipedQmpsh(str(qemu.qmp), "--events") as piped:
         piped.send("query-name")
         assert piped.read_line() == '{"name":"testvm"}\n'
         spare.cmd("stop")  # another client: qmpsh prints it at once, between commands
@@ -236,12 +236,12 @@ def test_wait_counts_events_since_the_previous_command_only(qemu: Qemu) -> None:
 
 
 def test_wait_ends_with_exit_4_when_qemu_goes_away(qemu: Qemu) -> None:
-    with Piped(str(qemu.qmp)) as piped:
+    with PipedQmpsh(str(qemu.qmp)) as piped:
         piped.send("query-name")
         assert piped.read_line() == '{"name":"testvm"}\n'
         piped.send("/wait NEVER_SENT")  # no timeout at all
         time.sleep(0.3)
-        assert piped.proc.poll() is None
+        assert piped.process.poll() is None
         qemu.process.kill()
         qemu.process.wait(10)
         res = piped.finish(10)
@@ -261,7 +261,7 @@ def test_wait_ends_with_exit_4_when_qemu_goes_away(qemu: Qemu) -> None:
     ],
 )
 def test_bad_wait_and_events_lines_are_one_line_errors(qemu: Qemu, line: str, error: str) -> None:
-    res = run(str(qemu.qmp), input=f"{line}\nstop\n")
+    res = run_plain(str(qemu.qmp), input=f"{line}\nstop\n")
     assert res.code == 1, res
     assert (res.stdout, res.stderr) == ("", error + "\n")
     assert qemu.client().cmd("query-status")["running"] is True  # the script stopped there
@@ -272,7 +272,7 @@ def test_bad_wait_and_events_lines_are_one_line_errors(qemu: Qemu, line: str, er
 
 def test_events_print_stop_and_resume_in_socket_order_around_replies(qemu: Qemu) -> None:
     # QEMU sends STOP before the reply to stop, and RESUME before the reply to cont.
-    res = run(str(qemu.qmp), "--events", "-c", "stop", "-c", "cont", "-c", "query-name")
+    res = run_plain(str(qemu.qmp), "--events", "-c", "stop", "-c", "cont", "-c", "query-name")
     assert res.code == 0, res
     assert res.stderr == ""
     stop, stopped, resume, resumed, name = out_lines(res.stdout)
@@ -283,7 +283,7 @@ def test_events_print_stop_and_resume_in_socket_order_around_replies(qemu: Qemu)
 
 def test_json_prints_events_and_whole_replies_in_socket_order(qemu: Qemu) -> None:
     for options in (["--json"], ["--json", "--events"]):
-        res = run(str(qemu.qmp), *options, "-c", "stop", "-c", "cont")
+        res = run_plain(str(qemu.qmp), *options, "-c", "stop", "-c", "cont")
         assert res.code == 0, res
         assert res.stderr == ""
         stop, stopped, resume, resumed = (json.loads(line) for line in out_lines(res.stdout))
@@ -294,7 +294,7 @@ def test_json_prints_events_and_whole_replies_in_socket_order(qemu: Qemu) -> Non
 
 def test_without_events_option_no_event_reaches_stdout(qemu: Qemu) -> None:
     spare = qemu.client()
-    res = run(str(qemu.qmp), "-c", "stop", "-c", "cont")
+    res = run_plain(str(qemu.qmp), "-c", "stop", "-c", "cont")
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ("{}\n{}\n", "")
     spare.cmd("query-name")
@@ -303,7 +303,7 @@ def test_without_events_option_no_event_reaches_stdout(qemu: Qemu) -> None:
 
 def test_events_and_wait_of_a_block_job_keep_socket_order(qemu: Qemu) -> None:
     add_chain(qemu.client(), make_chain(qemu.directory))
-    res = run(str(qemu.qmp), "--events", input=COMMIT)
+    res = run_plain(str(qemu.qmp), "--events", input=COMMIT)
     assert res.code == 0, res
     assert res.stderr == ""
     shown = out_lines(res.stdout)
@@ -448,7 +448,7 @@ def test_wait_at_the_prompt_ends_the_repl_when_qemu_goes_away(qemu: Qemu) -> Non
 
 
 def test_wait_for_shutdown_after_quit_finds_it_before_the_socket_closes(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), input="quit\n/wait SHUTDOWN timeout=5\n")
+    res = run_plain(str(qemu.qmp), input="quit\n/wait SHUTDOWN timeout=5\n")
     assert res.code == 0, res
     assert res.stderr == ""
     reply, shutdown = out_lines(res.stdout)

@@ -5,7 +5,7 @@ process with a deadline, and checks the exact exit status of DESIGN.md section
 1 (4 connection lost, 130 interrupted) and the exact text on stderr, which is
 never a traceback. Real QEMU produces the faults it can produce on demand
 (killed with SIGKILL, ``--launch`` under a signal, the prompt's history); the
-fake server of ``tests/fakeserver.py`` the rest: a command that does not
+fake server of ``tests/support/fakeserver.py`` the rest: a command that does not
 return until the test says so, a reply cut in half, a 50 MB reply, floods of
 10,000 events.
 
@@ -16,16 +16,10 @@ a server that stalls after its greeting: exit 3) are in ``tests/test_connect.py`
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
-import select
 import shutil
 import signal
-import struct
-import subprocess
-import sys
-import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,8 +31,7 @@ import pytest
 from qmpsh.errors import ConnectionLost
 from qmpsh.transport import blocking as direct
 from qmpsh.transport import qemu_qmp as protocol
-from tests.conftest import QEMU, Qemu, json_lines, run_qmpsh, short_tempdir, start_qemu
-from tests.fakeserver import (
+from tests.support.fakeserver import (
     FakeServer,
     Gate,
     Unanswered,
@@ -47,7 +40,10 @@ from tests.fakeserver import (
     half_reply,
     sized_value,
 )
-from tests.test_output_conventions import plain
+from tests.support.pty_process import PtyProcess
+from tests.support.qemu import QEMU, Qemu, start_qemu
+from tests.support.qmpsh_process import PipedQmpsh, json_lines, run_qmpsh
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.qemu
 
@@ -69,95 +65,15 @@ def lost(target: object) -> str:
     return f"qmpsh: {target}: connection closed by QEMU\n"
 
 
-class Qmpsh:
-    """``python -m qmpsh ARGS`` reading a pipe the test keeps open: a slow script.
-
-    stdout and stderr go to files, so 10,000 events or a 50 MB reply never stall
-    qmpsh on a full pipe. ``TMPDIR`` is private, so what ``--launch`` leaves
-    behind can be seen.
-    """
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.directory = short_tempdir()
-        self.tmpdir = self.directory / "tmp"
-        self.tmpdir.mkdir()
-        self._out = open(self.directory / "stdout", "w+b")  # noqa: SIM115 - closed in close()
-        self._err = open(self.directory / "stderr", "w+b")  # noqa: SIM115
-        full_env = {
-            **os.environ,
-            "XDG_STATE_HOME": str(self.directory / "state"),
-            "TMPDIR": str(self.tmpdir),
-            **(env or {}),
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "qmpsh", *args],
-            stdin=subprocess.PIPE,
-            stdout=self._out,
-            stderr=self._err,
-            env=full_env,
-        )
-
-    def send(self, *lines: str) -> None:
-        stdin = self.process.stdin
-        assert stdin is not None
-        stdin.write("".join(line + "\n" for line in lines).encode())
-        stdin.flush()
-
-    def close_stdin(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-
-    def stdout(self) -> str:
-        return (self.directory / "stdout").read_text(errors="replace")
-
-    def stderr(self) -> str:
-        return (self.directory / "stderr").read_text(errors="replace")
-
-    def wait_output(self, condition: Callable[[str], bool], what: str) -> None:
-        """Wait until stdout satisfies ``condition`` (qmpsh must still be running)."""
-        deadline = time.monotonic() + DEADLINE
-        while not condition(out := self.stdout()):
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"qmpsh exited ({self.process.returncode}) before {what}; "
-                    f"stdout: {out[-500:]!r}; stderr: {self.stderr()!r}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}; stdout holds {len(out)} characters")
-            time.sleep(0.02)
-
-    def exit_status(self, timeout: float = DEADLINE) -> int:
-        """Wait for qmpsh to leave; fail (and kill it) if it hangs."""
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(
-                f"qmpsh did not exit within {timeout:g} s; stderr: {self.stderr()!r}; "
-                f"stdout ends: {self.stdout()[-300:]!r}"
-            )
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-        self._out.close()
-        self._err.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-Spawn = Callable[..., Qmpsh]
+Spawn = Callable[..., PipedQmpsh]
 
 
 @pytest.fixture
 def spawn() -> Iterator[Spawn]:
-    started: list[Qmpsh] = []
+    started: list[PipedQmpsh] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> Qmpsh:
-        run = Qmpsh(*args, env=env)
+    def start(*args: str, env: dict[str, str] | None = None) -> PipedQmpsh:
+        run = PipedQmpsh(*args, env=env)
         started.append(run)
         return run
 
@@ -194,7 +110,7 @@ def test_qemu_killed_while_a_script_waits_for_an_event(vm: Qemu, spawn: Spawn) -
     run = spawn(str(vm.qmp))
     run.send("query-status", "/wait NEVER_SENT timeout=30")
     run.wait_output(lambda out: out.endswith("}\n"), "the reply to query-status")
-    time.sleep(0.2)  # the next line, already in the pipe, is the /wait
+    run.wait_taken()  # the /wait too
     kill(vm)
     assert run.exit_status(PROMPTLY) == LOST  # not after /wait's 30 s
     assert run.stderr() == lost(vm.qmp)
@@ -216,7 +132,7 @@ def test_server_gone_with_a_command_in_flight() -> None:
     """QEMU dies while a QMP command runs (the fake drops the connection holding it)."""
     gate = Gate()
     with FakeServer(commands={"query-status": {"status": "running"}, "slow": gate}) as fake:
-        run = Qmpsh(str(fake.path))
+        run = PipedQmpsh(str(fake.path))
         try:
             run.send("query-status", "slow", "query-status")
             gate.wait_arrived()
@@ -330,7 +246,7 @@ def test_a_flood_of_events_between_commands(mode: str) -> None:
     """10,000 events while the script waits for its next line: all printed as they come."""
     commands = {"burst": event_flood(FLOOD, reply_first=True), "ping": {"pong": True}}
     with FakeServer(commands=commands) as fake:
-        run = Qmpsh(str(fake.path), mode)
+        run = PipedQmpsh(str(fake.path), mode)
         try:
             run.send("burst")
             run.wait_output(lambda out: out.count("\n") >= FLOOD + 1, "the reply and the flood")
@@ -356,12 +272,15 @@ def test_stdin_closed_with_a_command_in_flight() -> None:
     """The end of the script is not the end of the command: its reply still prints."""
     gate = Gate({"finally": True})
     with FakeServer(commands={"slow": gate}) as fake:
-        run = Qmpsh(str(fake.path))
+        run = PipedQmpsh(str(fake.path))
         try:
             run.send("slow")
             gate.wait_arrived()
             run.close_stdin()
-            time.sleep(0.3)  # qmpsh reads stdin in the background: it has seen the end
+            # What is tested: qmpsh, which reads stdin in the background, does not leave
+            # at its end. No event says it has seen the end; a slow machine only makes
+            # the check weaker, never wrong.
+            time.sleep(0.3)
             assert run.process.poll() is None, run.stderr()
             gate.release()
             assert run.exit_status() == 0
@@ -383,7 +302,7 @@ def test_signal_during_a_command_in_a_script(sig: signal.Signals) -> None:
     """Interrupted mid-command: exit 130 and one line (no traceback, no half reply)."""
     gate = Gate()
     with FakeServer(commands={"slow": gate}) as fake:
-        run = Qmpsh(str(fake.path))
+        run = PipedQmpsh(str(fake.path))
         try:
             run.send("slow")
             gate.wait_arrived()
@@ -404,7 +323,7 @@ def test_signal_to_a_script_on_real_qemu(
     run = spawn(str(shared_vm.qmp))
     run.send("query-status", *(["/wait NEVER_SENT timeout=30"] if waiting == "wait-event" else []))
     run.wait_output(lambda out: out.endswith("}\n"), "the reply to query-status")
-    time.sleep(0.2)
+    run.wait_taken()  # the /wait too, if any
     run.process.send_signal(sig)
     assert run.exit_status(PROMPTLY) == INTERRUPTED
     assert (run.stderr(), statuses(run.stdout())) == (interrupted(sig), ["running"])
@@ -476,10 +395,14 @@ def test_signal_while_the_launched_qemu_starts_stops_it_too(
     pid_file = Path(f"{wrapper}.pid")
     machine = ["-machine", "none", "-accel", "tcg", "-nodefaults", "-m", "64"]
     run = spawn("--launch", "--", *machine, env={"QMPSH_QEMU": str(wrapper)})
-    deadline = time.monotonic() + DEADLINE
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        assert time.monotonic() < deadline and run.process.poll() is None, run.stderr()
-        time.sleep(0.01)
+    wait_until(
+        lambda: (
+            run.process.poll() is not None
+            or (pid_file.exists() and pid_file.read_text().endswith("\n"))
+        ),
+        "the slow QEMU's pid",
+    )
+    assert run.process.poll() is None, run.stderr()
     qemu = int(pid_file.read_text())  # the wrapper's pid: QEMU's once it execs
     try:
         run.process.send_signal(sig)
@@ -495,105 +418,15 @@ def test_signal_while_the_launched_qemu_starts_stops_it_too(
 # -- the interactive prompt on a real terminal
 
 
-class Terminal:
-    """qmpsh on a pseudo-terminal (stdin and stdout, its controlling terminal);
-    stderr goes to a file, so what it says there is seen even after a hang-up."""
-
-    def __init__(self, target: str, state: Path, *, rows: int = 24, cols: int = 100) -> None:
-        self.master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.errors = state.parent / "stderr"
-        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "PAGER")}
-        env.update(
-            TERM="xterm-256color",
-            PROMPT_TOOLKIT_NO_CPR="1",
-            NO_COLOR="1",
-            XDG_STATE_HOME=str(state),
-        )
-        with open(self.errors, "wb") as errors:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "qmpsh", "--no-pager", target],
-                stdin=slave,
-                stdout=slave,
-                stderr=errors,
-                env=env,
-                start_new_session=True,
-                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
-            )
-        self.slave = slave  # kept, to look at the terminal's modes after qmpsh has gone
-        self.raw = ""
-        self.open = True
-
-    def read(self, timeout: float = 0.05) -> None:
-        while self.open and select.select([self.master], [], [], timeout)[0]:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:  # EIO: qmpsh has gone
-                return
-            if not data:
-                return
-            self.raw += data.decode("utf-8", "replace")
-            timeout = 0.01
-
-    def expect(self, what: str, start: int = 0) -> int:
-        """Wait until ``what`` is shown after ``start``; return where it ends."""
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            self.read()
-            at = plain(self.raw).find(what, start)
-            if at >= 0:
-                return at + len(what)
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                pytest.fail(f"no {what!r} on the terminal; it shows:\n{plain(self.raw)[-2000:]}")
-
-    def enter(self, line: str, expect: str, prompt: str) -> None:
-        """Type a line and Enter; wait for ``expect``, then the next prompt."""
-        start = len(plain(self.raw))
-        self.type(line + "\r")
-        self.expect(prompt, self.expect(expect, start))
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def hang_up(self) -> None:
-        """Close the terminal, as closing its window does (the kernel sends SIGHUP)."""
-        self.read()
-        os.close(self.master)
-        self.open = False
-
-    def exit_status(self, timeout: float = DEADLINE) -> int:
-        deadline = time.monotonic() + timeout
-        while self.process.poll() is None:
-            self.read()
-            if time.monotonic() > deadline:
-                pytest.fail(f"qmpsh did not exit; the terminal shows:\n{plain(self.raw)[-2000:]}")
-            time.sleep(0.01)
-        return self.process.returncode
-
-    def stderr(self) -> str:
-        return self.errors.read_text(errors="replace")
-
-    def cooked(self) -> bool:
-        """Whether the terminal is back in the mode a shell expects (line editing, echo)."""
-        local = termios.tcgetattr(self.slave)[3]
-        wanted = termios.ICANON | termios.ECHO | termios.ISIG
-        return bool(local & wanted == wanted)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        if self.open:
-            os.close(self.master)
-        os.close(self.slave)
-
-
 @pytest.fixture
-def on_terminal(tmp_path: Path) -> Iterator[Callable[[str], Terminal]]:
-    started: list[Terminal] = []
+def on_terminal(tmp_path: Path) -> Iterator[Callable[[str], PtyProcess]]:
+    """qmpsh at its prompt on a terminal; stderr goes to a file, so what it says there
+    is seen even after a hang-up."""
+    started: list[PtyProcess] = []
 
-    def start(target: str) -> Terminal:
-        term = Terminal(target, tmp_path / "state")
+    def start(target: str) -> PtyProcess:
+        env = {"NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path / "state")}
+        term = PtyProcess.qmpsh("--no-pager", target, env=env, stderr=tmp_path / "stderr")
         started.append(term)
         return term
 
@@ -603,7 +436,7 @@ def on_terminal(tmp_path: Path) -> Iterator[Callable[[str], Terminal]]:
 
 
 def test_ctrl_c_cancels_a_stalled_command_and_the_next_one_works(
-    on_terminal: Callable[[str], Terminal],
+    on_terminal: Callable[[str], PtyProcess],
 ) -> None:
     stalled = Unanswered()
     commands = {
@@ -615,7 +448,7 @@ def test_ctrl_c_cancels_a_stalled_command_and_the_next_one_works(
         term = on_terminal(str(fake.path))
         prompt = "fakevm>"
         term.expect(prompt)
-        start = len(plain(term.raw))
+        start = len(term.text())
         term.type("slow\r")
         assert stalled.arrived.wait(DEADLINE)
         term.type("\x03")  # Ctrl-C, through the terminal: SIGINT to qmpsh
@@ -633,7 +466,7 @@ HANG_UPS = ["SIGTERM", "SIGHUP", "terminal-closed"]
 
 @pytest.mark.parametrize("how", HANG_UPS)
 def test_signal_at_the_prompt_keeps_the_history(
-    how: str, shared_vm: Qemu, on_terminal: Callable[[str], Terminal], tmp_path: Path
+    how: str, shared_vm: Qemu, on_terminal: Callable[[str], PtyProcess], tmp_path: Path
 ) -> None:
     """Lines entered before SIGTERM / SIGHUP / a closed terminal are in the history file."""
     from prompt_toolkit.history import FileHistory
@@ -643,7 +476,7 @@ def test_signal_at_the_prompt_keeps_the_history(
     term.expect(prompt)
     term.enter("query-status", '"running": true', prompt)
     term.enter("query-name", '"name": "testvm"', prompt)
-    start = len(plain(term.raw))
+    start = len(term.text())
     term.type("query-vers")  # typed, not entered: not history
     term.expect("query-vers", start)
     assert not term.cooked()  # the prompt edits the line itself

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Qemu, short_tempdir
-from tests.test_script_qemu import out_lines, run
+from tests.support.places import short_tempdir
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import out_lines, run_plain
 
 # --------------------------------------------------------------------------- /fd
 
@@ -45,7 +46,7 @@ def test_fd_passes_an_open_file_with_add_fd_and_getfd(qemu: Qemu) -> None:
     pid = qemu.process.pid
     raw = qemu.client()
     assert raw.cmd("query-fdsets") == [] and fds_open_on(pid, path) == []
-    res = run(
+    res = run_plain(
         str(qemu.qmp),
         "-c", f"/fd {path} add-fd fdset-id=7 opaque=qmpsh-test",
         "-c", f"/fd {path} getfd fdname=f0",
@@ -64,7 +65,7 @@ def test_fd_passes_an_open_file_with_add_fd_and_getfd(qemu: Qemu) -> None:
     held = fds_open_on(pid, path)
     assert len(held) == 2 and number["fd"] in held
     # getfd's descriptor is named on the monitor it came through (it outlives the client).
-    res = run(str(qemu.qmp), "-c", "closefd fdname=f0")
+    res = run_plain(str(qemu.qmp), "-c", "closefd fdname=f0")
     assert (res.code, res.stdout) == (0, "{}\n"), res
     assert fds_open_on(pid, path) == [number["fd"]]
     raw.cmd("remove-fd", **{"fdset-id": 7})
@@ -75,7 +76,7 @@ def test_fd_passes_an_open_file_with_add_fd_and_getfd(qemu: Qemu) -> None:
 def test_getfd_is_usable_by_name_in_the_same_session(qemu: Qemu) -> None:
     path = qemu.directory / "named.img"
     path.write_bytes(b"x")
-    res = run(
+    res = run_plain(
         str(qemu.qmp),
         "-k",
         "-c", f"/fd {path} getfd fdname=f1",
@@ -97,7 +98,7 @@ def test_fd_problems_are_one_line_and_the_session_goes_on(qemu: Qemu) -> None:
         f"/fd {qemu.image} /hmp info version\n"
         "query-name\n"
     )
-    res = run(str(qemu.qmp), "--keep-going", input=script)
+    res = run_plain(str(qemu.qmp), "--keep-going", input=script)
     assert res.code == 1, res
     assert out_lines(res.stdout) == ['{"name":"testvm"}']
     usage = "/fd takes PATH and a QMP command, e.g. /fd /tmp/x getfd fdname=f0"
@@ -108,7 +109,7 @@ def test_fd_problems_are_one_line_and_the_session_goes_on(qemu: Qemu) -> None:
         f"line 4: {usage}",
     ]
     assert qemu.client().cmd("query-fdsets") == []  # nothing half-passed
-    res = run(str(qemu.qmp), input=script)  # without -k the script stops at line 1
+    res = run_plain(str(qemu.qmp), input=script)  # without -k the script stops at line 1
     assert res.code == 1, res
     assert (res.stdout, out_lines(res.stderr)) == (
         "",
@@ -174,7 +175,9 @@ def agent_version() -> str:
 
 def test_real_guest_agent_with_skip_negotiation(guest_agent: GuestAgent) -> None:
     sock = str(guest_agent.socket)
-    res = run("-N", sock, "-c", "guest-ping", "-c", "guest-info", "-c", "guest-sync-delimited id=5")
+    res = run_plain(
+        "-N", sock, "-c", "guest-ping", "-c", "guest-info", "-c", "guest-sync-delimited id=5"
+    )
     assert res.code == 0, res
     assert res.stderr == ""
     ping, info_line, synced = out_lines(res.stdout)
@@ -188,7 +191,7 @@ def test_real_guest_agent_with_skip_negotiation(guest_agent: GuestAgent) -> None
     # A script on stdin, with raw JSON and the JSON reply lines of --json.
     script = 'guest-sync id=12345\n{"execute": "guest-get-time"}\n'
     before = time.time_ns()
-    res = run("-N", "--json", sock, input=script)
+    res = run_plain("-N", "--json", sock, input=script)
     after = time.time_ns()
     assert res.code == 0, res
     sync, now = (json.loads(line) for line in out_lines(res.stdout))
@@ -199,16 +202,16 @@ def test_real_guest_agent_with_skip_negotiation(guest_agent: GuestAgent) -> None
 def test_real_guest_agent_errors_and_missing_negotiation(guest_agent: GuestAgent) -> None:
     sock = str(guest_agent.socket)
     blocked = "guest-file-open path=/nonexistent/qmpsh-test"  # harmless even if it ran
-    res = run("-N", sock, "-c", blocked, "-c", "guest-ping")
+    res = run_plain("-N", sock, "-c", blocked, "-c", "guest-ping")
     assert res.code == 1, res
     assert res.stdout == ""
     assert res.stderr == ("CommandNotFound: Command guest-file-open has been disabled\n")
     # Without -N qmpsh waits for a greeting qemu-ga never sends: one line, with the hint.
-    res = run("--timeout", "1", sock, "-c", "guest-ping")
+    res = run_plain("--timeout", "1", sock, "-c", "guest-ping")
     assert res.code == 3, res
     [line] = out_lines(res.stderr)
     assert line.startswith(f"qmpsh: {sock}: no QMP greeting within 1 s") and line.endswith(
         "(a guest agent needs -N)"
     ), line
-    res = run("-N", sock, "-c", "guest-ping")  # and the agent still serves the next client
+    res = run_plain("-N", sock, "-c", "guest-ping")  # and the agent still serves the next client
     assert (res.code, res.stdout) == (0, "{}\n"), res

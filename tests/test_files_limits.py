@@ -40,9 +40,9 @@ from qmpsh.cli.prepare import history_file
 from qmpsh.cli.settings import Settings
 from qmpsh.errors import ExitStatus, InputError
 from qmpsh.files import SYMLINK_REFUSED, append_private, history_entry, history_path
-from tests.conftest import Qemu, lines, no_traceback, run_qmpsh, start_qemu
-from tests.repldriver import CTRL_D, ENTER, Repl
-from tests.test_repl import nonblank_lines, running_repl
+from tests.support.qemu import Qemu, start_qemu
+from tests.support.qmpsh_process import lines, no_traceback, run_qmpsh
+from tests.support.repldriver import CTRL_D, ENTER, Repl, nonblank_lines, running_repl
 
 pytestmark = pytest.mark.qemu
 

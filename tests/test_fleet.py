@@ -24,7 +24,9 @@ from qmpsh.fleet.fleet import Fleet as FleetRunner
 from qmpsh.fleet.fleet import Member, Result, expand
 from qmpsh.fleet.view import FleetView
 from qmpsh.session.outcomes import Reply
-from tests.conftest import json_lines, no_traceback, run_qmpsh, short_tempdir, start_qemu
+from tests.support.places import short_tempdir
+from tests.support.qemu import start_qemu
+from tests.support.qmpsh_process import json_lines, no_traceback, run_qmpsh
 
 pytestmark = pytest.mark.qemu
 

@@ -15,7 +15,7 @@ Four fronts, each checked for "no exception but ``InputError``, and every
   time): built whatever the damage, then looked up, completed, described and
   checked against.
 
-``@fuzz(n)`` (``tests/fuzzcount.py``) fixes the seed and counts the cases; the
+``@fuzz(n)`` (``tests/support/fuzzcount.py``) fixes the seed and counts the cases; the
 test run prints the counts. The properties in ``test_syntax.py``,
 ``test_completion.py`` and ``test_secrets.py`` are not repeated here.
 """
@@ -53,8 +53,8 @@ from qmpsh.language.syntax import (
     parse,
 )
 from qmpsh.language.validate import check_call, check_message
-from tests.corpus import FILES, index, recording
-from tests.fuzzcount import ASKED, COUNTS, fuzz
+from tests.support.corpus import FILES, index, recording
+from tests.support.fuzzcount import ASKED, COUNTS, fuzz
 
 LATEST = "qemu-7.2.22-x86_64.json.gz"
 KINDS = {

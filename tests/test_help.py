@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from qmpsh.language.helptext import describe, group_commands
-from tests.conftest import Qemu, run_qmpsh
-from tests.corpus import FILES, index, version
+from tests.support.corpus import FILES, index, version
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import run_qmpsh
 
 NAMES = [f.name for f in FILES]
 

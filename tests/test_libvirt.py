@@ -17,20 +17,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import pty
-import select
-import shlex
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -43,8 +37,13 @@ from qmpsh.transport.targets import (
     make_transport,
     split_libvirt_target,
 )
-from tests.conftest import ROOT, Qemu, json_lines, lines, no_traceback, run_qmpsh, short_tempdir
-from tests.repldriver import Repl, repl_over
+from tests.support.places import ROOT, short_tempdir
+from tests.support.pty_process import PtyProcess
+from tests.support.qmpsh_process import PipedQmpsh, json_lines, lines, no_traceback, run_qmpsh
+from tests.support.repldriver import Repl, repl_over
+from tests.support.shells import bash_candidates, fish_candidates, make_world, write_zshrc
+from tests.support.tmux import Terminal
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.qemu
 
@@ -295,37 +294,20 @@ def test_domain_not_running_exits_3(libvirt: Libvirt) -> None:
     assert f"domain {name!r} is not running (virsh -c {URI} start {name})" in done.stderr
 
 
-def _reads_line(process: subprocess.Popen[bytes], timeout: float = DEADLINE) -> bytes:
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
-    assert ready, "no output in time"
-    return process.stdout.readline()
-
-
 def test_domain_destroyed_mid_script_exits_4(libvirt: Libvirt) -> None:
     name = f"{libvirt.domain}-d"
     libvirt.transient(name)
-    qmpsh = subprocess.Popen(
-        [sys.executable, "-m", "qmpsh", "--libvirt", name],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
     try:
-        assert qmpsh.stdin is not None
-        qmpsh.stdin.write(b"query-status\n")
-        qmpsh.stdin.flush()
-        assert b'"running":true' in _reads_line(qmpsh)
-        libvirt.virsh("destroy", name)
-        # stdin stays open: the script ends because the domain went away
-        assert qmpsh.wait(DEADLINE) == ExitStatus.LOST
-        assert qmpsh.stderr is not None
-        stderr = qmpsh.stderr.read().decode()
+        with PipedQmpsh("--libvirt", name) as qmpsh:
+            qmpsh.send("query-status")
+            assert '"running":true' in qmpsh.read_line()
+            libvirt.virsh("destroy", name)
+            # stdin stays open: the script ends because the domain went away
+            assert qmpsh.exit_status(DEADLINE) == ExitStatus.LOST
+            stderr = qmpsh.stderr()
         assert lines(stderr)[-1] == f"qmpsh: {URI}/{name}: domain {name!r} destroyed"
         no_traceback(stderr)
     finally:
-        qmpsh.kill()
-        qmpsh.wait()
         libvirt.virsh("destroy", name, check=False)
 
 
@@ -333,29 +315,19 @@ def test_domain_killed_while_a_command_waits_exits_4(libvirt: Libvirt) -> None:
     """QEMU stopped (SIGSTOP) so the command hangs in libvirt, then killed under it."""
     name = f"{libvirt.domain}-k"
     pid = libvirt.transient(name)
-    qmpsh = subprocess.Popen(
-        [sys.executable, "-m", "qmpsh", "--libvirt", name],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
     try:
-        assert qmpsh.stdin is not None and qmpsh.stderr is not None
-        qmpsh.stdin.write(b"query-name\n")
-        qmpsh.stdin.flush()
-        assert name.encode() in _reads_line(qmpsh)
-        os.kill(pid, signal.SIGSTOP)
-        qmpsh.stdin.write(b"query-status\n")
-        qmpsh.stdin.flush()
-        time.sleep(0.5)  # the command is in libvirt's hands, QEMU does not answer
-        assert qmpsh.poll() is None
-        os.kill(pid, signal.SIGKILL)
-        assert qmpsh.wait(DEADLINE) == ExitStatus.LOST
-        last = lines(qmpsh.stderr.read().decode())[-1]
+        with PipedQmpsh("--libvirt", name) as qmpsh:
+            qmpsh.send("query-name")
+            assert name in qmpsh.read_line()
+            os.kill(pid, signal.SIGSTOP)
+            qmpsh.send("query-status")
+            qmpsh.wait_taken()  # the command is in libvirt's hands, QEMU does not answer
+            assert qmpsh.process.poll() is None
+            os.kill(pid, signal.SIGKILL)
+            assert qmpsh.exit_status(DEADLINE) == ExitStatus.LOST
+            last = lines(qmpsh.stderr())[-1]
         assert last.startswith(f"qmpsh: {URI}/{name}: domain {name!r} "), last
     finally:
-        qmpsh.kill()
-        qmpsh.wait()
         libvirt.virsh("destroy", name, check=False)
 
 
@@ -367,10 +339,9 @@ def test_quit_through_libvirt_exits_0(libvirt: Libvirt) -> None:
         done = run_domain("--libvirt", name, "--json", "-c", "query-name", "-c", "quit")
         assert done.returncode == ExitStatus.OK, done.stderr
         assert json_lines(done.stdout)[-1]["return"] == {}  # QEMU's, or qmpsh's own
-        deadline = time.monotonic() + DEADLINE
-        while name in libvirt.virsh("list", "--name"):
-            assert time.monotonic() < deadline, "the domain did not stop"
-            time.sleep(0.1)
+        wait_until(
+            lambda: name not in libvirt.virsh("list", "--name"), "the domain to stop", DEADLINE
+        )
     finally:
         libvirt.virsh("destroy", name, check=False)
 
@@ -461,42 +432,16 @@ def test_repl_through_libvirt(libvirt: Libvirt) -> None:
 def test_interactive_cli_warns_once(libvirt: Libvirt) -> None:
     """The real program on a pty: banner, one taint warning, a command, /exit."""
     state = short_tempdir()
-    env = {**os.environ, "XDG_STATE_HOME": str(state), "TERM": "dumb", "NO_COLOR": "1"}
-    main, child = pty.openpty()
-    qmpsh = subprocess.Popen(
-        [sys.executable, "-m", "qmpsh", "--libvirt", libvirt.domain, "--no-pager"],
-        stdin=child,
-        stdout=child,
-        stderr=child,
-        env=env,
-        start_new_session=True,
-    )
-    os.close(child)
-    seen = b""
-
-    def read_until(marker: bytes) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + DEADLINE
-        while marker not in seen:
-            assert time.monotonic() < deadline, f"no {marker!r} in {seen.decode(errors='replace')}"
-            ready, _, _ = select.select([main], [], [], 0.2)
-            if ready:
-                seen += os.read(main, 65536)
-
+    env = {"XDG_STATE_HOME": str(state), "TERM": "dumb", "NO_COLOR": "1"}
+    term = PtyProcess.qmpsh("--libvirt", libvirt.domain, "--no-pager", env=env)
     try:
-        read_until(b"QMP mode")
-        read_until(b"> ")
-        os.write(main, b"query-name\r")
-        read_until(f'"name": "{libvirt.domain}"'.encode())
-        os.write(main, b"/exit\r")
-        assert qmpsh.wait(DEADLINE) == ExitStatus.OK
+        term.expect("> ", term.expect("QMP mode"))
+        term.enter("query-name", f'"name": "{libvirt.domain}"', ">")
+        assert term.finish("/exit\r", DEADLINE) == ExitStatus.OK
     finally:
-        if qmpsh.poll() is None:
-            qmpsh.kill()
-            qmpsh.wait()
-        os.close(main)
+        term.close()
         shutil.rmtree(state, ignore_errors=True)
-    text = seen.decode(errors="replace")
+    text = term.text()
     assert "Connected to QEMU" in text and f"{URI}/{libvirt.domain}" in text  # the banner
     assert text.count(TAINT) == 1, text
 
@@ -524,9 +469,7 @@ def test_all_runs_on_every_domain_a_pattern_names(libvirt: Libvirt) -> None:
 
 def test_shell_completion_offers_running_domains(libvirt: Libvirt, tmp_path: Path) -> None:
     """With --libvirt or --connect URI, TARGET completes to running domains (bash, fish)."""
-    from tests.test_completions_shells import bash_candidates, fish_candidates, make_world
-
-    world = make_world(cast(Qemu, SimpleNamespace(directory=tmp_path)), tmp_path)
+    world = make_world(tmp_path, tmp_path)
     prefix = libvirt.domain[:-2]
     got = bash_candidates(
         world, "qmpsh --libvirt ", f"qmpsh --connect {URI} {prefix}", "qmpsh -p --libvirt "
@@ -541,20 +484,11 @@ def test_shell_completion_offers_running_domains(libvirt: Libvirt, tmp_path: Pat
 
 
 def test_zsh_completes_a_running_domain(libvirt: Libvirt, tmp_path: Path) -> None:
-    from tests.test_completions_shells import make_world, need
-    from tests.test_tmux import Terminal
-
-    need("zsh")
-    world = make_world(cast(Qemu, SimpleNamespace(directory=tmp_path)), tmp_path)
-    functions = Path(world.env["XDG_DATA_HOME"]) / "zsh-functions"
-    (world.home / ".zshrc").write_text(
-        f"fpath=({shlex.quote(str(functions))} $fpath)\n"
-        f"autoload -Uz compinit && compinit -u -d {shlex.quote(str(world.home / 'zcompdump'))}\n"
-        "PROMPT='%% '\n"
-    )
+    world = make_world(tmp_path, tmp_path)
+    env = write_zshrc(world)
     term = Terminal()
     try:
-        term.start("zsh -d -i", env={**world.env, "ZDOTDIR": str(world.home)})
+        term.start("zsh -d -i", env=env)
         term.wait_for(lambda s: s.rstrip().endswith("%"), "the zsh prompt")
         for typed in ("qmpsh --libvirt ", f"qmpsh --connect {URI} "):
             term.press("C-u")

@@ -36,11 +36,12 @@ from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.outcomes import Reply
 from qmpsh.session.session import Session
 from qmpsh.transport.qemu_qmp import Observer, QmpTransport, ServerInfo
-from tests.conftest import Qemu, short_tempdir, start_qemu
-from tests.corpus import FILES, index, recording
-from tests.fakeserver import Connection, FakeServer
-from tests.repldriver import CTRL_C, CTRL_D, TAB
-from tests.test_repl import _menu, running_repl
+from tests.support.corpus import FILES, index, recording
+from tests.support.fakeserver import Connection, FakeServer
+from tests.support.places import short_tempdir
+from tests.support.qemu import Qemu, start_qemu
+from tests.support.repldriver import CTRL_C, CTRL_D, TAB, running_repl
+from tests.support.repldriver import menu as _menu
 
 LATEST = "qemu-7.2.22-x86_64.json.gz"
 

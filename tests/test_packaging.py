@@ -24,7 +24,8 @@ import pytest
 from qmpsh.cli.manpage import PAGE, render
 from qmpsh.cli.parser import build_parser
 from qmpsh.cli.shells import DIRECTORY, FILE_NAMES
-from tests.conftest import ROOT, Qemu
+from tests.support.places import ROOT
+from tests.support.qemu import Qemu
 
 SHARED = {
     "share/man/man1/qmpsh.1": PAGE,

@@ -41,10 +41,12 @@ from qmpsh.interactive import repl
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.session import Session
 from qmpsh.transport.qemu_qmp import QmpTransport, Transport
-from tests.conftest import QEMU, no_traceback, run_qmpsh, short_tempdir
-from tests.fakeserver import Behaviour, Connection, FakeServer
-from tests.repldriver import Repl, repl_over
-from tests.test_tmux import PROMPT, Terminal, prompt_line
+from tests.support.fakeserver import Behaviour, Connection, FakeServer
+from tests.support.places import short_tempdir
+from tests.support.qemu import QEMU
+from tests.support.qmpsh_process import no_traceback, run_qmpsh
+from tests.support.repldriver import Repl, repl_over
+from tests.support.tmux import PROMPT, Terminal, prompt_line
 
 pytestmark = pytest.mark.qemu
 

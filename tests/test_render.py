@@ -145,7 +145,7 @@ def test_fast_json_colours_the_schema_exactly_as_rich_does(indent: int | None) -
     import gzip
 
     from qmpsh.render.style import FastJson, highlight_json
-    from tests.corpus import CORPUS
+    from tests.support.corpus import CORPUS
 
     with gzip.open(CORPUS / "qemu-7.2.22-x86_64.json.gz") as recording:
         recorded = json.loads(recording.read())

@@ -17,8 +17,7 @@ import re
 import signal
 import stat
 import time
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -36,24 +35,18 @@ from qmpsh.language.syntax import parse
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.session import Session
 from qmpsh.transport.qemu_qmp import QmpTransport
-from tests.conftest import Qemu, RawQmp
-from tests.repldriver import CTRL_C, CTRL_D, ENTER, TAB, Repl, repl_over
+from tests.support.qemu import Qemu
+from tests.support.rawqmp import RawQmp
+from tests.support.repldriver import (
+    CTRL_C,
+    CTRL_D,
+    ENTER,
+    TAB,
+    nonblank_lines,
+    running_repl,
+)
 
 pytestmark = pytest.mark.qemu
-
-
-@asynccontextmanager
-async def running_repl(
-    qemu: Qemu, *, history: Path | None = None, learn: bool = True
-) -> AsyncIterator[Repl]:
-    """``run_repl`` on ``qemu.qmp``, built the way ``cli`` builds it for a terminal."""
-    transport = QmpTransport(str(qemu.qmp))
-    await transport.connect(5)
-    session = Session(transport)
-    if learn:  # the prompt then shows the VM name from the start
-        await session.learn()
-    async with repl_over(session, history=history) as driver:
-        yield driver
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
@@ -65,10 +58,6 @@ def status(spare: RawQmp) -> str:
     value = spare.cmd("query-status")
     assert isinstance(value, dict)
     return str(value["status"])
-
-
-def nonblank_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.strip()]
 
 
 # -- replies and errors
@@ -122,33 +111,21 @@ def test_schema_check_points_at_the_bad_token_and_sends_nothing(qemu: Qemu) -> N
 # -- completion
 
 
-def _selected(r: Repl) -> str | None:
-    state = r.prompt.default_buffer.complete_state
-    if state is None or state.current_completion is None:
-        return None
-    return state.current_completion.text
-
-
-def _menu(r: Repl) -> list[str]:
-    state = r.prompt.default_buffer.complete_state
-    return [] if state is None else [c.text for c in state.completions]
-
-
 def test_tab_completes_a_command_name_learned_from_qemu(qemu: Qemu) -> None:
     async def body() -> None:
         async with running_repl(qemu) as r:
             assert "query-status" in r.session.commands
             r.type("query-sta")
             # Completion while typing: the menu offers what QEMU has, nothing else.
-            await r.until(lambda: "query-status" in _menu(r), "the completion menu")
-            assert all(name.startswith("query-sta") for name in _menu(r)), _menu(r)
+            await r.until(lambda: "query-status" in r.menu(), "the completion menu")
+            assert all(name.startswith("query-sta") for name in r.menu()), r.menu()
             r.type("tu")  # a person sees the menu change before pressing Tab
-            await r.until(lambda: _menu(r) == ["query-status"], "the menu to narrow")
+            await r.until(lambda: r.menu() == ["query-status"], "the menu to narrow")
             r.type(TAB)
             await r.until(lambda: r.line == "query-status", "Tab to complete the name")
             # Enter on the highlighted completion takes it without running the line ...
             r.type(ENTER)
-            await r.until(lambda: _selected(r) is None, "the menu to close")
+            await r.until(lambda: r.selected() is None, "the menu to close")
             assert "query-status" not in r.sent_commands()
             # ... and the next Enter runs it.
             shown = await r.enter("", '"running"')
@@ -163,11 +140,11 @@ def test_tab_completes_a_builtin(qemu: Qemu) -> None:
     async def body() -> None:
         async with running_repl(qemu) as r:
             r.type("/he")
-            await r.until(lambda: _menu(r) == ["/help"], "the menu with /help")
+            await r.until(lambda: r.menu() == ["/help"], "the menu with /help")
             r.type(TAB)
             await r.until(lambda: r.line == "/help", "Tab to complete /help")
             r.type(ENTER)
-            await r.until(lambda: _selected(r) is None, "the menu to close")
+            await r.until(lambda: r.selected() is None, "the menu to close")
             shown = await r.enter("", "Built-ins:")
             assert "query-status" in shown  # /help lists the commands QEMU has
             r.type(CTRL_D)
@@ -427,10 +404,13 @@ def test_prompt_shows_the_mode_and_the_vm_name(qemu: Qemu) -> None:
 def test_prompt_comes_first_and_learns_the_vm_name_and_commands_meanwhile(qemu: Qemu) -> None:
     async def body() -> None:
         async with running_repl(qemu, learn=False) as r:  # what cli does
-            await r.until(lambda: "query-status" in r.session.commands, "run_repl to learn")
+            await r.until(
+                lambda: "query-status" in r.session.commands and r.session.vm_name != "",
+                "run_repl to learn the commands and the name",
+            )
             assert _text(repl._message(r.session)) == "QMP testvm> "
             r.type("query-statu")
-            await r.until(lambda: _menu(r) == ["query-status"], "completion from what it learned")
+            await r.until(lambda: r.menu() == ["query-status"], "completion from what it learned")
             r.type(CTRL_C + CTRL_D)
             assert await r.finish() == ExitStatus.OK
 

@@ -8,7 +8,7 @@ from qmpsh.errors import InputError
 from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import QmpCall, parse
 from qmpsh.language.validate import check_call, check_message, parse_size
-from tests.corpus import FILES, index, recording, version
+from tests.support.corpus import FILES, index, recording, version
 
 NAMES = [f.name for f in FILES]
 

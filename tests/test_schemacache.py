@@ -15,7 +15,8 @@ import pytest
 
 from qmpsh.session.schema_cache import KEEP, SchemaCache, cache_dir, command_names, schema_commands
 from qmpsh.transport.qemu_qmp import ServerInfo
-from tests.conftest import Qemu, run_qmpsh
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import run_qmpsh
 
 INFO = ServerInfo("7.2.22", "Debian 1:7.2+dfsg-7+deb12u18+b3", ("oob",))
 SCHEMA: list[object] = [

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Qemu, RawQmp, run_qmpsh
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import run_qmpsh
+from tests.support.rawqmp import RawQmp
 
 pytestmark = pytest.mark.qemu
 

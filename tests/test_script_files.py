@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Qemu, run_qmpsh
-from tests.test_script_qemu import Result, out_lines, run
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import Result, out_lines, run_plain, run_qmpsh
 
 pytestmark = pytest.mark.qemu
 
@@ -133,10 +133,10 @@ def test_keep_going_and_events_behave_the_same(qemu: Qemu) -> None:
 @pytest.mark.parametrize("what", ["missing", "directory"])
 def test_a_script_that_is_not_a_file_is_a_usage_error(qemu: Qemu, what: str) -> None:
     script = qemu.directory / "no-such.qmp" if what == "missing" else qemu.directory
-    res = run(str(qemu.qmp), str(script))
+    res = run_plain(str(qemu.qmp), str(script))
     assert res.code == 2, res
     assert (res.stdout, res.stderr) == ("", f"qmpsh: {script}: no such script file\n")
-    res = run(str(qemu.qmp), str(qemu.directory / "x.qmp"), "-c", "stop")
+    res = run_plain(str(qemu.qmp), str(qemu.directory / "x.qmp"), "-c", "stop")
     assert res.code == 2, res
     assert res.stderr == "qmpsh: give either SCRIPT or -c, not both\n"
     assert qemu.client().cmd("query-status")["running"] is True

@@ -14,8 +14,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,37 +21,12 @@ from typing import Any
 import pytest
 
 import qmpsh
-from tests.conftest import Qemu, RawQmp, run_qmpsh, short_tempdir
+from tests.support.places import short_tempdir
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import PipedQmpsh, compact, out_lines, run_plain
+from tests.support.rawqmp import RawQmp
 
 pytestmark = pytest.mark.qemu
-
-
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    """Run qmpsh from a pipe; every run is checked for tracebacks and escape sequences."""
-    done = run_qmpsh(*args, input=input, env=env)
-    return Result(done.returncode, done.stdout, done.stderr)
-
-
-class Result:
-    def __init__(self, code: int, stdout: str, stderr: str) -> None:
-        for stream in (stdout, stderr):
-            assert "Traceback" not in stream, stream
-            assert "\x1b" not in stream, stream
-        self.code = code
-        self.stdout = stdout
-        self.stderr = stderr
-
-    def __repr__(self) -> str:
-        return f"Result(code={self.code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
-
-
-def compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def out_lines(text: str) -> list[str]:
-    assert text == "" or text.endswith("\n"), text
-    return text.splitlines()
 
 
 def running(raw: RawQmp) -> bool:
@@ -86,7 +59,7 @@ def qemu_version(raw: RawQmp) -> str:
 
 def test_plain_command_prints_the_return_value_as_compact_json(qemu: Qemu) -> None:
     raw = qemu.client()
-    res = run(str(qemu.qmp), input="query-name\nquery-status\n")
+    res = run_plain(str(qemu.qmp), input="query-name\nquery-status\n")
     assert res.code == 0, res
     assert res.stderr == ""
     assert out_lines(res.stdout) == ['{"name":"testvm"}', compact(raw.cmd("query-status"))]
@@ -94,7 +67,7 @@ def test_plain_command_prints_the_return_value_as_compact_json(qemu: Qemu) -> No
 
 def test_pretty_indents_the_return_value(qemu: Qemu) -> None:
     raw = qemu.client()
-    res = run(str(qemu.qmp), "--pretty", input="query-status\n")
+    res = run_plain(str(qemu.qmp), "--pretty", input="query-status\n")
     assert res.code == 0, res
     assert res.stdout == json.dumps(raw.cmd("query-status"), indent=2) + "\n"
     assert res.stdout.startswith('{\n  "')
@@ -109,7 +82,7 @@ def test_shorthand_arguments_are_typed_and_reach_qemu(qemu: Qemu) -> None:
         "qom-set path=/machine property=dump-guest-core value=false\n"
         "qom-get path=/machine property=type\n"
     )
-    res = run(str(qemu.qmp), input=script)
+    res = run_plain(str(qemu.qmp), input=script)
     assert res.code == 0, res
     assert out_lines(res.stdout) == ["{}", "{}", '"none-machine"']
     assert res.stderr == ""
@@ -123,7 +96,7 @@ def test_dotted_keys_build_nested_objects_for_blockdev_add(qemu: Qemu) -> None:
     raw = qemu.client()
     assert node(raw, "n1") is None
     line = f"blockdev-add driver=qcow2 node-name=n1 file.driver=file file.filename={qemu.image}\n"
-    res = run(str(qemu.qmp), input=line)
+    res = run_plain(str(qemu.qmp), input=line)
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ("{}\n", "")
     n1 = node(raw, "n1")
@@ -135,7 +108,7 @@ def test_dotted_keys_build_nested_objects_for_blockdev_add(qemu: Qemu) -> None:
 def test_json_object_value_is_sent_as_an_object(qemu: Qemu) -> None:
     raw = qemu.client()
     line = 'blockdev-add driver=null-co node-name=n2 cache={"direct": false, "no-flush": true}\n'
-    res = run(str(qemu.qmp), input=line)
+    res = run_plain(str(qemu.qmp), input=line)
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ("{}\n", "")
     n2 = node(raw, "n2")
@@ -146,7 +119,7 @@ def test_json_object_value_is_sent_as_an_object(qemu: Qemu) -> None:
 def test_quoted_string_loses_its_quotes_and_keeps_its_spaces(qemu: Qemu) -> None:
     raw = qemu.client()
     version = qemu_version(raw)
-    res = run(str(qemu.qmp), input='human-monitor-command command-line="info version"\n')
+    res = run_plain(str(qemu.qmp), input='human-monitor-command command-line="info version"\n')
     assert res.code == 0, res
     assert res.stderr == ""
     [line] = out_lines(res.stdout)
@@ -163,7 +136,7 @@ def test_raw_json_is_sent_as_written(qemu: Qemu) -> None:
         '{"qom-type": "secret", "id": "sec0", "data": "hunter2"}}\n'
         '{"execute": "query-name"}\n'
     )
-    res = run(str(qemu.qmp), input=script)
+    res = run_plain(str(qemu.qmp), input=script)
     assert res.code == 0, res
     assert out_lines(res.stdout) == ["{}", '{"name":"testvm"}']
     assert res.stderr == ""
@@ -174,7 +147,7 @@ def test_raw_json_is_sent_as_written(qemu: Qemu) -> None:
 def test_raw_json_keeps_the_users_id_in_json_output(qemu: Qemu) -> None:
     # '!' sends the unknown command anyway, so QEMU's own error reply is what --json shows
     script = '{"execute": "query-name", "id": "mine-1"}\n!{"execute": "nosuch", "id": "mine-2"}\n'
-    res = run(str(qemu.qmp), "--json", "--keep-going", input=script)
+    res = run_plain(str(qemu.qmp), "--json", "--keep-going", input=script)
     assert res.code == 1, res
     assert out_lines(res.stdout) == [
         '{"return":{"name":"testvm"},"id":"mine-1"}',
@@ -203,7 +176,7 @@ def test_multi_line_transaction_in_a_piped_script(qemu: Qemu) -> None:
         ")\n"
         "query-name\n"
     )
-    res = run(str(qemu.qmp), input=script)
+    res = run_plain(str(qemu.qmp), input=script)
     assert res.code == 0, res
     assert out_lines(res.stdout) == ["{}", '{"name":"testvm"}']
     assert res.stderr == ""
@@ -218,14 +191,14 @@ def test_one_line_transaction_with_dash_c_is_atomic(qemu: Qemu) -> None:
     add_node(raw, qemu)
     ok = "transaction( block-dirty-bitmap-add node=n1 name=b3 ; "
     ok += "block-dirty-bitmap-add node=n1 name=b4 )"
-    res = run(str(qemu.qmp), "-c", ok)
+    res = run_plain(str(qemu.qmp), "-c", ok)
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ("{}\n", "")
     assert bitmaps(raw, "n1") == {"b3", "b4"}
     # One QMP transaction: the second action fails, so the first is rolled back too.
     bad = "transaction( block-dirty-bitmap-add node=n1 name=b5 ; "
     bad += "block-dirty-bitmap-add node=n1 name=b3 )"
-    res = run(str(qemu.qmp), "-c", bad)
+    res = run_plain(str(qemu.qmp), "-c", bad)
     assert res.code == 1, res
     assert res.stdout == ""
     assert res.stderr == "GenericError: Bitmap already exists: b3\n"
@@ -237,11 +210,11 @@ def test_one_line_transaction_with_dash_c_is_atomic(qemu: Qemu) -> None:
 
 def test_hmp_one_liner_prints_text_without_carriage_returns(qemu: Qemu) -> None:
     raw = qemu.client()
-    res = run(str(qemu.qmp), input="/hmp info status\n")
+    res = run_plain(str(qemu.qmp), input="/hmp info status\n")
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ("VM status: running\n", "")
     raw.cmd("stop")
-    res = run(str(qemu.qmp), input="/hmp info version\n/hmp info status\n")
+    res = run_plain(str(qemu.qmp), input="/hmp info version\n/hmp info status\n")
     assert res.code == 0, res
     assert "\r" not in res.stdout
     assert out_lines(res.stdout)[1:] == ["VM status: paused"]
@@ -252,7 +225,7 @@ def test_hmp_and_qmp_switch_the_mode_of_later_lines(qemu: Qemu) -> None:
     # HMP "stop" and "cont" print nothing where QMP prints {}; HMP answers "query-name"
     # with "unknown command" text: the output shows which mode ran each line.
     script = "/hmp\ninfo status\nstop\ninfo status\n/qmp\nquery-name\ncont\n"
-    res = run(str(qemu.qmp), input=script)
+    res = run_plain(str(qemu.qmp), input=script)
     assert res.code == 0, res
     assert res.stderr == ""  # mode-switch notices are not results
     assert out_lines(res.stdout) == [
@@ -265,10 +238,10 @@ def test_hmp_and_qmp_switch_the_mode_of_later_lines(qemu: Qemu) -> None:
 
 
 def test_dash_h_starts_in_hmp_mode(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), "-H", input="info status\n/qmp\nquery-name\n")
+    res = run_plain(str(qemu.qmp), "-H", input="info status\n/qmp\nquery-name\n")
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ('VM status: running\n{"name":"testvm"}\n', "")
-    res = run(str(qemu.qmp), input="info status\n")  # without -H: not a QMP line
+    res = run_plain(str(qemu.qmp), input="info status\n")  # without -H: not a QMP line
     assert res.code == 1, res
     assert res.stderr.startswith("line 1: expected key=value"), res
 
@@ -278,7 +251,7 @@ def test_dash_h_starts_in_hmp_mode(qemu: Qemu) -> None:
 
 def test_first_failing_command_stops_the_script(qemu: Qemu) -> None:
     raw = qemu.client()
-    res = run(str(qemu.qmp), input="query-name\nnosuch-command\nstop\n")
+    res = run_plain(str(qemu.qmp), input="query-name\nnosuch-command\nstop\n")
     assert res.code == 1, res
     assert res.stdout == '{"name":"testvm"}\n'
     assert res.stderr == "CommandNotFound: The command nosuch-command has not been found\n"
@@ -287,7 +260,7 @@ def test_first_failing_command_stops_the_script(qemu: Qemu) -> None:
 
 def test_parse_error_stops_the_script_and_names_the_line(qemu: Qemu) -> None:
     raw = qemu.client()
-    res = run(str(qemu.qmp), input='query-name\n\nquery-status x="oops\nstop\n')
+    res = run_plain(str(qemu.qmp), input='query-name\n\nquery-status x="oops\nstop\n')
     assert res.code == 1, res
     assert res.stdout == '{"name":"testvm"}\n'
     [error] = out_lines(res.stderr)
@@ -297,7 +270,9 @@ def test_parse_error_stops_the_script_and_names_the_line(qemu: Qemu) -> None:
 
 def test_keep_going_runs_the_rest_and_still_fails(qemu: Qemu) -> None:
     raw = qemu.client()
-    res = run(str(qemu.qmp), "--keep-going", input='nosuch-command\nquery-status x="oops\nstop\n')
+    res = run_plain(
+        str(qemu.qmp), "--keep-going", input='nosuch-command\nquery-status x="oops\nstop\n'
+    )
     assert res.code == 1, res
     assert res.stdout == "{}\n"
     [missing, unparsed] = out_lines(res.stderr)
@@ -309,7 +284,7 @@ def test_keep_going_runs_the_rest_and_still_fails(qemu: Qemu) -> None:
 def test_comments_and_blank_lines_are_skipped_and_success_exits_0(qemu: Qemu) -> None:
     raw = qemu.client()
     script = "# pause and resume\n\n   \nstop\n   # still a comment\n\t\ncont\n"
-    res = run(str(qemu.qmp), input=script)
+    res = run_plain(str(qemu.qmp), input=script)
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ("{}\n{}\n", "")
     assert running(raw)
@@ -317,7 +292,9 @@ def test_comments_and_blank_lines_are_skipped_and_success_exits_0(qemu: Qemu) ->
 
 
 def test_dash_c_runs_in_order(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), "-c", "stop", "-c", "query-status", "-c", "cont", "-c", "query-status")
+    res = run_plain(
+        str(qemu.qmp), "-c", "stop", "-c", "query-status", "-c", "cont", "-c", "query-status"
+    )
     assert res.code == 0, res
     assert res.stderr == ""
     replies = [json.loads(line) for line in out_lines(res.stdout)]
@@ -329,11 +306,11 @@ def test_dash_c_runs_in_order(qemu: Qemu) -> None:
 
 def test_dash_c_failure_exits_1_and_stops(qemu: Qemu) -> None:
     raw = qemu.client()
-    res = run(str(qemu.qmp), "-c", "query-name", "-c", "nosuch", "-c", "stop")
+    res = run_plain(str(qemu.qmp), "-c", "query-name", "-c", "nosuch", "-c", "stop")
     assert res.code == 1, res
     assert res.stdout == '{"name":"testvm"}\n'
     assert res.stderr == "CommandNotFound: The command nosuch has not been found\n"
-    res = run(str(qemu.qmp), "-c", 'query-status x="oops', "-c", "stop")
+    res = run_plain(str(qemu.qmp), "-c", 'query-status x="oops', "-c", "stop")
     assert res.code == 1, res
     assert res.stdout == ""
     [error] = out_lines(res.stderr)
@@ -343,7 +320,7 @@ def test_dash_c_failure_exits_1_and_stops(qemu: Qemu) -> None:
 
 def test_stdout_holds_only_results(qemu: Qemu) -> None:
     script = "query-name\nnosuch\n/hmp\ninfo status\n/qmp\nquery-status\n"
-    res = run(str(qemu.qmp), "--keep-going", input=script)
+    res = run_plain(str(qemu.qmp), "--keep-going", input=script)
     assert res.code == 1, res
     stdout = out_lines(res.stdout)
     assert stdout[1] == "VM status: running"
@@ -359,7 +336,7 @@ def test_stdout_holds_only_results(qemu: Qemu) -> None:
 
 
 def test_json_prints_every_message_in_socket_order(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), "--json", input="stop\ncont\nquery-status\n")
+    res = run_plain(str(qemu.qmp), "--json", input="stop\ncont\nquery-status\n")
     assert res.code == 0, res
     assert res.stderr == ""
     messages = [json.loads(line) for line in out_lines(res.stdout)]
@@ -378,14 +355,14 @@ def test_json_prints_every_message_in_socket_order(qemu: Qemu) -> None:
 
 
 def test_verbose_shows_what_is_sent_on_stderr(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), "-v", "--json", "-c", "qom-get path=/machine property=type")
+    res = run_plain(str(qemu.qmp), "-v", "--json", "-c", "qom-get path=/machine property=type")
     assert res.code == 0, res
     [sent] = [json.loads(line) for line in out_lines(res.stderr)]
     [received] = [json.loads(line) for line in out_lines(res.stdout)]
     assert sent["execute"] == "qom-get"
     assert sent["arguments"] == {"path": "/machine", "property": "type"}
     assert received == {"return": "none-machine", "id": sent["id"]}
-    res = run(str(qemu.qmp), "-v", input='{"execute": "query-name", "id": "x"}\n')
+    res = run_plain(str(qemu.qmp), "-v", input='{"execute": "query-name", "id": "x"}\n')
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == (
         '{"name":"testvm"}\n',
@@ -397,7 +374,7 @@ def test_verbose_shows_what_is_sent_on_stderr(qemu: Qemu) -> None:
 
 
 def test_quit_then_another_command_exits_4(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), input="quit\nquery-status\n")
+    res = run_plain(str(qemu.qmp), input="quit\nquery-status\n")
     assert res.code == 4, res
     assert res.stdout == "{}\n"
     [line] = out_lines(res.stderr)
@@ -406,61 +383,15 @@ def test_quit_then_another_command_exits_4(qemu: Qemu) -> None:
 
 
 def test_quit_as_the_last_command_exits_0(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), input="query-name\nquit\n# bye\n")
+    res = run_plain(str(qemu.qmp), input="query-name\nquit\n# bye\n")
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ('{"name":"testvm"}\n{}\n', "")
     assert qemu.process.wait(10) == 0
 
 
-class Piped:
-    """qmpsh reading a script from a pipe the test writes slowly, line by line."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.state = short_tempdir()
-        full_env = {**os.environ, "XDG_STATE_HOME": str(self.state), **(env or {})}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qmpsh", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
-        )
-
-    def __enter__(self) -> Piped:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        shutil.rmtree(self.state, ignore_errors=True)
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def read_line(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.readline().decode()
-
-    def close_stdin(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-
-    def finish(self, timeout: float = 20) -> Result:
-        """Wait for qmpsh to exit by itself; what it printed after the lines already read."""
-        code = self.proc.wait(timeout)
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        return Result(code, self.proc.stdout.read().decode(), self.proc.stderr.read().decode())
-
-
 @pytest.mark.parametrize("then", ["waits", "sends-more"])
 def test_qemu_killed_while_the_script_waits_exits_4(qemu: Qemu, then: str) -> None:
-    with Piped(str(qemu.qmp)) as piped:
+    with PipedQmpsh(str(qemu.qmp)) as piped:
         piped.send("query-name")
         assert piped.read_line() == '{"name":"testvm"}\n'
         qemu.process.kill()
@@ -517,7 +448,7 @@ def assert_nothing_left(root: Path) -> None:
 
 
 def test_launch_runs_commands_on_a_vm_with_the_scratch_disk(tmp_root: Path) -> None:
-    res = run("--launch", "-c", "query-status", "-c", "query-block", env=launch_env(tmp_root))
+    res = run_plain("--launch", "-c", "query-status", "-c", "query-block", env=launch_env(tmp_root))
     assert res.code == 0, res
     assert res.stderr == ""
     status, block = (json.loads(line) for line in out_lines(res.stdout))
@@ -534,7 +465,7 @@ def test_launch_runs_commands_on_a_vm_with_the_scratch_disk(tmp_root: Path) -> N
 
 @pytest.mark.parametrize("end", ["eof", "sigint", "sigterm"])
 def test_launch_cleans_up_the_qemu_and_files_it_made(tmp_root: Path, end: str) -> None:
-    with Piped("--launch", env=launch_env(tmp_root)) as piped:
+    with PipedQmpsh("--launch", env=launch_env(tmp_root)) as piped:
         piped.send("qom-get path=/machine property=type")
         assert re.fullmatch(r'"pc-q35-[0-9.]+-machine"\n', piped.read_line())
         # While qmpsh runs, its QEMU and private directory exist (the checks can see them).
@@ -547,7 +478,7 @@ def test_launch_cleans_up_the_qemu_and_files_it_made(tmp_root: Path, end: str) -
         if end == "eof":
             piped.close_stdin()
         else:
-            piped.proc.send_signal(signal.SIGINT if end == "sigint" else signal.SIGTERM)
+            piped.process.send_signal(signal.SIGINT if end == "sigint" else signal.SIGTERM)
         res = piped.finish()
     assert res.code == (0 if end == "eof" else 130), res
     said = {
@@ -560,7 +491,7 @@ def test_launch_cleans_up_the_qemu_and_files_it_made(tmp_root: Path, end: str) -
 
 
 def test_launch_cleans_up_after_a_failing_command(tmp_root: Path) -> None:
-    res = run("--launch", "-c", "query-name", "-c", "nosuch", env=launch_env(tmp_root))
+    res = run_plain("--launch", "-c", "query-name", "-c", "nosuch", env=launch_env(tmp_root))
     assert res.code == 1, res
     assert res.stdout == "{}\n"
     assert res.stderr == "CommandNotFound: The command nosuch has not been found\n"
@@ -568,7 +499,7 @@ def test_launch_cleans_up_after_a_failing_command(tmp_root: Path) -> None:
 
 
 def test_launch_with_custom_qemu_args(tmp_root: Path) -> None:
-    res = run(
+    res = run_plain(
         "--launch",
         "-c",
         "qom-get path=/machine property=type",
@@ -585,7 +516,9 @@ def test_launch_with_custom_qemu_args(tmp_root: Path) -> None:
 
 
 def test_launch_without_a_qemu_binary_exits_3(tmp_root: Path) -> None:
-    res = run("--launch", "-c", "query-status", env=launch_env(tmp_root, QMPSH_QEMU="/nonexistent"))
+    res = run_plain(
+        "--launch", "-c", "query-status", env=launch_env(tmp_root, QMPSH_QEMU="/nonexistent")
+    )
     assert res.code == 3, res
     assert res.stdout == ""
     [line] = out_lines(res.stderr)
@@ -594,7 +527,9 @@ def test_launch_without_a_qemu_binary_exits_3(tmp_root: Path) -> None:
 
 
 def test_launch_with_bad_qemu_args_shows_qemus_complaint(tmp_root: Path) -> None:
-    res = run("--launch", "-c", "query-status", "--", "-bogus-option", env=launch_env(tmp_root))
+    res = run_plain(
+        "--launch", "-c", "query-status", "--", "-bogus-option", env=launch_env(tmp_root)
+    )
     assert res.code == 3, res
     assert res.stdout == ""
     [line] = out_lines(res.stderr)
@@ -617,7 +552,7 @@ def test_launch_with_bad_qemu_args_shows_qemus_complaint(tmp_root: Path) -> None
 )
 def test_usage_errors_exit_2(qemu: Qemu, tmp_root: Path, args: tuple[str, ...]) -> None:
     argv = [a.format(sock=qemu.qmp) for a in args]
-    res = run(*argv, "-c", "stop", env=launch_env(tmp_root))
+    res = run_plain(*argv, "-c", "stop", env=launch_env(tmp_root))
     assert res.code == 2, res
     assert res.stdout == ""
     assert res.stderr.startswith(("qmpsh: ", "usage: qmpsh")), res.stderr
@@ -626,7 +561,7 @@ def test_usage_errors_exit_2(qemu: Qemu, tmp_root: Path, args: tuple[str, ...]) 
 
 
 def test_version_exits_0() -> None:
-    res = run("--version")
+    res = run_plain("--version")
     assert res.code == 0, res
     assert res.stderr == ""
     assert re.fullmatch(  # what a bug report needs: qmpsh, qemu.qmp and Python
@@ -649,19 +584,19 @@ def test_version_exits_0() -> None:
 )
 def test_a_failing_hmp_line_fails_the_script(qemu: Qemu, line: str, said: str) -> None:
     """HMP answers errors as text; QEMU's own error forms make the line fail (exit 1)."""
-    res = run(str(qemu.qmp), "-H", "-c", line, "-c", "info status")
+    res = run_plain(str(qemu.qmp), "-H", "-c", line, "-c", "info status")
     assert res.code == 1, res
     assert res.stdout == ""  # stopped there: "info status" did not run
     assert res.stderr.startswith(said), res.stderr
 
 
 def test_keep_going_past_a_failing_hmp_line_and_plain_text_is_not_an_error(qemu: Qemu) -> None:
-    res = run(str(qemu.qmp), "-k", "-c", "/hmp nosuch", "-c", "/hmp info status")
+    res = run_plain(str(qemu.qmp), "-k", "-c", "/hmp nosuch", "-c", "/hmp info status")
     assert (res.code, res.stdout, res.stderr) == (
         1,
         "VM status: running\n",
         "unknown command: 'nosuch'\n",
     )
-    res = run(str(qemu.qmp), "-H", "-c", "info version", "-c", "help stop")
+    res = run_plain(str(qemu.qmp), "-H", "-c", "info version", "-c", "help stop")
     assert res.code == 0, res
     assert "stop" in res.stdout and res.stderr == ""

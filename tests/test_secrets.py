@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from qmpsh.errors import ExitStatus
 from qmpsh.language.redact import REDACTED, is_secret, redact_hmp, redact_input, redact_message
 from qmpsh.render.transcript import Transcript
-from tests.conftest import Qemu, short_tempdir, start_qemu
-from tests.repldriver import CTRL_D, Repl
-from tests.test_repl import running_repl
-from tests.test_script_qemu import run
+from tests.support.places import short_tempdir
+from tests.support.qemu import Qemu, start_qemu
+from tests.support.qmpsh_process import run_plain
+from tests.support.repldriver import CTRL_D, Repl, running_repl
 
 # --------------------------------------------------------------------------- pure: examples
 
@@ -407,7 +407,7 @@ def test_secrets_in_a_script_with_a_transcript(vnc_qemu: Qemu, tmp_path: Path) -
     log = tmp_path / "transcript.jsonl"
     s = Secrets()
     script = "".join(typed + "\n" for typed, _ in commands(s))
-    res = run(str(vnc_qemu.qmp), "-l", str(log), "-v", input=script)
+    res = run_plain(str(vnc_qemu.qmp), "-l", str(log), "-v", input=script)
     assert res.code == 0, res
     reached_qemu(vnc_qemu, s)
     s.absent_from(log)
@@ -444,7 +444,7 @@ def test_a_secret_read_back_is_shown_but_not_written_to_the_transcript(
         "qom-get path=/objects/rb0 property=data\n"
         "qom-get path=/objects/rb0 property=format\n"
     )
-    res = run(str(vnc_qemu.qmp), "-l", str(log), input=script)
+    res = run_plain(str(vnc_qemu.qmp), "-l", str(log), input=script)
     assert res.code == 0, res
     assert res.stdout.splitlines() == ["{}", json.dumps(secret), '"raw"']
     text = log.read_text()

@@ -19,25 +19,21 @@ exactly QEMU's. ``test_render.py`` checks the same rules on the renderers alone.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import Qemu, RawQmp, run_qmpsh, start_qemu
-from tests.fakeserver import Connection, FakeServer, QmpError
-from tests.test_output_conventions import Pty, colour_codes, plain
+from tests.support.fakeserver import Connection, FakeServer, QmpError
+from tests.support.pty_process import PtyProcess, colour_codes, plain
+from tests.support.qemu import Qemu, start_qemu
+from tests.support.qmpsh_process import run_qmpsh
+from tests.support.rawqmp import RawQmp
 
 pytestmark = pytest.mark.qemu
 
@@ -123,61 +119,13 @@ def test_qemu_really_hands_back_the_payload(vm: Qemu) -> None:
     }
 
 
-class BytePty(Pty):
-    """``Pty`` keeping the bytes as written: an escape is judged before any decoding."""
-
-    def __init__(self, *args: str, env: dict[str, str], cols: int = 100) -> None:
-        self.data = b""
-        super().__init__(*args, env=env, cols=cols)
-
-    def read(self, timeout: float = 0.05) -> None:
-        while select.select([self.master], [], [], timeout)[0]:
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:  # EIO: the other side has gone
-                return
-            if not chunk:
-                return
-            self.data += chunk
-            self.raw = self.data.decode("utf-8", "replace")
-            timeout = 0.01
-
-
 def on_terminal(*args: str, state: Path) -> tuple[int, bytes]:
     """A non-interactive run (``-c``) with stdout and stderr on a pseudo-terminal."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 200, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
-    env.update(TERM="xterm-256color", XDG_STATE_HOME=str(state))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "qmpsh", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-    )
-    os.close(slave)
-    data = b""
-    deadline = time.monotonic() + DEADLINE
+    term = PtyProcess.qmpsh(*args, env={"XDG_STATE_HOME": str(state)}, cols=200, stdin=False)
     try:
-        while True:
-            if time.monotonic() > deadline:
-                pytest.fail(f"qmpsh {args} did not finish; output: {data[-2000:]!r}")
-            if not select.select([master], [], [], 0.1)[0]:
-                continue
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: every writer has gone
-                break
-            if not chunk:
-                break
-            data += chunk
-        return process.wait(DEADLINE), data
+        return term.exit_status(DEADLINE), term.data
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(master)
+        term.close()
 
 
 # -- real QEMU
@@ -185,21 +133,21 @@ def on_terminal(*args: str, state: Path) -> tuple[int, bytes]:
 
 def test_repl_shows_qemu_text_inertly(vm: Qemu, tmp_path: Path) -> None:
     refill(vm)
-    term = BytePty("--no-pager", str(vm.qmp), env={"XDG_STATE_HOME": str(tmp_path)})
+    term = PtyProcess.qmpsh("--no-pager", str(vm.qmp), env={"XDG_STATE_HOME": str(tmp_path)})
     try:
         term.expect("pwned")  # the prompt, once it has the VM name (prompt_toolkit's ^[ ...)
         # What only the output holds (the prompt holds PAYLOAD too, as prompt_toolkit shows it).
         markers = (SHOWN_JSON, SHOWN_HMP, SHOWN_JSON, SHOWN_JSON, SHOWN_JSON, "' not found")
         for command, marker in zip(COMMANDS, markers, strict=True):
-            start = len(plain(term.raw))
+            start = len(term.text())
             term.type(command + "\r")
             term.expect(">", term.expect(marker, start))  # the output, then the next prompt
         # Live completion offers the chardev ids, the hostile one among them, in its menu.
-        start = len(plain(term.raw))
+        start = len(term.text())
         term.type("chardev-remove id=\t")
         term.expect("compat_monitor0", start)
         shown = "A^[[2JB^[]0;pwned^GC^[]8;;http://x^[\\link"  # as prompt_toolkit shows PAYLOAD
-        assert f"id=\n {shown}" in plain(term.raw)[start:]  # the menu's first row
+        assert f"id=\n {shown}" in term.text()[start:]  # the menu's first row
         term.type("\x03")  # Ctrl-C: drop the line
         text = assert_inert(term.data, json_strings=4)
         assert f"QMP {shown}" in text  # the VM name in the prompt
@@ -319,14 +267,14 @@ def test_fake_server_text_in_the_repl_is_inert(tmp_path: Path) -> None:
     """The greeting's package in the banner, an event above the prompt, an id in a
     reply, an error description, and command names in ``/help``."""
     with fake() as server:
-        term = BytePty(
+        term = PtyProcess.qmpsh(
             "--no-pager", str(server.path), env={"XDG_STATE_HOME": str(tmp_path)}, cols=250
         )
         try:
             term.expect("fake>")
             steps = (("!x-poke", '"type"'), ("!x-fail", "GenericError"), ("/help", "/help CMD"))
             for command, marker in steps:
-                start = len(plain(term.raw))
+                start = len(term.text())
                 term.type(command + "\r")
                 term.expect(">", term.expect(marker, start))
             # As text: the banner, the event's name, the error; as JSON: the event's

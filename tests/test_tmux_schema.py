@@ -5,34 +5,23 @@ drawn for the nested members of a union (``file.`` offers ``driver=``, and
 ``filename=`` only once ``file.driver=file`` is typed), Tab taking a
 candidate, the line so built running against a real QEMU (the node exists, as
 the spare monitor sees), and a wrong enum value stopped before sending, with
-one line and a caret under the token. The machinery is ``test_tmux.py``'s: a
+one line and a caret under the token. The machinery is ``tests/support/tmux.py``: a
 private tmux server, and waits on what the screen shows, each with a deadline.
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Qemu
-from tests.test_tmux import DEADLINE, PROMPT, Terminal, below_prompt, prompt_line
+from tests.support.qemu import Qemu
+from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
 
 pytestmark = pytest.mark.qemu
 
 #: Wide enough that the whole blockdev-add line, with the image's path, never wraps.
 WIDTH = 220
-
-
-@pytest.fixture
-def term() -> Iterator[Terminal]:
-    terminal = Terminal()
-    yield terminal
-    terminal.close()
 
 
 def menu(screen: str) -> list[str]:
@@ -50,41 +39,14 @@ def nodes(qemu: Qemu) -> dict[str, dict[str, object]]:
     return {node["node-name"]: node for node in found}
 
 
-def wait_nudging(
-    term: Terminal, condition: Callable[[str], bool], what: str, nudge: Callable[[], None]
-) -> str:
-    """Like ``Terminal.wait_for``, but ``nudge`` (retype a letter) each second it is not so.
-
-    The completer runs on keystrokes: if the schema arrives after the last one, the
-    menu stays as it was until the next.
-    """
-    deadline = time.monotonic() + DEADLINE
-    next_nudge = time.monotonic() + 1.0
-    while True:
-        screen = term.screen()
-        if condition(screen):
-            return screen
-        now = time.monotonic()
-        if now > deadline:
-            pytest.fail(f"timed out waiting for {what}; the screen:\n{screen}")
-        if now > next_nudge:
-            nudge()
-            next_nudge = now + 1.0
-        time.sleep(0.05)
-
-
 def test_nested_union_completion_then_blockdev_add_in_a_real_terminal(
-    qemu: Qemu, term: Terminal, tmp_path: Path
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
 ) -> None:
+    term = terminal
     assert qemu.image is not None
     before = nodes(qemu)
-    exit_file = tmp_path / "exit"
-    command = shlex.join([sys.executable, "-m", "qmpsh", str(qemu.qmp)])
-    term.start(
-        f"{command}; echo EXIT=$? > {shlex.quote(str(exit_file))}",
-        env={"XDG_STATE_HOME": str(tmp_path / "state")},
-        width=WIDTH,
-        height=50,
+    term.start_qmpsh(
+        str(qemu.qmp), env={"XDG_STATE_HOME": str(tmp_path / "state")}, width=WIDTH, height=50
     )
     term.wait_for(lambda s: prompt_line(s) == PROMPT.rstrip(), "the prompt with the VM name")
 
@@ -96,11 +58,12 @@ def test_nested_union_completion_then_blockdev_add_in_a_real_terminal(
         term.press("BSpace")
         term.type("c")
 
-    screen = wait_nudging(
-        term,
+    # The completer runs on keystrokes: if the schema arrives after the last one, the
+    # menu stays as it was until the next.
+    screen = term.wait_for(
         lambda s: prompt_line(s) == PROMPT + line and "qcow2" in menu(s),
         "the schema: qcow2 offered for driver=",
-        retype,
+        nudge=retype,
     )
     assert menu(screen) == ["qcow", "qcow2"]
 
@@ -183,10 +146,5 @@ def test_nested_union_completion_then_blockdev_add_in_a_real_terminal(
     assert nodes(qemu) == after  # nothing was added
 
     term.press("C-d")
-    deadline = time.monotonic() + DEADLINE
-    while not (exit_file.exists() and exit_file.read_text().endswith("\n")):
-        if time.monotonic() > deadline:
-            pytest.fail(f"qmpsh did not exit on Ctrl-D; the screen:\n{term.screen()}")
-        time.sleep(0.05)
-    assert exit_file.read_text().strip() == "EXIT=0"
+    assert term.exit_status() == 0
     assert "Traceback" not in term.screen()

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Qemu
-from tests.test_script_qemu import out_lines, run
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import out_lines, run_plain
 
 pytestmark = pytest.mark.qemu
 
@@ -53,7 +53,7 @@ def test_every_message_both_ways_and_every_event_with_time_and_direction(
 ) -> None:
     log = tmp_path / "session.jsonl"
     before = time.time()
-    res = run(str(qemu.qmp), "-l", str(log), "-c", "stop", "-c", "cont", "-c", "query-name")
+    res = run_plain(str(qemu.qmp), "-l", str(log), "-c", "stop", "-c", "cont", "-c", "query-name")
     after = time.time()
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ('{}\n{}\n{"name":"testvm"}\n', "")  # the file only
@@ -83,7 +83,7 @@ def test_every_message_both_ways_and_every_event_with_time_and_direction(
 def test_qmpshs_own_questions_are_in_the_transcript_too(qemu: Qemu, tmp_path: Path) -> None:
     log = tmp_path / "t.jsonl"
     # A command with arguments is checked against the schema, which qmpsh asks for.
-    res = run(str(qemu.qmp), "-l", str(log), "-c", "qom-get path=/machine property=type")
+    res = run_plain(str(qemu.qmp), "-l", str(log), "-c", "qom-get path=/machine property=type")
     assert res.code == 0, res
     found = records(log)
     asked = [r["message"]["execute"] for r in found if r["dir"] == "out"]
@@ -96,14 +96,14 @@ def test_appended_across_runs_created_0600(qemu: Qemu, tmp_path: Path) -> None:
     log = tmp_path / "new" / "t.jsonl"  # a missing directory is made (0700)
     old_umask = os.umask(0)  # whatever the umask, the file is private
     try:
-        first = run(str(qemu.qmp), "-l", str(log), "-c", "query-name")
+        first = run_plain(str(qemu.qmp), "-l", str(log), "-c", "query-name")
     finally:
         os.umask(old_umask)
     assert first.code == 0, first
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
     once = log.read_text()
-    second = run(str(qemu.qmp), "-l", str(log), "-c", "query-status")
+    second = run_plain(str(qemu.qmp), "-l", str(log), "-c", "query-status")
     assert second.code == 0, second
     both = log.read_text()
     assert both.startswith(once) and len(both) > len(once)
@@ -115,7 +115,7 @@ def test_an_existing_file_keeps_its_content_and_becomes_private(qemu: Qemu, tmp_
     log = tmp_path / "t.jsonl"
     log.write_text('{"time":1.0,"dir":"out","message":{"execute":"from-before"}}\n')
     log.chmod(0o644)
-    res = run(str(qemu.qmp), "-l", str(log), "-c", "query-name")
+    res = run_plain(str(qemu.qmp), "-l", str(log), "-c", "query-name")
     assert res.code == 0, res
     found = records(log)
     assert found[0]["message"] == {"execute": "from-before"}
@@ -133,7 +133,7 @@ def test_a_symlink_at_the_path_is_not_followed(
         target.chmod(0o644)
     log = tmp_path / "t.jsonl"
     log.symlink_to(target)
-    res = run(str(qemu.qmp), "-l", str(log), "-c", "stop")
+    res = run_plain(str(qemu.qmp), "-l", str(log), "-c", "stop")
     assert res.code == 2, res
     assert res.stdout == ""
     assert res.stderr == (
@@ -156,7 +156,7 @@ def test_the_qmp_socket_itself_is_refused_and_keeps_working(qemu: Qemu) -> None:
         os.path.relpath(qemu.qmp),
     ]
     for spelling in spellings:
-        res = run(str(qemu.qmp), "-l", spelling, "-c", "stop")
+        res = run_plain(str(qemu.qmp), "-l", spelling, "-c", "stop")
         assert res.code == 2, res
         assert (res.stdout, res.stderr) == (
             "",
@@ -164,17 +164,17 @@ def test_the_qmp_socket_itself_is_refused_and_keeps_working(qemu: Qemu) -> None:
         )
     alias = qemu.directory / "alias.sock"
     alias.symlink_to(qemu.qmp)  # a symlink to the socket: refused as well
-    res = run(str(qemu.qmp), "-l", str(alias), "-c", "stop")
+    res = run_plain(str(qemu.qmp), "-l", str(alias), "-c", "stop")
     assert res.code == 2, res
     assert stat.S_ISSOCK(os.lstat(qemu.qmp).st_mode)  # still QEMU's socket, untouched
     assert qemu.client().cmd("query-status")["running"] is True
-    res = run(str(qemu.qmp), "-c", "query-name")
+    res = run_plain(str(qemu.qmp), "-c", "query-name")
     assert res.code == 0, res
     assert out_lines(res.stdout) == ['{"name":"testvm"}']
 
 
 def test_a_directory_is_a_usage_error(qemu: Qemu, tmp_path: Path) -> None:
-    res = run(str(qemu.qmp), "-l", str(tmp_path), "-c", "stop")
+    res = run_plain(str(qemu.qmp), "-l", str(tmp_path), "-c", "stop")
     assert res.code == 2, res
     assert res.stdout == ""
     [line] = out_lines(res.stderr)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import Qemu, json_lines, no_traceback, run_qmpsh
+from tests.support.qemu import Qemu
+from tests.support.qmpsh_process import json_lines, no_traceback, run_qmpsh
 
 pytestmark = pytest.mark.qemu
 

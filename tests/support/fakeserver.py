@@ -1,6 +1,6 @@
 """A fault-injecting fake QMP server, for what a real QEMU will not do on demand.
 
-Real QEMU (``conftest.start_qemu``) is the default in these tests; this server
+Real QEMU (``tests.support.qemu.start_qemu``) is the default in these tests; this server
 stands in only for faults: a monitor that never greets, a peer that is not QMP
 at all, a negotiation that never finishes, a qemu-ga socket. It runs an asyncio
 loop in a background thread, so synchronous tests use it as a context manager::

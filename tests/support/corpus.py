@@ -12,7 +12,9 @@ from typing import Any
 from qmpsh.language.schema import SchemaIndex
 
 # A copy of ../shared/corpus (see its README for provenance), so any clone can run the tests.
-CORPUS = Path(os.environ.get("QMPSH_CORPUS", Path(__file__).resolve().parent / "data" / "corpus"))
+CORPUS = Path(
+    os.environ.get("QMPSH_CORPUS", Path(__file__).resolve().parents[1] / "data" / "corpus")
+)
 FILES = sorted(CORPUS.glob("*.json.gz"))
 
 

@@ -1,7 +1,8 @@
 """Drive a real ``run_repl`` as a person would: keys through a pipe, the screen watched.
 
 Shared by every test that needs the prompt (a QMP socket, a libvirt domain, a
-QEMU that goes away and comes back). ``repl_over`` runs ``repl.run_repl`` on a
+QEMU that goes away and comes back). ``running_repl`` builds what ``cli`` builds
+for a terminal on a real QEMU; ``repl_over`` runs ``repl.run_repl`` on a
 connected session with prompt_toolkit's pipe input and ``DummyOutput``, the
 renderer writing to a buffer; ``make_prompt`` is wrapped so the driver can look
 at the line being edited and the completion menu. A driver coroutine on the same
@@ -29,6 +30,8 @@ from qmpsh.errors import ExitStatus
 from qmpsh.interactive import repl
 from qmpsh.render.rich_terminal import RichRenderer
 from qmpsh.session.session import Session
+from qmpsh.transport.qemu_qmp import QmpTransport
+from tests.support.qemu import Qemu
 
 ENTER = "\r"
 TAB = "\t"
@@ -62,6 +65,13 @@ class Repl:
         """The completions offered for the line, if the menu is open."""
         state = self.prompt.default_buffer.complete_state if self.prompts else None
         return [] if state is None else [c.text for c in state.completions]
+
+    def selected(self) -> str | None:
+        """The completion highlighted in the menu, if any."""
+        state = self.prompt.default_buffer.complete_state if self.prompts else None
+        if state is None or state.current_completion is None:
+            return None
+        return state.current_completion.text
 
     def output(self) -> str:
         return self.out.getvalue()
@@ -111,6 +121,28 @@ class Repl:
 
     async def finish(self, timeout: float = DEADLINE) -> ExitStatus:
         return await asyncio.wait_for(self.task, timeout)
+
+
+#: ``menu(driver)``: the method, for callers that pass the driver.
+menu = Repl.menu
+
+
+def nonblank_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@asynccontextmanager
+async def running_repl(
+    qemu: Qemu, *, history: Path | None = None, learn: bool = True
+) -> AsyncIterator[Repl]:
+    """``run_repl`` on ``qemu.qmp``, built the way ``cli`` builds it for a terminal."""
+    transport = QmpTransport(str(qemu.qmp))
+    await transport.connect(5)
+    session = Session(transport)
+    if learn:  # the prompt then shows the VM name from the start
+        await session.learn()
+    async with repl_over(session, history=history) as driver:
+        yield driver
 
 
 @asynccontextmanager
