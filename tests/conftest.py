@@ -12,10 +12,15 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.support.fuzzcount import summary
 from tests.support.qemu import Qemu, start_qemu
 from tests.support.tmux import Terminal
+
+# The fuzz properties' profile (tests/support/fuzzcount.py registers "quick"); pytest's
+# --hypothesis-profile, read after this, wins.
+settings.load_profile(os.environ.get("QMPSH_HYPOTHESIS_PROFILE", "default"))
 
 _EMPTY_CONFIG = tempfile.mkdtemp(prefix="qmpsh-config")
 _STATE = tempfile.mkdtemp(prefix="qmpsh-state")

@@ -13,6 +13,7 @@ from qmpsh.language import completion as c
 from qmpsh.language.completion import context, split_tokens
 from qmpsh.language.schema import SchemaIndex
 from tests.support.corpus import FILES, index, version
+from tests.support.fuzzcount import scaled
 
 NAMES = [f.name for f in FILES]
 LATEST = "qemu-7.2.22-x86_64.json.gz"
@@ -84,7 +85,7 @@ def test_split_tokens_respects_quotes_and_brackets() -> None:
     assert split_tokens('a b="open') == (["a"], 'b="open')
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=scaled(1500), deadline=None)
 @given(st.text(alphabet=st.sampled_from(list(" =.\"'{}[]/\\\nabqx-_0:,")), max_size=40))
 def test_context_and_completion_never_raise(text: str) -> None:
     ctx = context(text)

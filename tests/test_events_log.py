@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from qmpsh.language.syntax import QmpCall, parse
 from qmpsh.session.events import EventLog, Logged, Match
+from tests.support.fuzzcount import scaled
 
 
 def match(text: str) -> Match:
@@ -81,7 +82,7 @@ def test_log_is_bounded_and_keeps_the_newest() -> None:
     assert [e.seq for e in log.select(match("E4"))] == [4]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=scaled(200), deadline=None)
 @given(st.lists(st.sampled_from(["A", "B"]), max_size=30), st.integers(0, 31))
 def test_select_after_is_those_numbered_after(names: list[str], after: int) -> None:
     log = EventLog()

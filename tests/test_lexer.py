@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from pygments.token import Error, Keyword, Name, Number, Operator, String, Token, _TokenType
 
 from qmpsh.interactive.lexer import lex, make_lexer
+from tests.support.fuzzcount import scaled
 
 KNOWN = {"blockdev-add", "query-status"}
 
@@ -49,7 +50,7 @@ def test_with_nothing_known_yet_no_command_is_an_error() -> None:
     assert [t for _, t, _ in lex("anything", set())] == [Name.Function]
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=scaled(1500), deadline=None)
 @given(st.text(alphabet=st.sampled_from(list(" =.\"'{}[]/\\\n!abq-_0:,\t")), max_size=40))
 def test_tokens_cover_the_input_exactly(text: str) -> None:
     for hmp in (False, True):

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from qmpsh.errors import ExitStatus
 from qmpsh.language.redact import REDACTED, is_secret, redact_hmp, redact_input, redact_message
 from qmpsh.render.transcript import Transcript
+from tests.support.fuzzcount import scaled
 from tests.support.places import short_tempdir
 from tests.support.qemu import Qemu, start_qemu
 from tests.support.qmpsh_process import run_plain
@@ -274,7 +275,7 @@ def lines_holding(value: str) -> list[tuple[str, str]]:
     return written
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=scaled(400), deadline=None)
 @given(st.text(min_size=4, max_size=40))
 @example("hunter2,,x")
 @example('a"b c')

@@ -27,6 +27,7 @@ from qmpsh.language.syntax import (
     is_incomplete,
     parse,
 )
+from tests.support.fuzzcount import scaled
 
 PARSED_TYPES = (QmpCall, RawJson, Transaction, HmpLine, Builtin)
 
@@ -853,13 +854,13 @@ def check_parse(text: str, hmp_mode: bool) -> None:
     json.dumps(message, allow_nan=False)
 
 
-@settings(max_examples=2500, deadline=None)
+@settings(max_examples=scaled(2500), deadline=None)
 @given(text=SOME_TEXT, hmp_mode=st.booleans())
 def test_parse_never_crashes(text: str, hmp_mode: bool) -> None:
     check_parse(text, hmp_mode)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=scaled(1500), deadline=None)
 @given(
     text=st.lists(
         st.sampled_from(
@@ -894,7 +895,7 @@ VALUE_TEXT = st.text(
 )
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=scaled(800), deadline=None)
 @given(command=COMMAND, values=st.dictionaries(KEY, VALUE_TEXT, max_size=6))
 def test_double_quoted_values_round_trip(command: str, values: dict[str, str]) -> None:
     text = " ".join([command, *(f"{k}={dq(v)}" for k, v in values.items())])
@@ -907,7 +908,7 @@ def test_double_quoted_values_round_trip(command: str, values: dict[str, str]) -
     assert parsed.message() == expected
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=scaled(400), deadline=None)
 @given(
     command=COMMAND,
     values=st.dictionaries(
@@ -930,7 +931,7 @@ BARE = st.text(
 ).filter(lambda v: not v.startswith(("'", '"', "{", "[")))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=scaled(500), deadline=None)
 @given(command=COMMAND, value=BARE)
 def test_bare_values_round_trip_through_bare_value(command: str, value: str) -> None:
     (arg,) = call(f"{command} k={value}").args
@@ -970,7 +971,7 @@ def shorthand(value: object) -> str:
     return dq(value) if isinstance(value, str) else json.dumps(value)
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=scaled(800), deadline=None)
 @given(command=COMMAND, tree=TREE, data=st.data())
 def test_dotted_keys_round_trip(command: str, tree: dict[str, object], data: st.DataObject) -> None:
     pairs = data.draw(st.permutations(flatten(tree)))
@@ -998,7 +999,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=scaled(800), deadline=None)
 @given(
     name=st.text(),
     arguments=JSON,
