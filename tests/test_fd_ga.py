@@ -23,6 +23,7 @@ import pytest
 from tests.support.places import short_tempdir
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import out_lines, run_plain
+from tests.support.waiting import within
 
 # --------------------------------------------------------------------------- /fd
 
@@ -149,14 +150,12 @@ def guest_agent() -> Iterator[GuestAgent]:
         "--logfile", str(directory / "qemu-ga.log"), "--block-rpcs", ",".join(sorted(blocked)),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not sock.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            log = (directory / "qemu-ga.log").read_text(errors="replace")
-            shutil.rmtree(directory, ignore_errors=True)
-            pytest.fail(f"qemu-ga did not start: {log}")
-        time.sleep(0.02)
+    if not within(lambda: sock.exists() or process.poll() is not None, 10) or not sock.exists():
+        process.kill()
+        process.wait()
+        log = (directory / "qemu-ga.log").read_text(errors="replace")
+        shutil.rmtree(directory, ignore_errors=True)
+        pytest.fail(f"qemu-ga did not start: {log}")
     agent = GuestAgent(process, sock, directory, blocked)
     yield agent
     process.terminate()

@@ -11,9 +11,6 @@ from __future__ import annotations
 import io
 import json
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +23,7 @@ from qmpsh.fleet.view import FleetView
 from qmpsh.session.outcomes import Reply
 from tests.support.places import short_tempdir
 from tests.support.qemu import start_qemu
-from tests.support.qmpsh_process import json_lines, no_traceback, run_qmpsh
+from tests.support.qmpsh_process import PipedQmpsh, json_lines, no_traceback, run_qmpsh
 
 pytestmark = pytest.mark.qemu
 
@@ -151,26 +148,22 @@ def test_events_are_tagged(fleet: Fleet) -> None:
     )
 
 
-def test_a_target_lost_midway_is_status_4_the_others_finish(tmp_path: Path) -> None:
+def test_a_target_lost_midway_is_status_4_the_others_finish() -> None:
     vms = [start_qemu() for _ in range(3)]
     try:
-        script = tmp_path / "script.qmp"
-        script.write_text("query-name\n/wait NEVER timeout=2\nquery-status\n")
-        with script.open("rb") as stdin:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "qmpsh", "--all", *(str(vm.qmp) for vm in vms), "-k"],
-                stdin=stdin,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            time.sleep(1.0)  # during the /wait
-            vms[0].process.kill()
-            out, err = process.communicate(timeout=30)
+        with PipedQmpsh("--all", *(str(vm.qmp) for vm in vms), "-k") as run:
+            run.send("query-name", "/wait RESUME timeout=60", "query-status")
+            run.close_stdin()
+            run.wait_output(lambda out: len(out.splitlines()) == 4, "the table of query-name")
+            vms[0].process.kill()  # while it waits, or is about to
+            for vm in vms[1:]:  # the others' /wait ends on the RESUME of stop and cont
+                vm.client().cmd("stop")
+                vm.client().cmd("cont")
+            status, out, err = run.exit_status(30), run.stdout(), run.stderr()
     finally:
         for vm in vms:
             vm.stop()
-    assert process.returncode == ExitStatus.LOST, (out, err)
+    assert status == ExitStatus.LOST, (out, err)
     assert f"{vms[0].qmp}: connection closed by QEMU" in err
     table = out.splitlines()[-3:]  # query-status, on the two left: a table
     assert table[0].split() == ["target", "status", "singlestep", "running"]
