@@ -27,10 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from qmpsh.transport.qemu_qmp import parse_target
 from tests.support.fakeserver import (
     Behaviour,
     Connection,
@@ -434,49 +431,3 @@ def test_the_banner_is_there_on_a_terminal() -> None:
     with FakeServer(Behaviour.QMP, version=version) as fake:
         shown = on_a_terminal(str(fake.path))
     assert f"Connected to QEMU 9.1.2 (fake-pkg) at {fake.path}" in shown, shown
-
-
-# -- parse_target
-
-
-@pytest.mark.parametrize(
-    ("target", "address"),
-    [
-        ("/run/qemu/qmp.sock", "/run/qemu/qmp.sock"),
-        ("qmp.sock", "qmp.sock"),
-        ("vm/qmp.sock", "vm/qmp.sock"),
-        ("./qmp.sock", "./qmp.sock"),
-        ("localhost:4444", ("localhost", 4444)),
-        ("127.0.0.1:4444", ("127.0.0.1", 4444)),
-        ("[::1]:4444", ("::1", 4444)),
-        ("[fe80::1%eth0]:4444", ("fe80::1%eth0", 4444)),
-        ("[::ffff:127.0.0.1]:1", ("::ffff:127.0.0.1", 1)),
-        ("/tmp/vm:1/qmp.sock", "/tmp/vm:1/qmp.sock"),
-        ("/tmp/qmp:4444", "/tmp/qmp:4444"),
-        ("./vm:4444", "./vm:4444"),  # how to name a socket file that looks like HOST:PORT
-        ("vm:qmp.sock", "vm:qmp.sock"),
-        ("localhost:", "localhost:"),
-        ("::1:4444", "::1:4444"),  # IPv6 needs brackets
-    ],
-)
-def test_parse_target(target: str, address: str | tuple[str, int]) -> None:
-    assert parse_target(target) == address
-
-
-@given(st.text(), st.text())
-def test_anything_with_a_slash_is_a_path(before: str, after: str) -> None:
-    target = f"{before}/{after}"
-    assert parse_target(target) == target
-
-
-@given(
-    st.ip_addresses(v=4).map(str) | st.from_regex(r"[a-z][a-z0-9.-]{0,20}", fullmatch=True),
-    st.integers(0, 65535),
-)
-def test_host_and_port(host: str, port: int) -> None:
-    assert parse_target(f"{host}:{port}") == (host, port)
-
-
-@given(st.ip_addresses(v=6).map(str), st.integers(0, 65535))
-def test_bracketed_v6_and_port(host: str, port: int) -> None:
-    assert parse_target(f"[{host}]:{port}") == (host, port)

@@ -5,15 +5,15 @@ path is never written through, changed or waited on; a disk that is read-only
 or full costs a one-line warning (the schema cache: nothing at all), never the
 session. What is already proven elsewhere is not repeated here: 0600 files in
 0700 directories and a symlinked or directory transcript in
-``test_transcript.py``, a private history in ``test_repl.py``, trimming in
-``test_config.py``, secrets in ``test_secrets.py``, the schema cache's modes
+``test_transcript.py``, a private history in ``test_repl.py``, appending and
+trimming it in ``test_files.py``, secrets in ``test_secrets.py``, the schema cache's modes
 and symlinks in ``test_schemacache.py``.
 
 Input: a 10 MB line, JSON nested 10,000 deep, a NUL byte and bytes that are not
 UTF-8 are each one line of error, and the next input runs: in a script with
 ``-k`` (real QEMU, stdin bytes) and at the prompt (a real PromptSession fed
 through a pipe, pasted the way a terminal pastes; 1 MB stands in for 10 there).
-``test_syntax.py`` has the parser's messages for each; ``test_script_files.py``
+``test_syntax.py`` has the parser's messages for each (a huge token's too); ``test_script_files.py``
 has bytes that are not UTF-8 failing a script at their line.
 
 Full and read-only disks are small tmpfs mounts; a test that cannot mount one
@@ -38,8 +38,8 @@ import pytest
 
 from qmpsh.cli.prepare import history_file
 from qmpsh.cli.settings import Settings
-from qmpsh.errors import ExitStatus, InputError
-from qmpsh.files import SYMLINK_REFUSED, append_private, history_entry, history_path
+from qmpsh.errors import ExitStatus
+from qmpsh.files import SYMLINK_REFUSED, history_entry, history_path
 from tests.support.qemu import Qemu, start_qemu
 from tests.support.qmpsh_process import lines, no_traceback, run_qmpsh
 from tests.support.repldriver import CTRL_D, ENTER, Repl, nonblank_lines, running_repl
@@ -238,28 +238,6 @@ def test_history_on_a_full_disk_is_one_warning_and_the_session_goes_on(
     assert "Unhandled exception" not in printed.out + printed.err
 
 
-def test_history_is_appended_privately_and_never_through_a_symlink(tmp_path: Path) -> None:
-    """``append_private`` / ``history_entry``: what the history needs to write each line
-    without reopening its path through a symlink planted meanwhile."""
-    path = tmp_path / "qmpsh" / "history"
-    append_private(path, history_entry("query-name"))
-    append_private(path, history_entry('{"execute":\n "stop"}'))
-    from prompt_toolkit.history import FileHistory
-
-    assert list(FileHistory(str(path)).load_history_strings()) == [
-        '{"execute":\n "stop"}',
-        "query-name",
-    ]
-    assert (mode(path), mode(path.parent)) == (0o600, 0o700)
-    precious = tmp_path / "precious"
-    precious.write_text("keep me\n")
-    path.unlink()
-    path.symlink_to(precious)
-    with pytest.raises(OSError, match="symbolic link"):
-        append_private(path, history_entry("stop"))
-    assert precious.read_text() == "keep me\n"
-
-
 # -- transcript
 
 
@@ -382,13 +360,3 @@ def test_repl_input_past_every_limit_is_one_line_each_and_the_next_input_works(
 
     repl(body)
     assert mode(history) == 0o600  # odd input stored as prompt_toolkit stores it, no failure
-
-
-def test_a_huge_token_is_shortened_in_the_one_line_error() -> None:
-    """A pasted megabyte word: the error names its start, not all of it."""
-    from qmpsh.language.syntax import parse
-
-    with pytest.raises(InputError) as err:
-        parse("query-status " + "x" * 1_000_000)
-    assert len(str(err.value)) < 120, str(err.value)
-    assert "'" + "x" * 60 + "...'" in str(err.value)

@@ -3,12 +3,11 @@
 Three real QEMU processes (``-machine none``) are the fleet; a socket file nobody
 listens on is the dead one. Sockets are reached through symlinks in one
 directory so a glob can name them all. The pure parts (target expansion,
-short names, the table) are tested on plain data at the end.
+short names, the table) are tested on plain data in ``test_fleet_parts.py``.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 from collections.abc import Iterator
@@ -17,10 +16,6 @@ from pathlib import Path
 import pytest
 
 from qmpsh.errors import ExitStatus
-from qmpsh.fleet.fleet import Fleet as FleetRunner
-from qmpsh.fleet.fleet import Member, Result, expand
-from qmpsh.fleet.view import FleetView
-from qmpsh.session.outcomes import Reply
 from tests.support.places import short_tempdir
 from tests.support.qemu import start_qemu
 from tests.support.qmpsh_process import PipedQmpsh, json_lines, no_traceback, run_qmpsh
@@ -188,81 +183,6 @@ def test_usage_errors() -> None:
         ExitStatus.USAGE,
         "qmpsh: --all does not go with --launch or -l\n",
     )
-
-
-# -- pure parts
-
-
-def test_expand_aliases_globs_duplicates_and_short_names(tmp_path: Path) -> None:
-    for name in ("b.qmp", "a.qmp"):
-        (tmp_path / name).touch()
-    members = expand(
-        [str(tmp_path / "*.qmp"), "web", str(tmp_path / "a.qmp"), "host:4444"],
-        {"web": "/run/web.sock"},
-    )
-    assert [(m.name, m.target) for m in members] == [
-        ("a", str(tmp_path / "a.qmp")),
-        ("b", str(tmp_path / "b.qmp")),
-        ("web", "/run/web.sock"),
-        ("host:4444", "host:4444"),
-    ]
-
-
-def test_short_names_only_when_unique() -> None:
-    members = expand(["/one/vm.qmp", "/two/vm.qmp"], {})
-    assert [m.name for m in members] == ["/one/vm.qmp", "/two/vm.qmp"]
-
-
-def test_libvirt_patterns_go_through_the_domain_lister() -> None:
-    def domains(pattern: str) -> list[str]:
-        return [f"qemu:///system/{n}" for n in ("web-1", "web-2") if pattern == "web-*"]
-
-    members = expand(["web-*", "db-*"], {}, domains=domains)
-    assert [(m.name, m.stopped) for m in members] == [
-        ("web-1", ""),
-        ("web-2", ""),
-        ("db-*", "db-*: matches no target"),
-    ]
-
-
-def view() -> tuple[FleetView, io.StringIO, io.StringIO]:
-    out, err = io.StringIO(), io.StringIO()
-    return FleetView(out=out, err=err), out, err
-
-
-def test_table_fills_missing_columns_and_aligns() -> None:
-    fleet_view, out, _ = view()
-    fleet_view.results(
-        [
-            Result("a", Reply("x", {"return": {"k": 1, "name": "long-value"}})),
-            Result("bbbb", Reply("x", {"return": {"k": None, "extra": True}})),
-        ]
-    )
-    assert out.getvalue().splitlines() == [
-        "target  k     name        extra",
-        "a       1     long-value  -",
-        "bbbb    null  -           true",
-    ]
-
-
-def test_no_table_for_a_single_target_or_errors() -> None:
-    fleet_view, out, err = view()
-    fleet_view.results(
-        [
-            Result("a", Reply("x", {"return": {"k": 1}})),
-            Result("b", Reply("x", {"error": {"class": "GenericError", "desc": "no"}})),
-            Result("c", problem="connection closed by QEMU"),
-        ]
-    )
-    assert out.getvalue() == 'a: {"k":1}\n'
-    assert err.getvalue() == "b: GenericError: no\nc: connection closed by QEMU\n"
-
-
-def test_fleet_status_is_the_worst_of_its_members() -> None:
-    statuses = [ExitStatus.OK, ExitStatus.LOST, ExitStatus.FAILED, ExitStatus.CONNECT]
-    members = [Member(str(n), str(n), status=s) for n, s in enumerate(statuses)]
-    assert FleetRunner(members, view()[0]).status == ExitStatus.LOST
-    assert FleetRunner(members[:1], view()[0]).status == ExitStatus.OK
 
 
 def test_config_aliases_are_targets(fleet: Fleet, tmp_path: Path) -> None:

@@ -28,14 +28,12 @@ from typing import Any
 
 import pytest
 
-from qmpsh.errors import ConnectFailed, ConnectionLost, ExitStatus, InputError, UsageError
+from qmpsh.errors import ConnectFailed, ConnectionLost, ExitStatus, InputError
 from qmpsh.session.session import Session
 from qmpsh.transport.libvirt import LibvirtTransport, domain_names
 from qmpsh.transport.targets import (
     fleet_domains,
-    libvirt_target,
     make_transport,
-    split_libvirt_target,
 )
 from tests.support.places import ROOT, short_tempdir
 from tests.support.pty_process import PtyProcess
@@ -110,30 +108,7 @@ def taints(stderr: str) -> int:
     return stderr.count(TAINT)
 
 
-# -- TARGET spellings (no daemon needed)
-
-
-def test_target_spellings_round_trip() -> None:
-    assert split_libvirt_target("/tmp/vm.sock") is None
-    assert split_libvirt_target("localhost:4444") is None
-    assert split_libvirt_target("qemu:///system/web1") == ("qemu:///system", "web1")
-    assert split_libvirt_target("qemu+ssh://root@host:22/system/web1?keyfile=/k") == (
-        "qemu+ssh://root@host:22/system?keyfile=/k",
-        "web1",
-    )
-    target = libvirt_target("qemu+ssh://host/system?no_tty=1", "a b?c")
-    assert target == "qemu+ssh://host/system/a b%3Fc?no_tty=1"
-    assert split_libvirt_target(target) == ("qemu+ssh://host/system?no_tty=1", "a b?c")
-    env = {"LIBVIRT_DEFAULT_URI": "qemu:///session"}
-    assert libvirt_target(None, "web1", env=env) == "qemu:///session/web1"
-    assert libvirt_target(None, "web1", env={}) == "qemu:///system/web1"
-    for wrong in ("qemu:///web1", "qemu+ssh://host/system", "qemu:///system/"):
-        with pytest.raises(UsageError, match="URI/DOMAIN"):
-            split_libvirt_target(wrong)
-    with pytest.raises(UsageError, match="needs a path"):
-        libvirt_target("qemu+ssh://host", "web1")
-    with pytest.raises(UsageError, match="no DOMAIN"):
-        libvirt_target(None, None)
+# -- no daemon needed (TARGET spellings: test_targets.py)
 
 
 def test_usage_errors_exit_2() -> None:

@@ -1042,3 +1042,13 @@ def test_comment_lines_inside_a_multi_line_transaction_are_skipped() -> None:
 def test_a_hash_after_an_action_is_not_a_comment() -> None:
     with pytest.raises(InputError, match="expected key=value, found '#'"):
         parse("transaction(\n  stop # no\n)")
+
+
+def test_a_huge_token_is_shortened_in_the_one_line_error() -> None:
+    """A pasted megabyte word: the error names its start, not all of it."""
+    from qmpsh.language.syntax import parse
+
+    with pytest.raises(InputError) as err:
+        parse("query-status " + "x" * 1_000_000)
+    assert len(str(err.value)) < 120, str(err.value)
+    assert "'" + "x" * 60 + "...'" in str(err.value)
