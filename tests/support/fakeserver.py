@@ -423,7 +423,7 @@ __all__ = [
 ]
 
 
-# -- handlers for the fault matrix (tests/test_faults.py): each is a ``Handler``
+# -- handlers for the fault matrix (tests/e2e/test_faults.py): each is a ``Handler``
 
 
 class Gate:

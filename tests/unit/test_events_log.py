@@ -1,6 +1,6 @@
 """The event log on its own: matching by name glob and data, bounds, and waiting.
 
-Pure and fast; ``tests/test_events_qemu.py`` shows the same log at work with
+Pure and fast; ``tests/e2e/test_events_qemu.py`` shows the same log at work with
 real QEMU's events.
 """
 

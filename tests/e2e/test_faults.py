@@ -10,7 +10,7 @@ return until the test says so, a reply cut in half, a 50 MB reply, floods of
 10,000 events.
 
 Faults before a session exists (missing socket, refused, busy monitor, not QMP,
-a server that stalls after its greeting: exit 3) are in ``tests/test_connect.py``.
+a server that stalls after its greeting: exit 3) are in ``tests/e2e/test_connect.py``.
 """
 
 from __future__ import annotations
