@@ -38,7 +38,7 @@ from typing import Any, TextIO, TypeVar
 
 from qmpsh.interactive.completer import complete, scalar_values
 from qmpsh.language.schema import SchemaIndex
-from tests.corpus import recording
+from tests.support.corpus import recording
 
 SCHEMA = "qemu-7.2.22-x86_64.json.gz"
 INPUTS = 500

@@ -16,19 +16,18 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-QEMU = os.environ.get("QMPSH_QEMU", "qemu-system-x86_64")
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.places import ROOT
+from tests.support.qemu import QEMU, Qemu, QemuDidNotStart
+from tests.support.qemu import start_qemu as start_tests_qemu
+from tests.support.rawqmp import RawQmp
 
 
 class BenchError(Exception):
@@ -60,106 +59,38 @@ def machine_line() -> str:
 # -- QEMU -------------------------------------------------------------------------------
 
 
-@dataclass
-class Qemu:
-    """One QEMU under TCG with two QMP monitors: ``qmp`` for the tools, ``spare`` for us."""
-
-    process: subprocess.Popen[bytes]
-    qmp: Path
-    spare: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def start_qemu(directory: Path, machine: str = "none") -> Qemu:
-    if shutil.which(QEMU) is None:
-        raise BenchError(f"{QEMU} is not installed (apt-get install qemu-system-x86)")
-    qmp, spare = directory / "qmp.sock", directory / "spare.sock"
-    command = [
-        QEMU, "-machine", machine, "-accel", "tcg", "-nodefaults", "-display", "none",
-        "-m", "64", "-name", "bench",
-        "-qmp", f"unix:{qmp},server=on,wait=off",
-        "-qmp", f"unix:{spare},server=on,wait=off",
-    ]  # fmt: skip
-    with open(directory / "qemu.log", "wb") as log:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    deadline = time.monotonic() + 20
-    while not (qmp.exists() and spare.exists()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            output = (directory / "qemu.log").read_text(errors="replace")
-            raise BenchError(f"QEMU did not start: {output}")
-        time.sleep(0.02)
-    return Qemu(process, qmp, spare)
+    """The tests' QEMU (``tests.support.qemu``), named ``bench``, in ``directory/qemu``."""
+    try:
+        return start_tests_qemu(machine=machine, name="bench", directory=directory / "qemu")
+    except QemuDidNotStart as err:
+        raise BenchError(str(err)) from None
 
 
-class Monitor:
-    """A blocking QMP client of our own, on the spare monitor."""
-
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(60)
-        self.sock.connect(str(path))
-        self.stream = self.sock.makefile("rwb")
-        self.greeting = self._read()
-        self.execute("qmp_capabilities")
-
-    def _read(self) -> dict[str, Any]:
-        line = self.stream.readline()
-        if not line:
-            raise BenchError("QEMU closed the spare monitor")
-        message: dict[str, Any] = json.loads(line)
-        return message
-
-    def execute(self, command: str) -> Any:
-        """The return value of ``command``; events meanwhile are dropped."""
-        self.stream.write(json.dumps({"execute": command}).encode() + b"\n")
-        self.stream.flush()
-        while "event" in (reply := self._read()):
-            pass
-        if "return" not in reply:
-            raise BenchError(f"{command}: {reply}")
-        return reply["return"]
-
-    def stop_cont(self, pairs: int) -> dict[str, int]:
-        """``stop`` then ``cont``, ``pairs`` times, written ahead of the replies (QEMU still
-        runs them one by one): 2 x ``pairs`` events. Returns the events seen here, by name,
-        once every reply is in."""
-        block = b'{"execute": "stop"}\n{"execute": "cont"}\n' * pairs
-        writer = threading.Thread(target=self._write_all, args=(block,), daemon=True)
-        writer.start()
-        seen: dict[str, int] = {}
-        replies = 0
-        while replies < 2 * pairs:
-            message = self._read()
-            if "event" in message:
-                seen[message["event"]] = seen.get(message["event"], 0) + 1
-            elif "return" in message:
-                replies += 1
-            else:
-                raise BenchError(f"stop/cont: {message}")
-        writer.join()
-        # The events of the last command may follow its reply: wait for the full count.
-        while sum(seen.values()) < 2 * pairs:
-            message = self._read()
-            if "event" in message:
-                seen[message["event"]] = seen.get(message["event"], 0) + 1
-        return seen
-
-    def _write_all(self, data: bytes) -> None:
-        self.stream.write(data)
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.close()
-        self.sock.close()
+def stop_cont(monitor: RawQmp, pairs: int) -> dict[str, int]:
+    """``stop`` then ``cont``, ``pairs`` times, written ahead of the replies (QEMU still
+    runs them one by one): 2 x ``pairs`` events. Returns the events seen on ``monitor``,
+    by name, once every reply is in."""
+    block = b'{"execute": "stop"}\n{"execute": "cont"}\n' * pairs
+    writer = threading.Thread(target=monitor.write, args=(block,), daemon=True)
+    writer.start()
+    seen: dict[str, int] = {}
+    replies = 0
+    while replies < 2 * pairs:
+        message = monitor.read()
+        if "event" in message:
+            seen[message["event"]] = seen.get(message["event"], 0) + 1
+        elif "return" in message:
+            replies += 1
+        else:
+            raise BenchError(f"stop/cont: {message}")
+    writer.join()
+    # The events of the last command may follow its reply: wait for the full count.
+    while sum(seen.values()) < 2 * pairs:
+        message = monitor.read()
+        if "event" in message:
+            seen[message["event"]] = seen.get(message["event"], 0) + 1
+    return seen
 
 
 # -- children ---------------------------------------------------------------------------

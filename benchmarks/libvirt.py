@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.harness import (
-    ROOT,
     BenchError,
     Launcher,
     Timed,
@@ -48,6 +47,7 @@ from benchmarks.harness import (
     python,
     scratch_directory,
 )
+from tests.support.places import ROOT
 
 QUERY = '{"execute":"query-status"}'
 FLOOR = """\

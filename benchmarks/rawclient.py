@@ -4,7 +4,8 @@ Reads command names from stdin, one a line, and for each sends
 ``{"execute": NAME}`` and reads until its reply (events that arrive meanwhile
 are skipped), then prints the reply line as QEMU sent it. No parsing of
 arguments, no schema, no asyncio: what any shell that runs piped commands one
-at a time cannot do with less. ``benchmarks.run`` times it beside qmpsh and
+at a time cannot do with less. The client is the tests' own
+(``tests.support.rawqmp``); ``benchmarks.run`` times it beside qmpsh and
 qmp-shell (P1, P2).
 
     python -m benchmarks.rawclient SOCKET < commands
@@ -12,42 +13,27 @@ qmp-shell (P1, P2).
 
 from __future__ import annotations
 
-import io
-import json
-import socket
 import sys
 from collections.abc import Iterable
 from typing import IO
 
+from tests.support.rawqmp import RawQmp
+
 
 def run(path: str, commands: Iterable[str], out: IO[bytes]) -> int:
     """Connect, read the greeting, negotiate, then one command at a time; the replies."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(path)
-    stream = sock.makefile("rwb")
-    stream.readline()  # the greeting
-    stream.write(b'{"execute": "qmp_capabilities"}\n')
-    stream.flush()
-    _reply(stream)
+    raw = RawQmp(path, timeout=None)
     count = 0
     for line in commands:
         name = line.strip()
         if not name:
             continue
-        stream.write(json.dumps({"execute": name}).encode() + b"\n")
-        stream.flush()
-        out.write(_reply(stream))
+        out.write(raw.reply_line(name))
+        raw.events.clear()  # skipped, as they come
         count += 1
     out.flush()
-    sock.close()
+    raw.close()
     return count
-
-
-def _reply(stream: io.BufferedIOBase) -> bytes:
-    while line := stream.readline():
-        if "event" not in json.loads(line):
-            return line
-    raise EOFError("QEMU closed the monitor")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,25 +54,28 @@ from benchmarks import completion
 from benchmarks.harness import (
     BenchError,
     Launcher,
-    Monitor,
-    Qemu,
     Timed,
     child_env,
     machine_line,
     python,
     scratch_directory,
     start_qemu,
+    stop_cont,
 )
 from benchmarks.terminal import (
     COLUMNS,
-    PtyChild,
-    Reader,
+    LEAVE,
     drained_pipe,
     drained_pty,
+    on_pty,
     terminal_environment,
+    vmhwm_kb,
 )
+from tests.support.places import ROOT
+from tests.support.pty_process import PtyProcess, Reader
+from tests.support.qemu import Qemu
+from tests.support.rawqmp import RawQmp
 
-ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("P1", "P2", "P3", "P4", "P5", "P6")
 #: P1 and P5 (script) come from the same runs; P2 subtracts P1's one-command runs.
 NEEDS = {"P2": "P1", "P5": "P1"}
@@ -343,9 +346,9 @@ class Bench:
         from qmpsh.render.rich_terminal import rich_renderer
         from qmpsh.session.outcomes import Reply
 
-        monitor = Monitor(self.qemu.spare)
-        schema = monitor.execute("query-qmp-schema")
-        warm = Reply("query-status", {"return": monitor.execute("query-status")})
+        monitor = RawQmp(self.qemu.spare, timeout=60)
+        schema = monitor.cmd("query-qmp-schema")
+        warm = Reply("query-status", {"return": monitor.cmd("query-status")})
         monitor.close()
         reply = Reply("query-qmp-schema", {"return": schema})
         s = self.settings
@@ -436,47 +439,47 @@ class Bench:
             raise BenchError(f"{code}: {result.stderr.decode(errors='replace')[-300:]}")
         return result.maxrss_kb / 1024
 
-    def repl(self) -> PtyChild:
+    def repl(self) -> PtyProcess:
         """qmpsh at its prompt, the schema fetched and indexed, the line empty again."""
         time.sleep(0.02)
-        child = PtyChild(
+        child = on_pty(
             [python(), "-m", "qmpsh", str(self.qemu.qmp)], self.env, EVENT_LINE, cwd=ROOT
         )
         reader = child.reader
         # The VM's name shows once the schema, the command list and the name are learned.
-        if not reader.wait_text(rb" bench>"):
-            child.finish()
+        if not reader.wait_text(r" bench>"):
+            child.finish(LEAVE)
             raise BenchError(f"qmpsh showed no prompt: {bytes(reader.data)[-500:]!r}")
-        child.send(b"blockdev-add driver=qc")
+        child.type("blockdev-add driver=qc")
         for _ in range(10):  # a menu asked for while the prompt redraws may not show: retype
             start = len(reader.data)
-            if reader.wait_text(rb"qcow2", start, timeout=1):
+            if reader.wait_text(r"qcow2", start, timeout=1):
                 break
-            child.send(b"\x7fc")
+            child.type("\x7fc")
         else:
-            child.finish()
+            child.finish(LEAVE)
             raise BenchError(f"no completion menu: {bytes(reader.data)[-500:]!r}")
-        child.send(b"\x03")  # Ctrl-C: clear the line
+        child.type("\x03")  # Ctrl-C: clear the line
         time.sleep(0.2)
         return child
 
     def interactive_rss(self) -> float:
         child = self.repl()
-        hwm = child.vmhwm_kb()
-        status = child.finish()
+        hwm = vmhwm_kb(child.process.pid)
+        status = child.finish(LEAVE)
         if status != 0:
             raise BenchError(f"qmpsh exited {status}: {bytes(child.reader.data)[-500:]!r}")
         return hwm / 1024
 
     def qmp_shell_interactive_rss(self) -> float:
         time.sleep(0.02)
-        child = PtyChild(self.tools["qmp-shell"], self.env, cwd=ROOT)
-        if not child.reader.wait_text(rb"\(QEMU\) "):
-            child.finish(b"\x04")
+        child = on_pty(self.tools["qmp-shell"], self.env, cwd=ROOT)
+        if not child.reader.wait_text(r"\(QEMU\) "):
+            child.finish("\x04")
             raise BenchError(f"qmp-shell showed no prompt: {bytes(child.reader.data)!r}")
         time.sleep(0.2)
-        hwm = child.vmhwm_kb()
-        child.finish(b"\x04")
+        hwm = vmhwm_kb(child.process.pid)
+        child.finish("\x04")
         return hwm / 1024
 
     # -- P6 --------------------------------------------------------------------------------
@@ -499,7 +502,7 @@ class Bench:
         process.stdin.write(b"query-status\n")
         process.stdin.flush()
         try:
-            if not reader.wait_text(rb'"return"'):
+            if not reader.wait_text(r'"return"'):
                 raise BenchError(f"qmpsh --json: no reply: {bytes(reader.data)!r}")
             self.event_rows("script (--json)", pairs, reader, process.pid)
         finally:
@@ -509,18 +512,18 @@ class Bench:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            reader.join()
+            reader.close()
 
     def events_repl(self, pairs: int) -> None:
         child = self.repl()
         try:
             self.event_rows("at the prompt (pty)", pairs, child.reader, child.process.pid)
         finally:
-            child.finish()
+            child.finish(LEAVE)
 
     def event_rows(self, where: str, pairs: int, reader: Reader, pid: int) -> None:
         """A burst while qmpsh is stopped, timed from SIGCONT; then a live stream."""
-        monitor = Monitor(self.qemu.spare)
+        monitor = RawQmp(self.qemu.spare, timeout=60)
         try:
             burst = flood(monitor, reader, pairs, pid)
             live = flood(monitor, reader, pairs) if self.settings.live else None
@@ -557,7 +560,7 @@ class Flood:
     done: bool
 
 
-def flood(monitor: Monitor, reader: Reader, pairs: int, stopped: int | None = None) -> Flood:
+def flood(monitor: RawQmp, reader: Reader, pairs: int, stopped: int | None = None) -> Flood:
     """5,000 ``stop``/``cont`` pairs: 10,000 events. With ``stopped`` (a pid), they pile
     up while that process is stopped, and the clock starts when it continues."""
     before = reader.counted
@@ -565,7 +568,7 @@ def flood(monitor: Monitor, reader: Reader, pairs: int, stopped: int | None = No
         os.kill(stopped, signal.SIGSTOP)
     try:
         start = time.perf_counter()
-        made = monitor.stop_cont(pairs)
+        made = stop_cont(monitor, pairs)
         emitted = time.perf_counter() - start
     finally:
         if stopped is not None:

@@ -20,7 +20,7 @@ if [ "${QMPSH_SETUP_TEST:-0}" = 1 ]; then
     command -v fish >/dev/null || need_apt+=(fish)
     command -v groff >/dev/null || need_apt+=(groff-base)  # the man page is rendered
     [ -x /usr/sbin/qemu-ga ] || need_apt+=(qemu-guest-agent)  # a real guest agent, -N
-    # libvirt domains (tests/test_libvirt.py runs a real libvirtd with the QEMU driver),
+    # libvirt domains (tests/e2e/test_libvirt.py runs a real libvirtd with the QEMU driver),
     # and what pip needs to build libvirt-python (the dev extra) against it.
     command -v libvirtd >/dev/null || need_apt+=(libvirt-daemon)
     compgen -G '/usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so' >/dev/null ||

@@ -1,0 +1,167 @@
+"""Packaging: ``python -m build`` makes an sdist and a wheel that carry everything, and the
+wheel installed into a fresh virtualenv (what ``pipx install`` does) runs against QEMU.
+
+Also checks that the shipped man page is what the argparse definitions generate,
+and that groff renders it without a warning.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from qmpsh.cli.manpage import PAGE, render
+from qmpsh.cli.parser import build_parser
+from qmpsh.cli.shells import DIRECTORY, FILE_NAMES
+from tests.support.places import ROOT
+from tests.support.qemu import Qemu
+
+SHARED = {
+    "share/man/man1/qmpsh.1": PAGE,
+    "share/bash-completion/completions/qmpsh.bash": DIRECTORY / FILE_NAMES["bash"],
+    "share/zsh/site-functions/_qmpsh": DIRECTORY / FILE_NAMES["zsh"],
+    "share/fish/vendor_completions.d/qmpsh.fish": DIRECTORY / FILE_NAMES["fish"],
+}
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``python -m build`` (the sdist, then the wheel from it) on a copy of the work tree,
+    so that setuptools' scratch files never land in, or race with, the tree itself."""
+    base = tmp_path_factory.mktemp("build")
+    source, out = base / "src", base / "dist"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"
+        ),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    warnings = [line for line in done.stdout.splitlines() if "WARNING" in line.upper()]
+    assert not [w for w in warnings if "byte-compiling is disabled" not in w], warnings
+    return out
+
+
+def only(directory: Path, pattern: str) -> Path:
+    found = list(directory.glob(pattern))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_man_page_is_generated_from_the_options_and_renders_cleanly() -> None:
+    assert PAGE.read_text() == render(build_parser()), (
+        "qmpsh/man/qmpsh.1 is stale: run python -m qmpsh.cli.manpage --write"
+    )
+    text = PAGE.read_text()
+    for action in build_parser()._actions:
+        for flag in action.option_strings:
+            assert flag.replace("-", "\\-") in text, flag
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.fail("groff is not installed; the README's test command installs it")
+    done = subprocess.run(
+        [groff, "-man", "-Tutf8", "-ww", "-rLL=100n"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    shown = re.sub(".\x08", "", done.stdout).replace("\u2010", "-")  # overstrike bold
+    assert "--print-config" in shown and "EXIT STATUS" in shown and "CONFIGURATION" in shown
+
+
+def test_wheel_holds_the_package_completions_man_page_and_marker(dist: Path) -> None:
+    wheel = only(dist, "qmpsh-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = f"{wheel.name.split('-py3')[0]}.data/data/"
+    assert "qmpsh/py.typed" in names
+    assert {f"qmpsh/completions/{name}" for name in FILE_NAMES.values()} <= names
+    assert "qmpsh/man/qmpsh.1" in names
+    assert {data + shared for shared in SHARED} <= names
+    with zipfile.ZipFile(wheel) as archive:
+        for shared, source in SHARED.items():
+            assert archive.read(data + shared) == source.read_bytes(), shared
+        info = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        metadata = email.message_from_bytes(archive.read(info))
+        entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
+    assert "qmpsh = qmpsh.cli.main:main" in entry_points
+    classifiers = metadata.get_all("Classifier") or []
+    assert "Typing :: Typed" in classifiers and "Environment :: Console" in classifiers
+    assert metadata["Requires-Python"] == ">=3.11"
+    assert metadata["License-Expression"] == "GPL-2.0-or-later"
+    urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
+    assert urls["QMP reference"].startswith("https://www.qemu.org/docs/")
+    assert not [n for n in names if n.startswith("tests/")]
+
+
+def test_sdist_holds_what_the_wheel_is_built_from(dist: Path) -> None:
+    sdist = only(dist, "qmpsh-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {str(source.relative_to(ROOT)) for source in SHARED.values()} <= names
+    assert {"pyproject.toml", "README.md", "qmpsh/py.typed"} <= names
+
+
+@pytest.mark.qemu
+def test_the_wheel_installed_in_a_fresh_venv_works(dist: Path, qemu: Qemu, tmp_path: Path) -> None:
+    """What ``pipx install`` does: a new virtualenv, the wheel installed, its script run.
+
+    The dependencies come from the test's own environment (added to the new
+    venv's path), so nothing is fetched; qmpsh itself must come from the wheel.
+    """
+    target = tmp_path / "venv"
+    venv.create(target, with_pip=False)
+    python = str(target / "bin" / "python")
+    wheel = str(only(dist, "qmpsh-*.whl"))
+    pip = [sys.executable, "-m", "pip", "--python", python, "--disable-pip-version-check"]
+    done = subprocess.run(
+        [*pip, "install", "--no-deps", "--no-index", "--quiet", wheel],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    env = {**os.environ, "PATH": f"{target / 'bin'}:/usr/bin:/bin"}
+    env.pop("PYTHONPATH", None)
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+        )
+
+    query = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    purelib = Path(run(python, "-c", query).stdout.strip())
+    (purelib / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    where = run(python, "-c", "import qmpsh; print(qmpsh.__file__)").stdout
+    assert where.startswith(str(purelib)), where  # the wheel's copy, not the work tree
+
+    def qmpsh(*args: str) -> subprocess.CompletedProcess[str]:
+        return run(str(target / "bin" / "qmpsh"), *args)
+
+    assert qmpsh("--version").stdout.startswith("qmpsh ")
+    for shared, source in SHARED.items():
+        assert (target / shared).read_bytes() == source.read_bytes(), shared
+    zsh = target / "share/zsh/site-functions/_qmpsh"
+    assert qmpsh("--completions", "zsh").stdout == zsh.read_text()
+    done = qmpsh(str(qemu.qmp), "-c", "query-name")
+    assert (done.returncode, done.stdout, done.stderr) == (0, '{"name":"testvm"}\n', "")

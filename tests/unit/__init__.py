@@ -1,0 +1,1 @@
+"""Pure tests: parser, schema, validation, completion, rendering, settings, on plain data."""

@@ -1,0 +1,70 @@
+"""``/help``: command groups and argument trees, on every recorded schema (``test_help_qemu.py``:
+on a real QEMU)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qmpsh.language.helptext import describe, group_commands
+from tests.support.corpus import FILES, index, version
+
+NAMES = [f.name for f in FILES]
+
+
+def names(tree_lines: object) -> list[str]:
+    assert isinstance(tree_lines, tuple)
+    return ["  " * line.depth + line.name for line in tree_lines]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_command_and_event_has_a_tree(name: str) -> None:
+    idx = index(name)
+    for command in idx.commands:
+        tree = describe(idx, command, {})
+        assert tree is not None and tree.title.startswith(f"{command} (command")
+        assert tree.lines[0].name == "arguments:"
+        assert any(line.name == "returns:" for line in tree.lines)
+    for event in idx.events:
+        tree = describe(idx, event, {})
+        assert tree is not None and tree.lines[0].name == "data:"
+    assert describe(idx, "no-such-thing", {}) is None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_blockdev_add_tree_shows_variants_until_the_tag_is_given(name: str) -> None:
+    idx = index(name)
+    plain = describe(idx, "blockdev-add", {})
+    assert plain is not None
+    rows = names(plain.lines)
+    assert "  driver" in rows and "  cache" in rows and "    direct" in rows
+    variants = next(line for line in plain.lines if line.name == "variants by driver:")
+    assert "qcow2" in variants.notes
+    qcow2 = describe(idx, "blockdev-add", {"driver": "qcow2"})
+    assert qcow2 is not None
+    assert "  file" in names(qcow2.lines) and "  backing" in names(qcow2.lines)
+    assert not any(line.name == "variants by driver:" for line in qcow2.lines)
+    driver = next(line for line in qcow2.lines if line.name == "driver")
+    assert (driver.type, driver.notes.split(",")[0]) == ("enum", "required")
+
+
+def test_return_shape_and_enum_values() -> None:
+    idx = index("qemu-7.2.22-x86_64.json.gz")
+    tree = describe(idx, "query-status", {})
+    assert tree is not None
+    returns = next(line for line in tree.lines if line.name == "returns:")
+    assert returns.type == "object"
+    status = next(line for line in tree.lines if line.name == "status")
+    assert "running" in status.notes and "shutdown" in status.notes
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_groups_cover_every_command_once(name: str) -> None:
+    idx = index(name)
+    groups = group_commands(idx.commands)
+    listed = [n for _, members in groups for n in members]
+    assert sorted(listed) == sorted(idx.commands)
+    by_group = dict(groups)
+    assert "query-status" in by_group["query"]
+    assert "blockdev-add" in by_group["block"]
+    if version(name) >= (4, 2):
+        assert all(n.startswith("x-") for n in by_group["experimental (x-)"])
