@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -163,13 +162,14 @@ def test_a_wait_with_half_a_line_still_to_come(qemu: Qemu) -> None:
         stderr=subprocess.PIPE,
     )
     assert process.stdin is not None
+    assert process.stdout is not None
     process.stdin.write(b"stop\n/wait STOP timeout=5\nquery-st")
     process.stdin.flush()
-    time.sleep(0.5)
+    done_before = [process.stdout.readline(), process.stdout.readline()]  # the wait is over
     process.stdin.write(b"atus\ncont\n")
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    shown = json_lines(out.decode())
+    shown = json_lines(b"".join(done_before).decode() + out.decode())
     assert [shown[0], shown[1]["event"], shown[2]["status"], shown[3]] == [{}, "STOP", "paused", {}]
 
 

@@ -45,6 +45,7 @@ from tests.support.places import short_tempdir
 from tests.support.qemu import Qemu, start_qemu
 from tests.support.repldriver import CTRL_C, CTRL_D, TAB, running_repl
 from tests.support.repldriver import menu as _menu
+from tests.support.waiting import until, wait_until
 
 LATEST = "qemu-7.2.22-x86_64.json.gz"
 
@@ -461,7 +462,7 @@ def test_a_stalled_lookup_is_waited_for_once_and_used_when_it_arrives() -> None:
         assert time.monotonic() - started < 0.05
         assert len(transport.sent) == 1  # and no second request
         release.set()
-        await asyncio.sleep(0.01)
+        await until(lambda: lookups.looked_up(JOBS_QUESTION), "the late reply")
         assert await lookups.lookup(JOBS_QUESTION) == ["late"]
 
     asyncio.run(body())
@@ -477,12 +478,12 @@ def test_cancelling_the_completion_leaves_the_request_to_finish() -> None:
 
         lookups, transport = _stub(slow)
         waiting = asyncio.ensure_future(lookups.lookup(JOBS_QUESTION))
-        await asyncio.sleep(0.01)
+        await until(lambda: transport.sent, "the request")
         waiting.cancel()  # what prompt_toolkit does to a completion when the prompt ends
         with pytest.raises(asyncio.CancelledError):
             await waiting
         release.set()
-        await asyncio.sleep(0.01)
+        await until(lambda: lookups.looked_up(JOBS_QUESTION), "the reply")
         assert lookups.looked_up(JOBS_QUESTION) == ["done"]
         assert len(transport.sent) == 1
 
@@ -515,10 +516,7 @@ def guest() -> Iterator[Qemu]:
         raw.cmd(
             "blockdev-mirror", **{"job-id": "job0", "device": "node0", "target": "tgt"}, sync="full"
         )
-        deadline = time.monotonic() + 10
-        while raw.cmd("query-jobs")[0]["status"] != "ready":
-            assert time.monotonic() < deadline, "the mirror job never became ready"
-            time.sleep(0.05)
+        wait_until(lambda: raw.cmd("query-jobs")[0]["status"] == "ready", "the mirror job ready")
         yield vm
     finally:
         vm.stop()

@@ -45,10 +45,11 @@ from qmpsh.transport.interface import Transport
 from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.support.fakeserver import Behaviour, Connection, FakeServer
 from tests.support.places import short_tempdir
-from tests.support.qemu import QEMU
+from tests.support.qemu import QEMU, listening
 from tests.support.qmpsh_process import no_traceback, run_qmpsh
 from tests.support.repldriver import Repl, repl_over
 from tests.support.tmux import PROMPT, Terminal, prompt_line
+from tests.support.waiting import until, wait_until
 
 pytestmark = pytest.mark.qemu
 
@@ -78,11 +79,9 @@ class Vm:
         self.process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 20
-        while not self.socket.exists():
-            assert self.process.poll() is None, "QEMU did not start"
-            assert time.monotonic() < deadline, "QEMU did not create its socket"
-            time.sleep(0.02)
+        process = self.process
+        wait_until(lambda: listening(self.socket) or process.poll() is not None, "QEMU", 20)
+        assert process.poll() is None, "QEMU did not start"
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -369,7 +368,7 @@ def test_without_a_way_back_the_loss_is_raised(vm: Vm) -> None:
                     output=DummyOutput(),
                 )
             )  # fmt: skip
-            await asyncio.sleep(0.3)
+            await until(lambda: session.vm_name, "the prompt to learn the VM's name")
             vm.kill()
             with pytest.raises(ConnectionLost, match="connection closed by QEMU"):
                 await asyncio.wait_for(task, DEADLINE)
@@ -401,9 +400,7 @@ def test_reconnect_in_a_real_terminal(vm: Vm, tmp_path: Path) -> None:
         terminal.press("C-c")
         screen = terminal.wait_for(lambda s: "gave up waiting" in s, "giving up")
         assert "Traceback" not in screen
-        deadline = time.monotonic() + DEADLINE
-        while not exit_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(exit_file.exists, "qmpsh's exit status")
         assert exit_file.read_text().strip() == "EXIT=4"
     finally:
         terminal.close()

@@ -44,3 +44,15 @@ def wait_until(
         seen = f"; {describe()}" if describe is not None else ""
         raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{seen}")
     return value
+
+
+async def until(condition: Callable[[], T], what: str, timeout: float = DEADLINE) -> T:
+    """``wait_until`` inside an event loop: the loop runs (tasks progress) between looks."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(0.005)
+    return value
