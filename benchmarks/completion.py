@@ -1,6 +1,6 @@
-"""Completion latency on the QEMU 7.2 schema (issue 3's proof, issue 6's P3).
+"""Completion latency on the QEMU 7.2 schema (P3 of ``benchmarks.run``).
 
-Times ``qmpsh.completer.complete()`` -- the context, the candidates and their
+Times ``qmpsh.interactive.completer.complete()`` -- the context, the candidates and their
 ranking, everything a keystroke costs short of drawing the menu -- over 500
 partial inputs generated from the schema itself, so they follow whatever the
 schema offers: command-name prefixes (and a few fuzzy abbreviations), argument

@@ -1,4 +1,4 @@
-"""Issue 8's benchmark: the per-command cost of qmpsh on a libvirt domain, beside virsh.
+"""The per-command cost of qmpsh on a libvirt domain, beside virsh.
 
 People who reach a libvirt domain's QMP today run one ``virsh
 qemu-monitor-command DOMAIN '{...}'`` process per command. This times, against
