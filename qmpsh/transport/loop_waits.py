@@ -39,14 +39,13 @@ class Arrivals:
         loop = asyncio.get_running_loop()
         woken: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(woken)
-        if fd is not None:
-            loop.add_reader(fd, _settle, woken, True)
+        watching = fd is not None and _watch(loop, fd, woken)
         ended = asyncio.ensure_future(closed())
         either: set[asyncio.Future[bool] | asyncio.Future[str]] = {woken, ended}
         try:
             await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if fd is not None:
+            if watching and fd is not None:
                 loop.remove_reader(fd)
             ended.cancel()
             if woken in self._waiters:
@@ -56,6 +55,17 @@ class Arrivals:
         if ended.done() and not ended.cancelled():
             raise ConnectionLost(ended.result())
         return False
+
+
+def _watch(loop: asyncio.AbstractEventLoop, fd: int, ready: asyncio.Future[bool]) -> bool:
+    """Settle ``ready`` once ``fd`` is readable; whether the loop watches it. A file the
+    loop cannot watch (``/dev/null``, a regular file) never blocks: it is ready now."""
+    try:
+        loop.add_reader(fd, _settle, ready, True)
+    except PermissionError:
+        _settle(ready, True)
+        return False
+    return True
 
 
 def _settle(future: asyncio.Future[bool], value: bool) -> None:
@@ -109,12 +119,11 @@ class FileWaiter:
     async def wait(self, *, fd: int | None = None, timeout: float | None = None) -> bool:
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[bool] = loop.create_future()
-        if fd is not None:
-            loop.add_reader(fd, _settle, ready, True)
+        watching = fd is not None and _watch(loop, fd, ready)
         try:
             return await asyncio.wait_for(ready, timeout)
         except TimeoutError:
             return False
         finally:
-            if fd is not None:
+            if watching and fd is not None:
                 loop.remove_reader(fd)

@@ -9,7 +9,10 @@ short names, the table) are tested on plain data in ``test_fleet_parts.py``.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -195,3 +198,16 @@ def test_config_aliases_are_targets(fleet: Fleet, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done
     assert rows(done.stdout) == [["target", "name"], ["web", "testvm"], ["db", "testvm"]]
+
+
+def test_a_script_from_dev_null_is_an_empty_script(fleet: Fleet) -> None:
+    """``< /dev/null`` (cron, CI): a file the event loop cannot watch is read at once."""
+    with open(os.devnull, "rb") as nothing:
+        done = subprocess.run(
+            [sys.executable, "-m", "qmpsh", "--all", *fleet.paths()[:2]],
+            stdin=nothing,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
