@@ -3,7 +3,9 @@
 A password typed into ``set_password`` or an ``object-add qom-type=secret``'s
 data must not land in ``~/.local/state/qmpsh/history`` or a ``-l`` transcript.
 Values are redacted by member name (the schema's names for passwords and
-secrets), in QMP messages, in shorthand as typed, and in HMP lines.
+secrets), in QMP messages, in shorthand as typed, and in HMP lines. A QOM
+property (``qom-set``'s value, ``qom-get``'s reply) is judged by one rule,
+``secret_property``. History and transcripts both go through ``is_secret``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ _HMP_PASSWORD = re.compile(
     r'^(\s*(?:change\s+vnc\s+password|set_password\s+\S+)\s+)("(?:[^"\\]|\\.)*"?|\S+)'
 )
 _HMP_PAIR = re.compile(r"(?<=[,\s])(data|password|passphrase|passwd)=(?:,,|[^,\s])*")
+# HMP with the secret as a positional word: `migrate_set_parameter tls-creds X`
+# (as QMP's migrate-set-parameters tls-*), `qom-set PATH PROPERTY X`.
+_HMP_MIGRATE_TLS = re.compile(r"^(\s*migrate_set_parameter\s+tls-\S*\s+)(\S+)")
+_HMP_QOM_SET = re.compile(r"^(\s*qom-set\s+(?:-\S+\s+)*\S+\s+(\S+)\s+)(.*\S)")
 _SECRETISH = re.compile(r"passw|passphrase|secret|tls-", re.I)
+# A line that does not parse is dropped when it may hold a secret: these words,
+# or a qom-set naming a data property.
+_UNPARSED_SECRET = re.compile(rf"{_SECRETISH.pattern}|qom-set\b.*\bdata\b", re.I | re.S)
 
 
 def is_secret(command: str, path: tuple[str, ...], given: Mapping[str, object]) -> bool:
@@ -38,23 +47,33 @@ def is_secret(command: str, path: tuple[str, ...], given: Mapping[str, object]) 
         return True
     if command.startswith("migrate-set-parameters") and key.startswith("tls-"):
         return True
+    if command == "qom-set" and path == ("value",):  # qom-set path=... property=data value=...
+        return secret_property(given.get("property"))
     if key == "data":  # object-add qom-type=secret data=..., also props.data before 6.0
         return given.get("qom-type") in _SECRET_TYPES
     return False
 
 
+def secret_property(name: object) -> bool:
+    """Whether a QOM property (what ``qom-set`` writes, ``qom-get`` reads) holds a
+    secret: a secret object's ``data`` or any password-like property. (The object's
+    type is not in the request, so every ``data`` property is taken for a secret: a
+    file may hide a little too much, never a password.)"""
+    return isinstance(name, str) and (
+        name == "data"
+        or name in _EXACT
+        or name.endswith(_SUFFIXES)
+        or bool(_SECRETISH.search(name))
+    )
+
+
 def reply_is_secret(message: Mapping[str, object]) -> bool:
-    """Whether the reply to this command carries a secret: ``qom-get`` of a secret
-    object's ``data`` or of any password-like property. (The object's type is not in
-    the request, so every ``data`` property is taken for a secret: a transcript
-    may hide a little too much, never a password.)"""
+    """Whether the reply to this command carries a secret: ``qom-get`` of a
+    ``secret_property``."""
     if message.get("execute", message.get("exec-oob")) != "qom-get":
         return False
     arguments = message.get("arguments")
-    name = arguments.get("property") if isinstance(arguments, Mapping) else None
-    return isinstance(name, str) and (
-        name == "data" or is_secret("qom-get", (name,), {}) or bool(_SECRETISH.search(name))
-    )
+    return isinstance(arguments, Mapping) and secret_property(arguments.get("property"))
 
 
 def redact_message(message: Mapping[str, object]) -> dict[str, object]:
@@ -109,6 +128,10 @@ def _redact_item(command: str, value: object, path: tuple[str, ...]) -> object:
 
 def redact_hmp(line: str) -> str:
     line = _HMP_PASSWORD.sub(lambda m: m.group(1) + REDACTED, line)
+    line = _HMP_MIGRATE_TLS.sub(lambda m: m.group(1) + REDACTED, line)
+    line = _HMP_QOM_SET.sub(
+        lambda m: m.group(1) + REDACTED if secret_property(m.group(2)) else m.group(0), line
+    )
     return _HMP_PAIR.sub(lambda m: f"{m.group(1)}={REDACTED}", line)
 
 
@@ -129,7 +152,7 @@ def _redact_input(text: str, *, hmp_mode: bool) -> str | None:
     try:
         item = parse(text, hmp_mode=hmp_mode)
     except InputError:
-        return None if _SECRETISH.search(text) else text
+        return None if _UNPARSED_SECRET.search(text) else text
     if isinstance(item, HmpLine):
         return text.replace(item.command_line, redact_hmp(item.command_line))
     if isinstance(item, Builtin):  # /fd PATH CMD, /help CMD: CMD is an ordinary command

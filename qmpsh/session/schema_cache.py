@@ -12,6 +12,12 @@ greeting's version and package. A file is used only when
   one package often holds several binaries (x86_64, aarch64 ...) whose schemas
   differ, as do builds of one version configured differently.
 
+A file is only a shortcut, never an authority: a server that greeted as this
+build but served another schema, or a file edited on disk, would otherwise
+refuse valid commands for good. So the session asks QEMU for its own schema
+before refusing a command on the file's word (``SchemaCache.refresh``), and a
+file whose schema is not shaped like one is not used.
+
 Builds that name no package (built from a release tarball) or come from a
 modified git tree (``-dirty``) are never cached: their schema can change while
 the version stays. Nothing here ever fails a session: a missing, corrupt,
@@ -43,13 +49,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9.+-]+")
 Ask = Callable[[str], Awaitable[object]]
 
 
-async def fetch_schema(info: ServerInfo, ask: Ask) -> object:
+async def fetch_schema(info: ServerInfo, ask: Ask) -> tuple[object, SchemaCache | None]:
     """The schema of the server that greeted with ``info``: from its cache file when it
-    is this build's, else from QEMU (``ask`` returns a question's ``return`` value)."""
+    is this build's, else from QEMU (``ask`` returns a question's ``return`` value); and
+    the cache if the schema came from its file (QEMU has not confirmed it)."""
     cache = SchemaCache.for_server(info)
     if cache is None:
-        return await ask("query-qmp-schema")
-    return await cache.fetch(ask)
+        return await ask("query-qmp-schema"), None
+    schema = await cache.fetch(ask)
+    return schema, (cache if cache.kept is not None else None)
 
 
 def cache_dir() -> Path:
@@ -66,6 +74,8 @@ class SchemaCache:
         self.package = package
         name = _UNSAFE.sub("_", f"{version}_{package}").strip("_.")[:150]
         self.path = directory / f"{name}.json"
+        #: (commands, schema) the latest ``fetch`` answered from the file; None if QEMU's.
+        self.kept: tuple[list[str], list[object]] | None = None
 
     @classmethod
     def for_server(cls, info: ServerInfo, directory: Path | None = None) -> SchemaCache | None:
@@ -80,16 +90,30 @@ class SchemaCache:
 
         ``ask`` sends one of qmpsh's own questions and returns the ``return`` value.
         """
-        kept = self.load()
+        kept, self.kept = self.load(), None
         if kept is None:
             schema = await ask("query-qmp-schema")
             self.save(schema, schema_commands(schema))
             return schema
         listed = command_names(await ask("query-commands"))
         if listed == kept[0]:
+            self.kept = kept
             return kept[1]
         schema = await ask("query-qmp-schema")
         self.save(schema, listed)  # the list as the server gives it: next time it matches
+        return schema
+
+    async def refresh(self, ask: Ask) -> object:
+        """QEMU's own schema when it differs from the one ``fetch`` took from the file
+        (the file is then replaced), else None: asked once, only before a command is
+        refused on the file's word."""
+        kept, self.kept = self.kept, None
+        if kept is None:
+            return None
+        schema = await ask("query-qmp-schema")
+        if not isinstance(schema, list) or schema == kept[1]:
+            return None
+        self.save(schema, kept[0])  # the command list the server gave still holds
         return schema
 
     def load(self) -> tuple[list[str], list[object]] | None:
@@ -127,6 +151,7 @@ class SchemaCache:
             or not isinstance(commands, list)
             or not all(isinstance(c, str) for c in commands)
             or not isinstance(schema, list)
+            or not is_schema(schema)
         ):
             return None
         with contextlib.suppress(OSError):  # "recently used", for pruning
@@ -164,6 +189,39 @@ class SchemaCache:
                 os.unlink(temporary)
             return
         _prune(self.directory, KEEP)
+
+
+_META_TYPES = frozenset({"builtin", "enum", "array", "object", "alternate", "command", "event"})
+# Per meta-type: the members an entry of it must have as strings, and as lists of objects.
+_STRINGS = {
+    "command": ("arg-type", "ret-type"),
+    "array": ("element-type",),
+    "builtin": ("json-type",),
+}
+_LISTS = {"object": ("members",), "alternate": ("members",)}
+
+
+def is_schema(schema: object) -> bool:
+    """Whether ``schema`` is shaped as a ``query-qmp-schema`` reply: a list of objects,
+    each with a name and a known meta-type and the members that meta-type needs (a
+    corrupt file that still parses is no cache)."""
+    if not isinstance(schema, list) or not schema:
+        return False
+    for entry in schema:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            return False
+        meta = entry.get("meta-type")
+        if meta not in _META_TYPES:
+            return False
+        if not all(isinstance(entry.get(key), str) for key in _STRINGS.get(meta, ())):
+            return False
+        for key in _LISTS.get(meta, ()):
+            members = entry.get(key)
+            if not isinstance(members, list) or not all(
+                isinstance(m, dict) and isinstance(m.get("type"), str) for m in members
+            ):
+                return False
+    return True
 
 
 def schema_commands(schema: object) -> list[str] | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from qmpsh.errors import QmpshError
+from qmpsh.errors import InputError, QmpshError
 from qmpsh.language.syntax import HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
 from qmpsh.language.validate import checked, needs_schema
 from qmpsh.session.events import EventLog, Logged, Match
@@ -24,6 +24,7 @@ from qmpsh.transport.interface import Transport
 
 if TYPE_CHECKING:
     from qmpsh.language.schema import SchemaIndex
+    from qmpsh.session.schema_cache import SchemaCache
 
 EventSink = Callable[[Mapping[str, object]], None]
 
@@ -53,6 +54,8 @@ class Session:
     _mark: int = 0  # _received when the latest command (not /wait) began
     _consumed: set[int] = field(default_factory=set, repr=False)  # events /wait returned
     _schema_asked: bool = field(default=False, repr=False)
+    #: The cache ``index`` was read from, until QEMU's own schema confirms it.
+    _unconfirmed: SchemaCache | None = field(default=None, repr=False)
     _learned: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +91,7 @@ class Session:
         kept = same and self.index is not None
         if not kept:
             self.index, self._schema_asked, self.commands = None, False, ()
+            self._unconfirmed = None
         return kept
 
     @property
@@ -113,8 +117,27 @@ class Session:
         return await self.send(item.command, await self.checked_message(item))
 
     async def checked_message(self, item: QmpCall | RawJson | Transaction) -> dict[str, object]:
-        """The message to send, checked against the schema (``InputError`` if wrong)."""
-        return checked(item, await self.schema() if needs_schema(item) else self.index)
+        """The message to send, checked against the schema (``InputError`` if wrong).
+
+        A schema from the cache file is never the only reason to refuse: QEMU's own
+        is asked for first (once), and its word stands."""
+        try:
+            return checked(item, await self.schema() if needs_schema(item) else self.index)
+        except InputError:
+            if not await self._confirm_schema():
+                raise
+        return checked(item, self.index)
+
+    async def _confirm_schema(self) -> bool:
+        """Replace a schema read from the cache file with QEMU's own; True if they differed."""
+        cache, self._unconfirmed = self._unconfirmed, None
+        entries = None if cache is None else await cache.refresh(self.ask)
+        if not isinstance(entries, list):
+            return False
+        from qmpsh.language.schema import SchemaIndex
+
+        self.index = SchemaIndex(entries)
+        return True
 
     async def send(
         self, command: str, message: Mapping[str, object], *, hmp: bool = False, fd: int = -1
@@ -125,9 +148,16 @@ class Session:
 
     def submit(self, item: QmpCall | RawJson) -> object:
         """Send a query ahead of the replies before it (``batch.ahead`` says which may go);
-        its arguments are checked with the schema already at hand."""
+        its arguments are checked with the schema already at hand. One the cache file's
+        schema refuses goes unchecked: no question can be asked here, and QEMU checks it."""
         self.begin_command()
-        return self.transport.submit(checked(item, self.index))
+        try:
+            message = checked(item, self.index)
+        except InputError:
+            if self._unconfirmed is None:
+                raise
+            message = checked(item, None)
+        return self.transport.submit(message)
 
     async def result(self, command: str, ticket: object) -> Reply:
         """The reply to a query ``submit`` sent."""
@@ -167,7 +197,7 @@ class Session:
             from qmpsh.language.schema import SchemaIndex
             from qmpsh.session.schema_cache import fetch_schema
 
-            entries = await fetch_schema(self.transport.info, self.ask)
+            entries, self._unconfirmed = await fetch_schema(self.transport.info, self.ask)
             if isinstance(entries, list):  # a guest agent has no schema to offer
                 self.index = SchemaIndex(entries)
         return self.index

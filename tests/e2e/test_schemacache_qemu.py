@@ -1,5 +1,7 @@
 """The schema cache end to end against real QEMU: the transcript (``-l``) shows which questions
-qmpsh asked, so a second run is seen to use the cache and a changed build not to.
+qmpsh asked, so a second run is seen to use the cache and a changed build not to, and a file
+that disagrees with QEMU (written after a server posing as this build, or edited) never
+refuses a valid command. The poser is the fake server: no real QEMU serves a wrong schema.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.fakeserver import FakeServer
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import run_qmpsh
 
@@ -28,6 +31,13 @@ def cached(state: Path) -> Path:
 
 
 QOM_GET = "qom-get path=/machine property=type"
+
+
+def without_member(schema: list[dict[str, Any]], command: str, member: str) -> None:
+    """Take ``member`` out of ``command``'s arguments in ``schema`` (in place)."""
+    [entry] = [e for e in schema if e["name"] == command]
+    [args] = [e for e in schema if e["name"] == entry["arg-type"]]
+    args["members"] = [m for m in args["members"] if m["name"] != member]
 
 
 @pytest.mark.qemu
@@ -49,23 +59,68 @@ def test_the_second_run_uses_the_cache(qemu: Qemu, tmp_path: Path) -> None:
 
 
 @pytest.mark.qemu
-def test_the_cached_schema_is_what_checks_arguments(qemu: Qemu, tmp_path: Path) -> None:
-    """Proof that the file is read: an argument removed from the cached schema is refused."""
+def test_a_cached_schema_that_refuses_is_checked_against_qemu_s_own(
+    qemu: Qemu, tmp_path: Path
+) -> None:
+    """An argument removed from the file (edited, still valid JSON): the file is read, but
+    before refusing qmpsh asks QEMU for its schema once, goes on with it, replaces the file."""
     log, env = tmp_path / "t.jsonl", {"XDG_STATE_HOME": str(tmp_path / "state")}
     assert run_qmpsh(str(qemu.qmp), "-c", QOM_GET, env=env).returncode == 0
     path = cached(tmp_path / "state")
     kept: dict[str, Any] = json.loads(path.read_bytes())
-    [command] = [e for e in kept["schema"] if e["name"] == "qom-get"]
-    [args] = [e for e in kept["schema"] if e["name"] == command["arg-type"]]
-    args["members"] = [m for m in args["members"] if m["name"] != "property"]
+    real = json.loads(json.dumps(kept["schema"]))
+    without_member(kept["schema"], "qom-get", "property")
     path.write_text(json.dumps(kept))
     res = run_qmpsh(str(qemu.qmp), "-l", str(log), "-c", QOM_GET, env=env)
-    assert res.returncode == 1 and "unknown argument" in res.stderr, res
-    assert asked(log) == ["query-commands"]
+    assert (res.returncode, res.stdout, res.stderr) == (0, '"none-machine"\n', "")
+    assert asked(log) == ["query-commands", "query-qmp-schema", "qom-get"]
+    assert json.loads(path.read_bytes())["schema"] == real
+    # a command that is really wrong is refused by qmpsh, after QEMU's schema says so too
+    res = run_qmpsh(str(qemu.qmp), "-l", str(log), "-c", QOM_GET + " bogus=1", env=env)
+    assert res.returncode == 1 and "unknown argument 'bogus'" in res.stderr, res
+    assert asked(log) == ["query-commands", "query-qmp-schema"]
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("change", ["version", "package", "commands", "corrupt"])
+def test_a_schema_served_by_a_poser_does_not_stay_in_the_way(qemu: Qemu, tmp_path: Path) -> None:
+    """A server greeting as this very QEMU (version and package) with a tampered schema
+    writes the cache; the real QEMU then runs the command, and the file is QEMU's again."""
+    log, env = tmp_path / "t.jsonl", {"XDG_STATE_HOME": str(tmp_path / "state")}
+    raw = qemu.client()
+    real = raw.cmd("query-qmp-schema")
+    tampered = json.loads(json.dumps(real))
+    without_member(tampered, "qom-get", "path")
+    listed = raw.cmd("query-commands")
+    served = {"query-qmp-schema": tampered, "query-commands": listed, "qom-get": "x"}
+    with FakeServer(version=raw.greeting["QMP"]["version"], commands=served) as poser:
+        res = run_qmpsh(str(poser.path), "-c", QOM_GET, env=env)
+    assert res.returncode == 1 and "unknown argument 'path'" in res.stderr, res
+    path = cached(tmp_path / "state")
+    assert json.loads(path.read_bytes())["schema"] == tampered
+
+    res = run_qmpsh(str(qemu.qmp), "-l", str(log), "-c", QOM_GET, env=env)
+    assert (res.returncode, res.stdout, res.stderr) == (0, '"none-machine"\n', "")
+    assert asked(log) == ["query-commands", "query-qmp-schema", "qom-get"]
+    assert json.loads(path.read_bytes())["schema"] == real
+    res = run_qmpsh(str(qemu.qmp), "-l", str(log), "-c", QOM_GET, env=env)
+    assert (res.returncode, res.stdout) == (0, '"none-machine"\n'), res
+    assert asked(log) == ["query-commands", "qom-get"]  # the replaced file is used again
+
+    # queries a script sends ahead are checked with the file's schema: not refused by it
+    tampered = json.loads(json.dumps(real))
+    without_member(tampered, "query-command-line-options", "option")
+    served["query-qmp-schema"] = tampered
+    path.unlink()
+    with FakeServer(version=raw.greeting["QMP"]["version"], commands=served) as poser:
+        assert run_qmpsh(str(poser.path), "-c", QOM_GET, env=env).returncode == 0
+    assert json.loads(path.read_bytes())["schema"] == tampered
+    script = "qom-list path=/machine\n" + "query-command-line-options option=chardev\n" * 3
+    res = run_qmpsh(str(qemu.qmp), input=script, env=env)
+    assert (res.returncode, res.stderr) == (0, ""), res
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("change", ["version", "package", "commands", "corrupt", "no schema"])
 def test_a_changed_build_or_a_corrupt_file_means_asking_again(
     qemu: Qemu, tmp_path: Path, change: str
 ) -> None:
@@ -75,6 +130,8 @@ def test_a_changed_build_or_a_corrupt_file_means_asking_again(
     kept = json.loads(path.read_bytes())
     if change == "corrupt":
         path.write_bytes(path.read_bytes()[:1000])
+    elif change == "no schema":  # valid JSON, but its schema is not shaped like one
+        path.write_text(json.dumps({**kept, "schema": [{"name": "qom-get"}, 7]}))
     else:  # as if the file came from another build of the same name
         kept[change] = ["no-such-command"] if change == "commands" else "other"
         path.write_text(json.dumps(kept))

@@ -39,9 +39,12 @@ from tests.support.repldriver import CTRL_D, Repl, running_repl
 
 @pytest.fixture
 def vnc_qemu() -> Iterator[Qemu]:
-    """QEMU with a VNC server on a unix socket that takes passwords (set_password needs it)."""
+    """QEMU with a VNC server on a unix socket that takes passwords (set_password needs
+    it), and a secret object s0 whose data qom-set replaces."""
     directory = short_tempdir()
-    vm = start_qemu("-vnc", f"unix:{directory / 'vnc.sock'},password=on")
+    vm = start_qemu(
+        "-vnc", f"unix:{directory / 'vnc.sock'},password=on", "-object", "secret,id=s0,data=x"
+    )
     yield vm
     vm.stop()
     shutil.rmtree(directory, ignore_errors=True)
@@ -52,7 +55,7 @@ class Secrets:
 
     def __init__(self) -> None:
         token = secrets.token_hex(4)
-        self.values = {n: f"S{n}x{token}" for n in range(1, 10)}
+        self.values = {n: f"S{n}x{token}" for n in range(1, 14)}
 
     def __getitem__(self, n: int) -> str:
         return self.values[n]
@@ -82,6 +85,17 @@ def commands(s: Secrets) -> list[tuple[str, str]]:
         ),
         (f"/hmp set_password vnc {s[8]}", "/hmp set_password vnc "),
         (f"/hmp object_add secret,id=sec3,data=a,,{s[9]}", "/hmp object_add secret,id=sec3,data="),
+        (
+            f"qom-set path=/objects/s0 property=data value={s[10]}",
+            "qom-set path=/objects/s0 property=data value=",
+        ),
+        (
+            '{"execute": "qom-set", "arguments": {"path": "/objects/s0", "property": "data", '
+            f'"value": "{s[11]}"}}}}',
+            '"path": "/objects/s0", "property": "data", "value": ',
+        ),
+        (f"/hmp migrate_set_parameter tls-creds {s[12]}", "/hmp migrate_set_parameter tls-creds "),
+        (f"/hmp qom-set /objects/s0 data {s[13]}", "/hmp qom-set /objects/s0 data "),
     ]
 
 
@@ -92,6 +106,8 @@ def reached_qemu(qemu: Qemu, s: Secrets) -> None:
         f"sec{i}": raw.cmd("qom-get", path=f"/objects/sec{i}", property="data") for i in range(4)
     }
     assert data == {"sec0": s[3], "sec1": s[5], "sec2": s[7], "sec3": f"a,{s[9]}"}
+    assert raw.cmd("qom-get", path="/objects/s0", property="data") == s[13]
+    assert raw.cmd("query-migrate-parameters")["tls-creds"] == s[12]
     assert raw.cmd("query-vnc")["auth"] == "vnc"
 
 
@@ -166,12 +182,20 @@ def test_secrets_in_a_script_with_a_transcript(vnc_qemu: Qemu, tmp_path: Path) -
         "object-add",
         "human-monitor-command",
         "human-monitor-command",
+        "qom-set",
+        "qom-set",
+        "human-monitor-command",
+        "human-monitor-command",
     ]
     assert sent[0]["arguments"] == {"protocol": "vnc", "password": REDACTED}
     assert sent[2]["arguments"] == {"qom-type": "secret", "id": "sec0", "data": REDACTED}
     assert sent[3]["arguments"] == {"command-line": f"change vnc password {REDACTED}"}
     assert sent[4]["arguments"] == {"command-line": f"object_add secret,id=sec1,data={REDACTED}"}
     assert sent[5]["arguments"] == {"tls-creds": REDACTED}
+    qom_set = {"path": "/objects/s0", "property": "data", "value": REDACTED}
+    assert sent[9]["arguments"] == sent[10]["arguments"] == qom_set
+    assert sent[11]["arguments"] == {"command-line": f"migrate_set_parameter tls-creds {REDACTED}"}
+    assert sent[12]["arguments"] == {"command-line": f"qom-set /objects/s0 data {REDACTED}"}
     # -v shows the user what was really sent, on their own terminal; the file never has it
     assert s[1] in res.stderr and s[7] in res.stderr
 

@@ -75,10 +75,30 @@ from tests.support.fuzzcount import scaled
             '!{"execute":"change-vnc-password","arguments":{"password":"hunter2"}}',
             '!{"execute": "change-vnc-password", "arguments": {"password": "<redacted>"}}',
         ),
+        (
+            "qom-set path=/objects/s0 property=data value=hunter2",
+            "qom-set path=/objects/s0 property=data value=<redacted>",
+        ),
+        (
+            "qom-set value=hunter2 property=password path=/objects/v0",
+            "qom-set value=<redacted> property=password path=/objects/v0",
+        ),
+        (
+            '{"execute": "qom-set", "arguments": {"path": "/objects/s0", "property": "data", '
+            '"value": "hunter2"}}',
+            '{"execute": "qom-set", "arguments": {"path": "/objects/s0", "property": "data", '
+            '"value": "<redacted>"}}',
+        ),
+        (
+            "/hmp migrate_set_parameter tls-creds hunter2",
+            "/hmp migrate_set_parameter tls-creds <redacted>",
+        ),
+        ("/hmp qom-set /objects/s0 data hun ter2", "/hmp qom-set /objects/s0 data <redacted>"),
         # unparsable, but about a secret: kept nowhere
         ('set_password protocol=vnc password="hunter2', None),
         ('migrate-set-parameters tls-creds="hunter2', None),
         ('object-add qom-type=secret id=s data="hunter2', None),
+        ('qom-set path=/objects/s0 property=data value="hunter2', None),
         # nothing secret: kept as typed (a key-secret is the id of a secret object)
         (
             "blockdev-add driver=luks node-name=l0 key-secret=sec0 file=f0",
@@ -92,6 +112,15 @@ from tests.support.fuzzcount import scaled
         ("/wait BLOCK_JOB_READY device=j0", "/wait BLOCK_JOB_READY device=j0"),
         ("/fd /tmp/f getfd fdname=f0", "/fd /tmp/f getfd fdname=f0"),
         ("/help query-block", "/help query-block"),
+        (
+            "qom-set path=/machine property=dump-guest-core value=false",
+            "qom-set path=/machine property=dump-guest-core value=false",
+        ),
+        ("/hmp qom-set /machine graphics off", "/hmp qom-set /machine graphics off"),
+        (
+            "/hmp migrate_set_parameter downtime-limit 300",
+            "/hmp migrate_set_parameter downtime-limit 300",
+        ),
     ],
 )
 def test_redact_input_keeps_the_command_and_drops_the_secret(line: str, kept: str | None) -> None:
@@ -176,6 +205,10 @@ def test_redact_message_in_every_place_a_secret_goes() -> None:
         ("migrate-set-parameters", ("max-bandwidth",), {}, False),
         ("blockdev-add", ("key-secret",), {}, False),  # an id, not the secret
         ("query-status", ("tls-creds",), {}, False),
+        ("qom-set", ("value",), {"property": "data"}, True),
+        ("qom-set", ("value",), {"property": "password"}, True),
+        ("qom-set", ("value",), {"property": "tls-creds"}, True),
+        ("qom-set", ("value",), {"property": "graphics"}, False),
     ],
 )
 def test_is_secret(
@@ -211,6 +244,8 @@ SHORTHAND = [
     "transaction( change-vnc-password password={} ; stop )",
     "!set_password protocol=vnc password={}",
     "/fd /tmp/f set_password protocol=vnc password={}",
+    "qom-set path=/objects/s0 property=data value={}",
+    "qom-set path=/objects/v0 property=password value={}",
 ]
 
 
@@ -218,6 +253,7 @@ RAW = [
     ("set_password", {"protocol": "vnc", "password": "{}"}),
     ("object-add", {"qom-type": "secret", "id": "s", "data": "{}"}),
     ("migrate-set-parameters", {"tls-authz": "{}"}),
+    ("qom-set", {"path": "/objects/s0", "property": "data", "value": "{}"}),
 ]
 
 
@@ -225,6 +261,8 @@ HMP = [
     "/hmp change vnc password {}",
     "/hmp set_password vnc {} keep",
     "/hmp object_add secret,id=s0,data={},format=raw",
+    "/hmp migrate_set_parameter tls-creds {}",
+    "/hmp qom-set /objects/s0 data {}",
 ]
 
 

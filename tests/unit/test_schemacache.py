@@ -87,7 +87,8 @@ def test_another_command_list_means_another_build(cache: SchemaCache) -> None:
     """Same version and package, other binary (aarch64 beside x86_64): fetched anew,
     and the file now holds the new schema with the list as the server gave it."""
     fetch(cache, Server())
-    other: list[object] = [*SCHEMA[:1], {"name": "cont", "meta-type": "command"}]
+    cont = {"name": "cont", "meta-type": "command", "arg-type": "0", "ret-type": "0"}
+    other: list[object] = [*SCHEMA[:1], cont, SCHEMA[3]]
     listed = [{"name": "query-status"}, {"name": "cont"}]
     server = Server(schema=other, listed=listed)
     assert fetch(cache, server) == other
@@ -95,6 +96,57 @@ def test_another_command_list_means_another_build(cache: SchemaCache) -> None:
     again = Server(schema="not asked", listed=listed)
     assert fetch(cache, again) == other
     assert again.asked == ["query-commands"]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        [],
+        ["query-status"],
+        [{"meta-type": "command", "arg-type": "0", "ret-type": "1"}],
+        [{"name": "stop", "meta-type": "spell", "arg-type": "0", "ret-type": "0"}],
+        [{"name": "stop", "meta-type": "command", "arg-type": 0, "ret-type": "0"}],
+        [*SCHEMA[:3], {"name": "0", "meta-type": "object", "members": [{"name": "x"}]}],
+        [*SCHEMA[:3], {"name": "0", "meta-type": "object"}],
+    ],
+)
+def test_a_file_that_parses_but_is_no_schema_is_not_used(
+    cache: SchemaCache, schema: object
+) -> None:
+    fetch(cache, Server())
+    kept = json.loads(cache.path.read_bytes())
+    cache.path.write_text(json.dumps({**kept, "schema": schema}))
+    server = Server()
+    assert fetch(cache, server) == SCHEMA
+    assert server.asked == ["query-qmp-schema"]
+    assert json.loads(cache.path.read_bytes())["schema"] == SCHEMA
+
+
+def refresh(cache: SchemaCache, server: Server) -> object:
+    return asyncio.run(cache.refresh(server.ask))
+
+
+def test_refresh_replaces_a_file_qemu_disagrees_with(cache: SchemaCache) -> None:
+    """A file written after a server posing as this build: QEMU's own schema wins."""
+    status = {"name": "query-status", "meta-type": "command", "arg-type": "9", "ret-type": "1"}
+    tampered = [status, *SCHEMA[1:], {"name": "9", "meta-type": "object", "members": []}]
+    fetch(cache, Server(schema=tampered))
+    assert fetch(cache, Server()) == tampered and cache.kept is not None
+    server = Server()
+    assert refresh(cache, server) == SCHEMA
+    assert server.asked == ["query-qmp-schema"]
+    assert json.loads(cache.path.read_bytes())["schema"] == SCHEMA
+    assert cache.kept is None and refresh(cache, server) is None  # asked once only
+    assert server.asked == ["query-qmp-schema"]
+
+
+def test_refresh_when_qemu_agrees_or_the_schema_was_qemu_s_own(cache: SchemaCache) -> None:
+    server = Server()
+    fetch(cache, server)  # from QEMU: nothing to confirm
+    assert refresh(cache, server) is None and server.asked == ["query-qmp-schema"]
+    fetch(cache, Server())  # from the file, which is right
+    server = Server()
+    assert refresh(cache, server) is None and server.asked == ["query-qmp-schema"]
 
 
 def test_a_failed_question_saves_nothing(cache: SchemaCache) -> None:
