@@ -179,7 +179,7 @@ class _Script:
             while True:
                 if len(due) <= WINDOW // 2:  # refill in batches: one write for many queries
                     while len(due) < WINDOW and (following := self._next_query()) is not None:
-                        due.append((where, item.command, self._submit(item)))
+                        due.append((where, item.command, await self._submit(item)))
                         where, item = following
                 if not due:
                     break
@@ -199,10 +199,10 @@ class _Script:
                 if not isinstance(ticket, InputError):
                     session.transport.drop(ticket)
 
-    def _submit(self, item: QmpCall | RawJson) -> object | InputError:
+    async def _submit(self, item: QmpCall | RawJson) -> object | InputError:
         """Send ``item`` ahead; why it could not be, to be reported in its turn."""
         try:
-            return self.session.submit(item)
+            return await self.session.submit(item)
         except InputError as err:
             return err
 

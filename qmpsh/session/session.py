@@ -146,17 +146,17 @@ class Session:
         reply = await self.transport.execute(message, fd=fd, timeout=self.reply_timeout)
         return self._reply(command, reply, hmp=hmp)
 
-    def submit(self, item: QmpCall | RawJson) -> object:
+    async def submit(self, item: QmpCall | RawJson) -> object:
         """Send a query ahead of the replies before it (``batch.ahead`` says which may go);
-        its arguments are checked with the schema already at hand. One the cache file's
-        schema refuses goes unchecked: no question can be asked here, and QEMU checks it."""
+        its arguments are checked with the schema already at hand, confirmed against
+        QEMU's own if the cache file's refuses them (as ``checked_message`` does)."""
         self.begin_command()
         try:
             message = checked(item, self.index)
         except InputError:
-            if self._unconfirmed is None:
+            if not await self._confirm_schema():
                 raise
-            message = checked(item, None)
+            message = checked(item, self.index)
         return self.transport.submit(message)
 
     async def result(self, command: str, ticket: object) -> Reply:

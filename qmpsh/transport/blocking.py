@@ -48,7 +48,10 @@ class BlockingTransport:
         #: so ``--json`` and ``-v`` show the same ids whichever transport runs.
         self._next_id = 0
         self._quiet = 0
-        self._due = 0  # commands submitted whose result is not yet collected
+        #: Ids of commands submitted whose result is not yet collected, and the replies
+        #: to them read early (while another reply was awaited): kept for ``result``.
+        self._due: set[str] = set()
+        self._early: dict[str, Message] = {}
         self._held: list[bytes] = []  # submitted commands kept to go in one write
         self._buffer = bytearray()
         self._scanned = 0  # bytes of _buffer known to hold no newline
@@ -123,19 +126,27 @@ class BlockingTransport:
 
     def submit(self, message: Mapping[str, object]) -> object:
         command = message.get("execute") or message.get("exec-oob")
-        ticket = (self._send(message), command)
-        self._due += 1
-        return ticket
+        msg_id = self._send(message)
+        if isinstance(msg_id, str):  # queries sent ahead carry ours (a user's id is not sent so)
+            self._due.add(msg_id)
+        return (msg_id, command)
 
     async def result(self, ticket: object, timeout: float | None) -> dict[str, object]:
         msg_id, command = _ticket(ticket)
         self._flush()
-        self._due -= 1
-        return self._reply(msg_id, command, timeout, eager=self._due > 0)
+        try:
+            return self._reply(msg_id, command, timeout, eager=len(self._due) > 1)
+        finally:
+            self._forget(msg_id)
 
     def drop(self, ticket: object) -> None:
         """Its reply will be read past, unseen, when a later reply is awaited."""
-        self._due -= 1
+        self._forget(_ticket(ticket)[0])
+
+    def _forget(self, msg_id: object) -> None:
+        if isinstance(msg_id, str):
+            self._due.discard(msg_id)
+            self._early.pop(msg_id, None)
 
     def _send(self, message: Mapping[str, object], *, quiet: bool = False) -> object:
         """Encode ``message`` for the next write; the id its reply will carry (the
@@ -182,14 +193,21 @@ class BlockingTransport:
     ) -> Message:
         """Read until the reply with ``msg_id``; events and other replies on the way are
         handed to the observers. ``eager``: more replies are due (see ``SPIN``)."""
+        if isinstance(msg_id, str) and msg_id in self._early:
+            return self._early.pop(msg_id)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
                 msg = self._receive(deadline, eager=eager)
             except TimeoutError:
                 raise NoReply(failures.no_reply(self.target, command, timeout or 0)) from None
-            if msg.get("id") == msg_id and "event" not in msg:
+            if "event" in msg:
+                continue
+            got = msg.get("id")
+            if got == msg_id:
                 return msg
+            if isinstance(got, str) and got in self._due:  # one submitted: keep it for result
+                self._early[got] = msg
 
     def _receive(self, deadline: float | None, *, eager: bool = False) -> Message:
         """The next message, handed to the observers first.

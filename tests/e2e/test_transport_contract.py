@@ -637,6 +637,26 @@ def test_no_reply_in_time_is_said_in_the_shared_words(harness: Harness, server: 
 
 
 @transports()
+def test_a_command_run_while_queries_are_due_leaves_their_replies(
+    harness: Harness, server: Server
+) -> None:
+    """A question asked while replies sent ahead are still due (the schema, confirmed on
+    a refusal) gets its own reply; theirs still come to ``result``, in any order."""
+    sent = ["query-name", "query-status", "query-kvm"]
+
+    async def body() -> tuple[object, list[object]]:
+        async with connection(harness, server.target) as transport:
+            tickets = [transport.submit(query(name)) for name in sent]
+            asked = await transport.execute(query("query-version"), quiet=True, timeout=DEADLINE)
+            late = [await transport.result(ticket, DEADLINE) for ticket in reversed(tickets)]
+            return asked["return"], [reply["return"] for reply in reversed(late)]
+
+    asked, answers = harness.run(body())
+    assert isinstance(asked, dict) and "qemu" in asked
+    assert answers == [server.answers[name] for name in sent]
+
+
+@transports()
 def test_results_come_back_in_order_of_submission(harness: Harness, server: Server) -> None:
     sent = [QUERIES[n % 3] for n in range(60)]
 
