@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from qmpsh.errors import InputError
-from qmpsh.language.schema import Member, SchemaIndex
+from qmpsh.language.schema import Member, SchemaIndex, is_index
 from qmpsh.language.syntax import Arg, QmpCall, RawJson, Transaction, build_arguments
 
 _RANGES = {
@@ -61,14 +61,67 @@ def _check_call(index: SchemaIndex, call: QmpCall) -> dict[str, object]:
         raise InputError(_unknown("command", call.command, index.commands), call.column)
     untyped = build_arguments(call.args)
     typed = [_retype(index, call.command, arg, untyped) for arg in call.args]
-    arguments = build_arguments(typed)
     columns = {arg.path: arg.column for arg in call.args}
     arg_type = index.commands[call.command].arg_type
+    dotted = {arg.path[:end] for arg in call.args for end in range(len(arg.path))}
+    built = _arrays(index, arg_type, build_arguments(typed), (), dotted, columns)
+    assert isinstance(built, dict)
+    arguments: dict[str, object] = built
     problem = _check_object(index, arg_type, arguments, (), open_arguments(index, call.command))
     if problem is not None:
         path, message = problem
         raise InputError(message, _column(columns, path, call.column))
     return arguments
+
+
+def _arrays(
+    index: SchemaIndex,
+    type_name: str,
+    value: object,
+    path: tuple[str, ...],
+    dotted: set[tuple[str, ...]],
+    columns: Mapping[tuple[str, ...], int],
+) -> object:
+    """QEMU's keyval form of an array (``capabilities.0.state=true``): an object built
+    from dotted keys becomes an array where the schema says the member is one; where
+    it cannot say (``any``, device properties) the object stays as typed."""
+    if not isinstance(value, dict) or path not in dotted:
+        return value
+    array = index.array_type(type_name)
+    object_type = index.object_type(type_name)
+    if path and array is not None and (object_type is None or all(map(is_index, value))):
+        element = index.element_type(array)
+        items: dict[int, object] = {}
+        for key, item in value.items():
+            where = (*path, key)
+            name = ".".join(where)
+            if not is_index(key):
+                raise InputError(
+                    f"{name!r}: expected an array index (0, 1, ...)", _column(columns, where, 0)
+                )
+            if int(key) in items:
+                raise InputError(
+                    f"{name!r}: duplicate array index {int(key)}", _column(columns, where, 0)
+                )
+            items[int(key)] = _arrays(index, element, item, where, dotted, columns)
+        for expected, (number, key) in enumerate(sorted((int(k), k) for k in value)):
+            if number != expected:
+                where = (*path, key)
+                raise InputError(
+                    f"{'.'.join(where)!r}: array index {number} leaves a gap "
+                    f"(indices count from 0: {expected} is missing)",
+                    _column(columns, where, 0),
+                )
+        return [items[i] for i in range(len(items))]
+    if object_type is None:
+        return value
+    members = {m.name: m.type for m in index.members(object_type, value)}
+    return {
+        key: _arrays(index, members[key], item, (*path, key), dotted, columns)
+        if key in members
+        else item
+        for key, item in value.items()
+    }
 
 
 def check_message(index: SchemaIndex, message: Mapping[str, object]) -> None:
