@@ -234,6 +234,14 @@ def _check_value(
         ]
         if not problems or any(p is None for p in problems):
             return None  # no branches (a malformed schema): the schema cannot know
+        # An object (an array) can only be meant for the object (array) branch: its own
+        # problem ('missing argument file.filename') says more than the alternate's label.
+        shape = (
+            "object" if isinstance(value, Mapping) else "array" if isinstance(value, list) else ""
+        )
+        for alt, problem in zip(index.alternatives(type_name), problems, strict=True):
+            if shape and index.meta(alt) == shape:
+                return problem
         deepest = max((p for p in problems if p is not None), key=lambda p: len(p[0]))
         if len(deepest[0]) > len(path):
             return deepest  # the value matched a branch's shape but is wrong inside

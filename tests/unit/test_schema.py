@@ -292,3 +292,20 @@ def test_numeric_keys_keep_their_meaning_where_the_schema_cannot_say() -> None:
     assert call("migrate-set-capabilities capabilities.0.state=true").arguments == {
         "capabilities": {"0": {"state": True}}
     }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_object_for_an_object_or_str_alternate_reports_the_object_problem(name: str) -> None:
+    idx = index(name)
+    with pytest.raises(InputError) as caught:
+        check_call(idx, call("blockdev-add driver=qcow2 node-name=x file.driver=file"))
+    assert caught.value.message == "missing argument 'file.filename' (str)"
+    assert caught.value.column == 38
+    with pytest.raises(InputError, match=r"^missing argument 'file\.filename' \(str\)$"):
+        check_message(
+            idx,
+            {
+                "execute": "blockdev-add",
+                "arguments": {"driver": "qcow2", "node-name": "x", "file": {"driver": "file"}},
+            },
+        )
