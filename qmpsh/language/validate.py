@@ -58,7 +58,7 @@ _TOO_DEEP = "arguments nested too deeply to check (prefix the line with '!' to s
 
 def _check_call(index: SchemaIndex, call: QmpCall) -> dict[str, object]:
     if call.command not in index.commands:
-        raise InputError(_unknown("command", call.command, index.commands), call.column)
+        raise InputError(unknown("command", call.command, index.commands), call.column)
     untyped = build_arguments(call.args)
     typed = [_retype(index, call.command, arg, untyped) for arg in call.args]
     columns = {arg.path: arg.column for arg in call.args}
@@ -128,7 +128,7 @@ def check_message(index: SchemaIndex, message: Mapping[str, object]) -> None:
     """Check a raw JSON command (sent as written: no re-typing, no columns)."""
     name = message.get("execute", message.get("exec-oob"))
     if not isinstance(name, str) or name not in index.commands:
-        raise InputError(_unknown("command", str(name), index.commands))
+        raise InputError(unknown("command", str(name), index.commands))
     arguments = message.get("arguments", {})
     if not isinstance(arguments, Mapping):
         raise InputError('"arguments" must be an object')
@@ -188,7 +188,7 @@ def _check_object(
             if open_:
                 continue
             where = ".".join((*path, key))
-            return (*path, key), _unknown("argument", where, _names(path, members.values()))
+            return (*path, key), unknown("argument", where, _names(path, members.values()))
         problem = _check_value(index, member.type, item, (*path, key), False)
         if problem is not None:
             return problem
@@ -287,7 +287,8 @@ def _names(path: tuple[str, ...], members: Iterable[Member]) -> list[str]:
     return [".".join((*path, m.name)) for m in members]
 
 
-def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+def unknown(what: str, name: str, known: Iterable[str]) -> str:
+    """``unknown command 'query-stauts'; did you mean 'query-status'?``: the one wording."""
     close = closest(name, known)
     hint = f"; did you mean {close!r}?" if close else ""
     return f"unknown {what} {name!r}{hint}"
