@@ -27,6 +27,15 @@ _USAGE_WIDTH = 15
 
 
 @dataclass(frozen=True)
+class BuiltinArgument:
+    """One part of a built-in's usage and what it means: ``/help /NAME`` lists them."""
+
+    form: str
+    meaning: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class BuiltinSpec:
     """One built-in, as every part of qmpsh that handles or explains it sees it."""
 
@@ -47,6 +56,8 @@ class BuiltinSpec:
     secret: bool
     #: Its other forms, shown after the summary.
     also: tuple[str, ...] = ()
+    #: What each part of its usage (and of its other forms) means.
+    arguments: tuple[BuiltinArgument, ...] = ()
 
     @property
     def description(self) -> str:
@@ -61,6 +72,21 @@ BUILTINS: dict[str, BuiltinSpec] = {
             name="help",
             usage="/help [CMD]",
             summary="list built-ins and commands",
+            arguments=(
+                BuiltinArgument(
+                    "CMD",
+                    "a command or event: its arguments and what it returns; "
+                    "any other word lists the commands containing it",
+                    optional=True,
+                ),
+                BuiltinArgument(
+                    "k=v",
+                    "after CMD: show the members of the union variant k=v selects "
+                    "(/help blockdev-add driver=qcow2)",
+                    optional=True,
+                ),
+                BuiltinArgument("/NAME", "a built-in: its usage and arguments", optional=True),
+            ),
             argument="topic",
             handler="help",
             keeps_wait_mark=False,
@@ -70,6 +96,14 @@ BUILTINS: dict[str, BuiltinSpec] = {
             name="hmp",
             usage="/hmp [LINE]",
             summary="run one HMP line, or switch to HMP mode",
+            arguments=(
+                BuiltinArgument(
+                    "LINE",
+                    "an HMP command line, sent through human-monitor-command and printed "
+                    "as text; without it every line is HMP until /qmp",
+                    optional=True,
+                ),
+            ),
             argument="hmp-line",
             handler="hmp",
             keeps_wait_mark=False,
@@ -90,6 +124,24 @@ BUILTINS: dict[str, BuiltinSpec] = {
             usage="/events [GLOB] [k=v]",
             summary="recent events",
             also=("/events mute|unmute NAME",),
+            arguments=(
+                BuiltinArgument(
+                    "GLOB",
+                    "only events whose name matches (* ? [...]); without it the recent ones",
+                    optional=True,
+                ),
+                BuiltinArgument(
+                    "k=v",
+                    "only events whose data has k=v (dotted keys reach nested members)",
+                    optional=True,
+                ),
+                BuiltinArgument(
+                    "mute|unmute NAME",
+                    "stop or go back to showing events NAME (globs) at the prompt; "
+                    "they are still logged",
+                    optional=True,
+                ),
+            ),
             argument="event-log",
             handler="events",
             keeps_wait_mark=True,
@@ -99,6 +151,25 @@ BUILTINS: dict[str, BuiltinSpec] = {
             name="wait",
             usage="/wait EVENT [timeout=S] [k=v]",
             summary="wait for an event (or one since the last command)",
+            arguments=(
+                BuiltinArgument(
+                    "EVENT",
+                    "the event's name, or a glob (* ? [...]); one that came since the "
+                    "previous command counts",
+                    optional=False,
+                ),
+                BuiltinArgument(
+                    "timeout=S",
+                    "give up after S seconds (exit status 1 in a script); without it, "
+                    "wait until the event comes or QEMU goes away",
+                    optional=True,
+                ),
+                BuiltinArgument(
+                    "k=v",
+                    "only an event whose data has k=v (dotted keys reach nested members)",
+                    optional=True,
+                ),
+            ),
             argument="event",
             handler="wait",
             keeps_wait_mark=True,
@@ -108,6 +179,16 @@ BUILTINS: dict[str, BuiltinSpec] = {
             name="fd",
             usage="/fd PATH CMD ...",
             summary="pass an open file to QEMU with CMD (getfd, add-fd)",
+            arguments=(
+                BuiltinArgument(
+                    "PATH",
+                    "a file on this machine, opened read-write (read-only if it must be)",
+                ),
+                BuiltinArgument(
+                    "CMD ...",
+                    "the QMP command that takes the file: getfd fdname=NAME, or add-fd fdset-id=N",
+                ),
+            ),
             argument="path-command",
             handler="fd",
             keeps_wait_mark=False,

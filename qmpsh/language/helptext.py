@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from qmpsh.errors import InputError
+from qmpsh.language.builtin_registry import BUILTINS
 from qmpsh.language.schema import Member, SchemaIndex
+from qmpsh.language.validate import unknown
 
 #: (group, name prefixes), first match wins; the rest go to "other".
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -71,6 +74,27 @@ def describe(index: SchemaIndex, name: str, given: Mapping[str, object]) -> Comm
         data += _members(index, event.arg_type, given, 1, set()) or [HelpLine(1, "(none)")]
         return CommandHelp(f"{name} (event{'; ' + about if about else ''})", tuple(data))
     return None
+
+
+def builtin_help(word: str) -> CommandHelp:
+    """``/help /NAME``: the built-in's usage, summary and what each argument means."""
+    spec = BUILTINS.get(word.removeprefix("/"))
+    if spec is None or not word.startswith("/"):
+        raise InputError(unknown("built-in", word, (f"/{name}" for name in BUILTINS)))
+    lines = [HelpLine(0, spec.summary), *(HelpLine(0, f"also: {form}") for form in spec.also)]
+    lines.append(HelpLine(0, "arguments:"))
+    for arg in spec.arguments:
+        lines.append(HelpLine(1, arg.form, "optional" if arg.optional else "required", arg.meaning))
+    if not spec.arguments:
+        lines.append(HelpLine(1, "(none)"))
+    return CommandHelp(f"{spec.usage} (built-in)", tuple(lines))
+
+
+def unknown_topic(word: str, index: SchemaIndex | None, commands: Iterable[str]) -> str:
+    """``/help WORD`` where WORD is no command or event and is in none of their names."""
+    if index is None:
+        return unknown("command", word, commands)
+    return unknown("command or event", word, [*index.commands, *index.events])
 
 
 def _returns(index: SchemaIndex, type_name: str) -> str:

@@ -140,6 +140,17 @@ class SchemaIndex:
                     return alt
         return None
 
+    def array_type(self, type_name: str) -> str | None:
+        """The array type behind ``type_name``: itself, or an alternate's array branch."""
+        meta = self.meta(type_name)
+        if meta == "array":
+            return type_name
+        if meta == "alternate":
+            for alt in self.alternatives(type_name):
+                if self.meta(alt) == "array":
+                    return alt
+        return None
+
     def members(self, type_name: str, given: Mapping[str, object] | None = None) -> list[Member]:
         """Members of an object type; a union's variant members join once its tag is given."""
         found: list[Member] = []
@@ -194,23 +205,28 @@ class SchemaIndex:
     def member_at(
         self, command: str, path: Sequence[str], given: Mapping[str, object] | None = None
     ) -> Member | None:
-        """The member a dotted key names (``file.driver``), following nested objects."""
+        """The member a dotted key names (``file.driver``), following nested objects
+        and, at a numeric component, an array's elements (``capabilities.0.state``:
+        the element is a member named by its index)."""
         cmd = self.commands.get(command)
         if cmd is None or not path:
             return None
-        type_name: str | None = cmd.arg_type
+        member: Member | None = None
         level: Mapping[str, object] = given or {}
-        member = None
-        for depth, part in enumerate(path):
-            if type_name is None:
-                return None
-            member = next((m for m in self.members(type_name, level) if m.name == part), None)
-            if member is None:
-                return None
-            if depth + 1 < len(path):
-                type_name = self.object_type(member.type)
-                nested = level.get(part)
-                level = nested if isinstance(nested, Mapping) else {}
+        for part in path:
+            array = self.array_type(member.type) if member and is_index(part) else None
+            if array is not None:
+                member = Member(part, self.element_type(array), False)
+            else:
+                type_name = cmd.arg_type if member is None else self.object_type(member.type)
+                if type_name is None:
+                    return None
+                found = next((m for m in self.members(type_name, level) if m.name == part), None)
+                if found is None:
+                    return None
+                member = found
+            nested = level.get(part)
+            level = nested if isinstance(nested, Mapping) else {}
         return member
 
     def nested_members(
@@ -255,6 +271,11 @@ class SchemaIndex:
         if meta == "alternate":
             return any(self.accepts_string(a) for a in self.alternatives(type_name))
         return False
+
+
+def is_index(part: str) -> bool:
+    """Whether a dotted key's component is an array index (``capabilities.0``)."""
+    return part.isascii() and part.isdigit()
 
 
 def _str(value: object, default: str) -> str:

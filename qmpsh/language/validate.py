@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from qmpsh.errors import InputError
-from qmpsh.language.schema import Member, SchemaIndex
+from qmpsh.language.schema import Member, SchemaIndex, is_index
 from qmpsh.language.syntax import Arg, QmpCall, RawJson, Transaction, build_arguments
 
 _RANGES = {
@@ -58,12 +58,15 @@ _TOO_DEEP = "arguments nested too deeply to check (prefix the line with '!' to s
 
 def _check_call(index: SchemaIndex, call: QmpCall) -> dict[str, object]:
     if call.command not in index.commands:
-        raise InputError(_unknown("command", call.command, index.commands), call.column)
+        raise InputError(unknown("command", call.command, index.commands), call.column)
     untyped = build_arguments(call.args)
     typed = [_retype(index, call.command, arg, untyped) for arg in call.args]
-    arguments = build_arguments(typed)
     columns = {arg.path: arg.column for arg in call.args}
     arg_type = index.commands[call.command].arg_type
+    dotted = {arg.path[:end] for arg in call.args for end in range(len(arg.path))}
+    built = _arrays(index, arg_type, build_arguments(typed), (), dotted, columns)
+    assert isinstance(built, dict)
+    arguments: dict[str, object] = built
     problem = _check_object(index, arg_type, arguments, (), open_arguments(index, call.command))
     if problem is not None:
         path, message = problem
@@ -71,11 +74,61 @@ def _check_call(index: SchemaIndex, call: QmpCall) -> dict[str, object]:
     return arguments
 
 
+def _arrays(
+    index: SchemaIndex,
+    type_name: str,
+    value: object,
+    path: tuple[str, ...],
+    dotted: set[tuple[str, ...]],
+    columns: Mapping[tuple[str, ...], int],
+) -> object:
+    """QEMU's keyval form of an array (``capabilities.0.state=true``): an object built
+    from dotted keys becomes an array where the schema says the member is one; where
+    it cannot say (``any``, device properties) the object stays as typed."""
+    if not isinstance(value, dict) or path not in dotted:
+        return value
+    array = index.array_type(type_name)
+    object_type = index.object_type(type_name)
+    if path and array is not None and (object_type is None or all(map(is_index, value))):
+        element = index.element_type(array)
+        items: dict[int, object] = {}
+        for key, item in value.items():
+            where = (*path, key)
+            name = ".".join(where)
+            if not is_index(key):
+                raise InputError(
+                    f"{name!r}: expected an array index (0, 1, ...)", _column(columns, where, 0)
+                )
+            if int(key) in items:
+                raise InputError(
+                    f"{name!r}: duplicate array index {int(key)}", _column(columns, where, 0)
+                )
+            items[int(key)] = _arrays(index, element, item, where, dotted, columns)
+        for expected, (number, key) in enumerate(sorted((int(k), k) for k in value)):
+            if number != expected:
+                where = (*path, key)
+                raise InputError(
+                    f"{'.'.join(where)!r}: array index {number} leaves a gap "
+                    f"(indices count from 0: {expected} is missing)",
+                    _column(columns, where, 0),
+                )
+        return [items[i] for i in range(len(items))]
+    if object_type is None:
+        return value
+    members = {m.name: m.type for m in index.members(object_type, value)}
+    return {
+        key: _arrays(index, members[key], item, (*path, key), dotted, columns)
+        if key in members
+        else item
+        for key, item in value.items()
+    }
+
+
 def check_message(index: SchemaIndex, message: Mapping[str, object]) -> None:
     """Check a raw JSON command (sent as written: no re-typing, no columns)."""
     name = message.get("execute", message.get("exec-oob"))
     if not isinstance(name, str) or name not in index.commands:
-        raise InputError(_unknown("command", str(name), index.commands))
+        raise InputError(unknown("command", str(name), index.commands))
     arguments = message.get("arguments", {})
     if not isinstance(arguments, Mapping):
         raise InputError('"arguments" must be an object')
@@ -135,7 +188,7 @@ def _check_object(
             if open_:
                 continue
             where = ".".join((*path, key))
-            return (*path, key), _unknown("argument", where, _names(path, members.values()))
+            return (*path, key), unknown("argument", where, _names(path, members.values()))
         problem = _check_value(index, member.type, item, (*path, key), False)
         if problem is not None:
             return problem
@@ -181,6 +234,14 @@ def _check_value(
         ]
         if not problems or any(p is None for p in problems):
             return None  # no branches (a malformed schema): the schema cannot know
+        # An object (an array) can only be meant for the object (array) branch: its own
+        # problem ('missing argument file.filename') says more than the alternate's label.
+        shape = (
+            "object" if isinstance(value, Mapping) else "array" if isinstance(value, list) else ""
+        )
+        for alt, problem in zip(index.alternatives(type_name), problems, strict=True):
+            if shape and index.meta(alt) == shape:
+                return problem
         deepest = max((p for p in problems if p is not None), key=lambda p: len(p[0]))
         if len(deepest[0]) > len(path):
             return deepest  # the value matched a branch's shape but is wrong inside
@@ -226,7 +287,8 @@ def _names(path: tuple[str, ...], members: Iterable[Member]) -> list[str]:
     return [".".join((*path, m.name)) for m in members]
 
 
-def _unknown(what: str, name: str, known: Iterable[str]) -> str:
+def unknown(what: str, name: str, known: Iterable[str]) -> str:
+    """``unknown command 'query-stauts'; did you mean 'query-status'?``: the one wording."""
     close = closest(name, known)
     hint = f"; did you mean {close!r}?" if close else ""
     return f"unknown {what} {name!r}{hint}"

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
 from qmpsh.language.builtin_registry import BUILTINS, command_start, help_lines
-from qmpsh.language.helptext import CommandHelp, describe, group_commands
+from qmpsh.language.helptext import (
+    CommandHelp,
+    builtin_help,
+    describe,
+    group_commands,
+    unknown_topic,
+)
 from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, parse
 from qmpsh.session.events import Match
 from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
@@ -48,18 +54,22 @@ def _switch_mode(session: Session, *, hmp: bool) -> Notice:
 
 
 async def _help(session: Session, argument: str) -> HelpList | CommandHelp:
-    """``/help CMD [k=v ...]`` explains CMD (or an event); anything else filters names."""
+    """``/help CMD [k=v ...]`` explains CMD (or an event), ``/help /NAME`` a built-in;
+    any other word filters names, and one in no name is an error (exit 1 in a script)."""
+    if argument.startswith("/"):
+        return builtin_help(argument.split()[0])  # '/help /wait SHUT' is /wait's help
     await session.learn()
     index = session.index
-    if argument and index is not None:
-        call = parse(argument)  # k=v select union variants, as when typing them
-        if isinstance(call, QmpCall):
-            tree = describe(index, call.command, call.arguments)
-            if tree is not None:
-                return tree
-    names = session.commands or tuple(index.commands if index else ())
-    if argument:
-        names = tuple(n for n in names if argument in n)
+    call = parse(argument) if argument else None  # k=v select union variants, as typed
+    if isinstance(call, QmpCall) and index is not None:
+        tree = describe(index, call.command, call.arguments)
+        if tree is not None:
+            return tree
+    known = session.commands or tuple(index.commands if index else ())
+    names = tuple(n for n in known if argument in n)
+    if argument and not names and known:
+        topic = call.command if isinstance(call, QmpCall) else argument
+        raise InputError(unknown_topic(topic, index, known))
     groups = tuple((group, tuple(members)) for group, members in group_commands(names))
     return HelpList(help_lines(), groups, argument)
 

@@ -61,3 +61,16 @@ def test_qmpsh_own_questions_stay_out_of_json_output(qemu: Qemu) -> None:
     sent = json_lines(done.stderr)
     assert [m["execute"] for m in sent] == ["blockdev-add"]
     assert sent[0]["arguments"] == {"driver": "null-co", "node-name": "n0", "size": 4096}
+
+
+def test_keyval_array_keys_set_migration_capabilities(qemu: Qemu) -> None:
+    script = (
+        "migrate-set-capabilities capabilities.0.capability=events capabilities.0.state=true\n"
+        "query-migrate-capabilities\n"
+    )
+    done = run_qmpsh(str(qemu.qmp), "--json", input=script)
+    no_traceback(done.stdout, done.stderr)
+    assert done.returncode == 0, done.stderr
+    _, caps = json_lines(done.stdout)
+    states = {c["capability"]: c["state"] for c in caps["return"]}
+    assert states["events"] is True

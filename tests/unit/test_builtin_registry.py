@@ -29,6 +29,7 @@ from qmpsh.language.builtin_registry import (
     command_start,
     help_lines,
 )
+from qmpsh.language.helptext import CommandHelp
 from qmpsh.language.redact import REDACTED, redact_input
 from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import Builtin, HmpLine, parse
@@ -37,6 +38,7 @@ from qmpsh.session.dispatch import run_text
 from qmpsh.session.outcomes import HelpList, Outcome, Waited
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Observer, ServerInfo
+from tests.support.corpus import recording
 
 SPECS = list(BUILTINS.values())
 NAMES = list(BUILTINS)
@@ -80,6 +82,44 @@ def test_every_entry_has_every_field(spec: BuiltinSpec) -> None:
         assert isinstance(getattr(spec, flag.name), bool), flag.name
     if spec.argument == "none":  # nothing to type after the name, nothing to redact
         assert spec.usage == f"/{spec.name}" and not spec.secret
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=NAMES)
+def test_every_argument_is_explained_in_its_own_help(spec: BuiltinSpec) -> None:
+    words = {w.strip("[]") for form in (spec.usage, *spec.also) for w in form.split()[1:]}
+    forms = {part for arg in spec.arguments for part in arg.form.split()}
+    assert words <= forms  # every part of the usage (/help explains more than it shows)
+    tree = run(Stub(), f"/help /{spec.name}")
+    assert run(Stub(), f"/help /{spec.name} {spec.usage}") == tree  # as completion reads it
+    assert isinstance(tree, CommandHelp)
+    assert tree.title == f"{spec.usage} (built-in)"
+    assert tree.lines[0].name == spec.summary
+    rows = [line for line in tree.lines if line.depth == 1]
+    assert [row.name for row in rows] == ([a.form for a in spec.arguments] or ["(none)"])
+    for row, arg in zip(rows, spec.arguments, strict=False):
+        assert (row.type, row.notes) == ("optional" if arg.optional else "required", arg.meaning)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("/help /wiat", "unknown built-in '/wiat'; did you mean '/wait'?"),
+        ("/help query-stauts", "unknown command 'query-stauts'; did you mean 'query-status'?"),
+        ("/help query-stauts verbose=1", "unknown command 'query-stauts'; did you mean"),
+        ("/help zzzzzz", "unknown command 'zzzzzz'"),
+    ],
+)
+def test_help_on_what_does_not_exist_is_an_error(text: str, message: str) -> None:
+    with pytest.raises(InputError) as err:
+        run(Stub(CorpusTransport()), text)
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_help_still_filters_and_lists_without_command_names() -> None:
+    listing = run(Stub(CorpusTransport()), "/help query-sta")
+    assert isinstance(listing, HelpList) and "query-status" in listing.commands
+    listing = run(Stub(), "/help query-stauts")  # QEMU named no commands: nothing to judge by
+    assert isinstance(listing, HelpList) and listing.commands == ()
 
 
 def test_every_entry_has_a_handler_and_every_handler_an_entry() -> None:
@@ -286,6 +326,21 @@ class StubTransport:
         raise AssertionError("nothing here waits for the end")
 
     async def close(self) -> None: ...
+
+
+class CorpusTransport(StubTransport):
+    """Answers as a recorded QEMU 7.2 did (query-commands: the names /help judges by)."""
+
+    async def execute(
+        self,
+        message: Mapping[str, object],
+        *,
+        quiet: bool = False,
+        fd: int = -1,
+        timeout: float | None = None,
+    ) -> dict[str, object]:
+        replies = recording("qemu-7.2.22-x86_64.json.gz")["replies"]
+        return {"return": replies.get(str(message.get("execute")), {})}
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from qmpsh.language.helptext import describe, group_commands
+from qmpsh.language.helptext import describe, group_commands, unknown_topic
 from tests.support.corpus import FILES, index, version
 
 NAMES = [f.name for f in FILES]
@@ -68,3 +68,14 @@ def test_groups_cover_every_command_once(name: str) -> None:
     assert "blockdev-add" in by_group["block"]
     if version(name) >= (4, 2):
         assert all(n.startswith("x-") for n in by_group["experimental (x-)"])
+
+
+def test_an_unknown_topic_names_the_closest_command_or_event() -> None:
+    idx = index("qemu-7.2.22-x86_64.json.gz")
+    assert unknown_topic("query-stauts", idx, ()) == (
+        "unknown command or event 'query-stauts'; did you mean 'query-status'?"
+    )
+    assert unknown_topic("SHUTDWN", idx, ()).endswith("did you mean 'SHUTDOWN'?")
+    assert unknown_topic("stpo", None, ("stop", "cont")) == (
+        "unknown command 'stpo'; did you mean 'stop'?"
+    )

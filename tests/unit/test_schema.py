@@ -209,3 +209,103 @@ def test_sizes_with_suffixes_for_integer_members() -> None:
     # a str member keeps "1G" as typed
     assert check_call(idx, call("blockdev-add driver=raw node-name=1G file=f"))["node-name"] == "1G"
     assert parse_size("12") is None and parse_size("1X") is None and parse_size("4KiB") == 4096
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_numeric_keys_under_an_array_member_build_the_array(name: str) -> None:
+    idx = index(name)
+    args = check_call(
+        idx,
+        call(
+            "migrate-set-capabilities capabilities.0.capability=events capabilities.0.state=true "
+            "capabilities.1.capability=xbzrle capabilities.1.state=false"
+        ),
+    )
+    assert args == {
+        "capabilities": [
+            {"capability": "events", "state": True},
+            {"capability": "xbzrle", "state": False},
+        ]
+    }
+    # elements are typed by the schema: BlockdevRef takes a bare 123 as the node name "123"
+    quorum = check_call(
+        idx,
+        call(
+            "blockdev-add driver=quorum node-name=q vote-threshold=1 children.0=123 "
+            "children.1.driver=file children.1.filename=/x"
+        ),
+    )
+    assert quorum["children"] == ["123", {"driver": "file", "filename": "/x"}]
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "column"),
+    [
+        (
+            "migrate-set-capabilities capabilities.0.capability=events capabilities.0.state=true "
+            "capabilities.2.capability=xbzrle capabilities.2.state=true",
+            "'capabilities.2': array index 2 leaves a gap (indices count from 0: 1 is missing)",
+            84,
+        ),
+        (
+            "migrate-set-capabilities capabilities.1.capability=events capabilities.1.state=true",
+            "'capabilities.1': array index 1 leaves a gap (indices count from 0: 0 is missing)",
+            25,
+        ),
+        (
+            "migrate-set-capabilities capabilities.0.capability=events capabilities.0.state=true "
+            "capabilities.00.capability=xbzrle capabilities.00.state=true",
+            "'capabilities.00': duplicate array index 0",
+            84,
+        ),
+        (
+            "migrate-set-capabilities capabilities.0.capability=events capabilities.x=1",
+            "'capabilities.x': expected an array index (0, 1, ...)",
+            58,
+        ),
+        (
+            "migrate-set-capabilities capabilities.0.capability=events capabilities.0.state=1",
+            "capabilities.0.state: expected bool, got 1",
+            58,
+        ),
+        (
+            "migrate-set-capabilities capabilities.0.capability=events",
+            "missing argument 'capabilities.0.state' (bool)",
+            25,
+        ),
+    ],
+)
+def test_array_keys_are_checked_like_dotted_keys(text: str, message: str, column: int) -> None:
+    idx = index("qemu-7.2.22-x86_64.json.gz")
+    with pytest.raises(InputError) as caught:
+        check_call(idx, call(text))
+    assert caught.value.message == message
+    assert caught.value.column == column
+
+
+def test_numeric_keys_keep_their_meaning_where_the_schema_cannot_say() -> None:
+    idx = index("qemu-7.2.22-x86_64.json.gz")
+    # qom-set's value is 'any'; device_add's properties are not in the schema
+    args = check_call(idx, call("qom-set path=/machine property=x value.0=1"))
+    assert args["value"] == {"0": 1}
+    assert check_call(idx, call("device_add driver=x foo.0=1"))["foo"] == {"0": 1}
+    assert call("migrate-set-capabilities capabilities.0.state=true").arguments == {
+        "capabilities": {"0": {"state": True}}
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_object_for_an_object_or_str_alternate_reports_the_object_problem(name: str) -> None:
+    idx = index(name)
+    with pytest.raises(InputError) as caught:
+        check_call(idx, call("blockdev-add driver=qcow2 node-name=x file.driver=file"))
+    assert caught.value.message == "missing argument 'file.filename' (str)"
+    assert caught.value.column == 38
+    with pytest.raises(InputError, match=r"^missing argument 'file\.filename' \(str\)$"):
+        check_message(
+            idx,
+            {
+                "execute": "blockdev-add",
+                "arguments": {"driver": "qcow2", "node-name": "x", "file": {"driver": "file"}},
+            },
+        )
