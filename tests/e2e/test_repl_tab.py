@@ -8,7 +8,7 @@ characters before it completes all of them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -21,6 +21,10 @@ pytestmark = pytest.mark.qemu
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(coro)
+
+
+def _line_is(r: Repl, expected: str) -> Callable[[], bool]:
+    return lambda: r.line == expected
 
 
 async def _clear(r: Repl) -> None:
@@ -71,6 +75,26 @@ def test_tab_after_a_key_offers_its_values_not_the_next_key(qemu: Qemu) -> None:
             await r.until(lambda: r.selected() is not None, "a driver selected")
             assert r.line == "blockdev-add driver=" + str(r.selected())
             await _clear(r)
+            r.type(CTRL_D)
+            await r.finish()
+
+    run(body())
+
+
+def test_a_tab_in_one_write_with_the_text_before_it_completes_all_of_it(qemu: Qemu) -> None:
+    async def body() -> None:
+        async with running_repl(qemu) as r:
+            for typed, completed in [
+                ("query-statu" + TAB, "query-status"),
+                ("device_add driver=virtio-bl" + TAB, "device_add driver=virtio-blk-"),
+                (
+                    "blockdev-add driver=qcow2 file.dr" + TAB,
+                    "blockdev-add driver=qcow2 file.driver=",
+                ),
+            ]:
+                r.type(typed)  # one write: the keys arrive together, as from a script or ssh
+                await r.until(_line_is(r, completed), f"{completed!r} from {typed!r}")
+                await _clear(r)
             r.type(CTRL_D)
             await r.finish()
 

@@ -4,6 +4,7 @@ prefix first, then the menu; a taken ``key=`` goes on to its values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,10 @@ def _start(terminal: Terminal, qemu: Qemu, state: Path) -> None:
 
 def _menu(screen: str) -> list[str]:
     return [line.split()[0] for line in below_prompt(screen)]
+
+
+def _line_is(expected: str) -> Callable[[str], bool]:
+    return lambda screen: prompt_line(screen) == PROMPT + expected
 
 
 def _clear(terminal: Terminal) -> None:
@@ -57,5 +62,21 @@ def test_tab_completes_the_common_prefix_then_the_menu(
     screen = terminal.wait_for(lambda s: "blkdebug" in _menu(s), "the driver's values")
     assert prompt_line(screen) == PROMPT + "blockdev-add driver="  # not the next key
     _clear(terminal)
+    terminal.press("C-d")
+    assert terminal.exit_status() == 0
+
+
+def test_a_tab_sent_with_the_text_before_it_completes_all_of_it(
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    _start(terminal, qemu, tmp_path)
+    for typed, completed in [
+        ("query-statu\t", "query-status"),
+        ("device_add driver=virtio-bl\t", "device_add driver=virtio-blk-"),
+        ("blockdev-add driver=qcow2 file.dr\t", "blockdev-add driver=qcow2 file.driver="),
+    ]:
+        terminal.type(typed)  # one send-keys: the characters and the Tab in one burst
+        terminal.wait_for(_line_is(completed), repr(completed))
+        _clear(terminal)
     terminal.press("C-d")
     assert terminal.exit_status() == 0
