@@ -107,6 +107,8 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
         return _values(ctx, index)
     if ctx.kind == ctx_.WAIT_EVENT:
         return [Candidate(name, "event") for name in sorted(index.events)]
+    if ctx.kind == ctx_.ACTION:
+        return [Candidate(name, "transaction action") for name in transaction_actions(index)]
     if ctx.kind == ctx_.HELP_TOPIC:
         topics = [_command(name, index) for name in sorted(index.commands)]
         return topics + [Candidate(name, "event") for name in sorted(index.events)]
@@ -191,6 +193,14 @@ def _values(ctx: Context, index: SchemaIndex) -> list[Candidate]:
     if member is None:
         return []
     return [Candidate(v, index.type_label(member.type)) for v in scalar_values(index, member.type)]
+
+
+def transaction_actions(index: SchemaIndex) -> list[str]:
+    """The cases of ``transaction``'s ``actions`` elements (the TransactionAction union)."""
+    actions = next((m for m in index.arguments("transaction") if m.name == "actions"), None)
+    if actions is None:
+        return []
+    return sorted(index.variants(index.element_type(actions.type)))
 
 
 def scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[str]:

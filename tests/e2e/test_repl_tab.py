@@ -99,3 +99,21 @@ def test_a_tab_in_one_write_with_the_text_before_it_completes_all_of_it(qemu: Qe
             await r.finish()
 
     run(body())
+
+
+def test_tab_completes_transaction_actions_and_qemu_runs_them(qemu: Qemu) -> None:
+    async def body() -> None:
+        async with running_repl(qemu) as r:
+            r.type("transaction(\r")  # open: Enter goes on to the next line
+            await r.until(lambda: r.line == "transaction(\n", "the next line of the transaction")
+            r.type("ab")
+            await r.until(lambda: r.menu() == ["abort"], "the abort action offered")
+            r.type(TAB)
+            await r.until(lambda: r.line == "transaction(\nabort", "abort taken")
+            shown = await r.enter("\r)", "abort")  # QEMU refuses the whole transaction
+            assert r.sent_commands()[-1] == "transaction"
+            assert r.sent[-1]["arguments"] == {"actions": [{"type": "abort", "data": {}}]}, shown
+            r.type(CTRL_D)
+            await r.finish()
+
+    run(body())
