@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +25,7 @@ from qmpsh.language.completion import Context, context
 from qmpsh.language.schema import Member, SchemaIndex
 
 if TYPE_CHECKING:
+    from prompt_toolkit.buffer import Buffer
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
     from prompt_toolkit.document import Document
 
@@ -106,6 +107,8 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
         return _values(ctx, index)
     if ctx.kind == ctx_.WAIT_EVENT:
         return [Candidate(name, "event") for name in sorted(index.events)]
+    if ctx.kind == ctx_.ACTION:
+        return [Candidate(name, "transaction action") for name in transaction_actions(index)]
     if ctx.kind == ctx_.HELP_TOPIC:
         topics = [_command(name, index) for name in sorted(index.commands)]
         return topics + [Candidate(name, "event") for name in sorted(index.events)]
@@ -190,6 +193,14 @@ def _values(ctx: Context, index: SchemaIndex) -> list[Candidate]:
     if member is None:
         return []
     return [Candidate(v, index.type_label(member.type)) for v in scalar_values(index, member.type)]
+
+
+def transaction_actions(index: SchemaIndex) -> list[str]:
+    """The cases of ``transaction``'s ``actions`` elements (the TransactionAction union)."""
+    actions = next((m for m in index.arguments("transaction") if m.name == "actions"), None)
+    if actions is None:
+        return []
+    return sorted(index.variants(index.element_type(actions.type)))
 
 
 def scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[str]:
@@ -309,3 +320,50 @@ def make_completer(knowledge: LiveKnowledge) -> Completer:
                 yield Completion(cand.text, -len(word), display_meta=cand.meta)
 
     return QmpshCompleter()
+
+
+def press_tab(buffer: Buffer) -> Coroutine[object, object, None] | None:
+    """Tab as readline has it: the longest common prefix first, the menu when nothing
+    more is common; a taken ``key=`` goes on to that key's values.
+
+    What to complete is read now, when the key arrives, so a Tab typed in one burst
+    with the characters before it completes all of them; a coroutine is returned
+    when candidates must be fetched (run it in the background), None when done.
+    """
+    state = buffer.complete_state
+    chosen = state.current_completion if state is not None else None
+    if chosen is not None:
+        if not chosen.text.endswith(("=", ".")):
+            buffer.complete_next()  # stepping through the menu
+            return None
+        buffer.complete_state = None  # a key taken: what follows is its value
+    return _tab(buffer, buffer.document)
+
+
+async def _tab(buffer: Buffer, document: Document) -> None:
+    from prompt_toolkit.buffer import CompletionState
+    from prompt_toolkit.completion import CompleteEvent, get_common_complete_suffix
+
+    if buffer.completer is None:
+        return
+    event = CompleteEvent(completion_requested=True)
+    found = [c async for c in buffer.completer.get_completions_async(document, event)]
+    if buffer.document != document or not found:
+        return  # typed on meanwhile: the completion while typing follows the new text
+    if len(found) == 1:
+        buffer.apply_completion(found[0])
+        return
+    common = get_common_complete_suffix(document, found)
+    if common:
+        buffer.insert_text(common)  # the menu for the longer word follows as typed
+        return
+    shown = buffer.complete_state
+    if (
+        shown is not None
+        and shown.original_document == document
+        and [c.text for c in shown.completions] == [c.text for c in found]
+    ):
+        buffer.complete_next()  # the menu is up already: Tab steps into it
+        return
+    buffer.complete_state = CompletionState(original_document=document, completions=found)
+    buffer.on_completions_changed.fire()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError, NoReply
 from qmpsh.files import append_private, ensure_private_file, history_entry
 from qmpsh.interactive import reconnect as rejoin
-from qmpsh.interactive.completer import make_completer
+from qmpsh.interactive.completer import make_completer, press_tab
 from qmpsh.interactive.event_printer import EventPrinter
 from qmpsh.interactive.lexer import make_lexer
 from qmpsh.interactive.lookups import Lookups
@@ -60,7 +60,7 @@ def _message(session: Session) -> StyleAndTextTuples:
 
 def _bindings(session: Session, renderer: render.Output) -> KeyBindings:
     from prompt_toolkit.application import run_in_terminal
-    from prompt_toolkit.filters import completion_is_selected
+    from prompt_toolkit.filters import completion_is_selected, emacs_insert_mode, vi_insert_mode
     from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
     from prompt_toolkit.keys import Keys
 
@@ -74,6 +74,13 @@ def _bindings(session: Session, renderer: render.Output) -> KeyBindings:
             run_in_terminal(lambda: renderer.problem(refused))
             return
         event.current_buffer.insert_text(event.data.replace("\r\n", "\n").replace("\r", "\n"))
+
+    @kb.add("tab", filter=vi_insert_mode | emacs_insert_mode)
+    def _tab(event: KeyPressEvent) -> None:
+        """The common prefix first, then the menu; what is typed up to the Tab counts."""
+        fetch = press_tab(event.current_buffer)
+        if fetch is not None:
+            event.app.create_background_task(fetch)
 
     @kb.add("enter", filter=completion_is_selected)
     def _close_menu(event: KeyPressEvent) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from qmpsh.errors import InputError
 from qmpsh.language.builtin_registry import BUILTINS, ArgumentKind
-from qmpsh.language.syntax import QmpCall, parse
+from qmpsh.language.syntax import QmpCall, is_incomplete, parse
 
 #: Kinds of completion.
 COMMAND = "command"  # a QMP command name (or built-in) at the start of the line
@@ -28,6 +28,7 @@ WAIT_EVENT = "event"  # an event name (for /wait, /events mute)
 EVENT_LOG = "event-log"  # an event name or one of EVENT_LOG_VERBS (for /events)
 HELP_TOPIC = "help-topic"  # a command or event name after /help
 PATH = "path"  # a local file (for /fd)
+ACTION = "action"  # an action's name inside ``transaction(``
 NONE = "none"
 
 #: What ``/events`` takes before event names instead of a glob, and what each does.
@@ -58,6 +59,8 @@ def context(before: str, *, hmp_mode: bool = False) -> Context:
     stripped = before.lstrip()
     if stripped.startswith("{") and not hmp_mode:  # in HMP mode '{' starts an HMP line
         return _json_context(stripped)
+    if not hmp_mode and is_incomplete(before):  # inside an open transaction(
+        return _action_context(stripped.split("(", 1)[1])
     if "\n" in before and not stripped.startswith("transaction"):
         return Context(NONE)
     line = before.rsplit("\n", 1)[-1].lstrip()
@@ -139,6 +142,18 @@ def _command_context(line: str) -> Context:
         return Context(VALUE, value, command, tuple(key.split(".")), given)
     *path, word = key.split(".")
     return Context(ARGUMENT, word, command, tuple(path), given)
+
+
+def _action_context(body: str) -> Context:
+    """An action's name after ``(``, ``;`` or a line break; then its arguments, which
+    are those of the command of the same name (``blockdev-snapshot-sync`` ...)."""
+    action = re.split(r"[;\n]", body)[-1].lstrip()
+    tokens, current = split_tokens(action)
+    if tokens:
+        return _command_context(action)
+    if current is not None and "=" in current:
+        return Context(NONE)
+    return Context(ACTION, current or "")
 
 
 def split_tokens(line: str) -> tuple[list[str], str | None]:

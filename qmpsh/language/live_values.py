@@ -119,6 +119,28 @@ def device_properties(reply: object) -> list[Value]:
     )
 
 
+_QTREE_BUS = re.compile(r"\s*bus: (\S+)")
+
+
+def qtree_buses(reply: object) -> list[Value]:
+    """HMP ``info qtree``: every bus by name (``pci.0``), with its type (the line after).
+
+    The one listing of the buses that exist; QMP has none (query-pci numbers PCI
+    buses only, qom-list would be a walk over the whole tree).
+    """
+    if not isinstance(reply, str):
+        return []
+    lines = reply.splitlines()
+    found: dict[str, str] = {}
+    for at, line in enumerate(lines):
+        match = _QTREE_BUS.fullmatch(line.rstrip())
+        if match:
+            after = lines[at + 1].strip() if at + 1 < len(lines) else ""
+            kind = after[len("type ") :] + " bus" if after.startswith("type ") else "bus"
+            found.setdefault(match.group(1), kind)
+    return sorted(found.items())
+
+
 def chardev_labels(reply: object) -> list[Value]:
     return sorted(
         (_str(c, "label"), _str(c, "filename")) for c in _dicts(reply) if _str(c, "label")
@@ -202,8 +224,11 @@ def _hmp_help(topic: str, prefix: str = "") -> Source:
     return _fixed(question, lambda r: hmp_names(r, prefix))
 
 
-def _types(implements: str) -> Source:
-    arguments = (("implements", implements), ("abstract", False))
+def _types(implements: str | None, *, abstract: bool = False) -> Source:
+    """qom-list-types (``implements``: only types of that kind; ``abstract``: those too)."""
+    arguments: tuple[tuple[str, str | bool], ...] = (("abstract", abstract),)
+    if implements:
+        arguments = (("implements", implements), *arguments)
     return _fixed(Question("qom-list-types", arguments, lasting=True), type_names)
 
 
@@ -218,6 +243,8 @@ DEVICES = _children("/machine/peripheral")
 OBJECTS = _children("/objects")
 MODELS = _types("device")
 OBJECT_TYPES = _types("user-creatable")
+QOM_TYPES = _types(None, abstract=True)  # qom-list-properties takes abstract types too
+BUSES = _fixed(Question("human-monitor-command", (("command-line", "info qtree"),)), qtree_buses)
 CHARDEVS = _fixed(Question("query-chardev"), chardev_labels)
 JOBS = _fixed(Question("query-jobs"), job_ids)
 QOM_PATHS: Source = _qom_paths
@@ -237,6 +264,9 @@ VALUE_RULES: tuple[tuple[str, str, tuple[Source, ...]], ...] = (
     ("device_add", "chardev", (CHARDEVS,)),
     ("device_add", "drive", (BACKENDS, NODES)),
     ("device_add", "driver", (MODELS,)),
+    ("device_add", "bus", (BUSES,)),
+    ("device-list-properties", "typename", (MODELS,)),
+    ("qom-list-properties", "typename", (QOM_TYPES,)),
     ("device_del", "id", (DEVICES,)),
     ("input-send-event screendump", "device", (DEVICES,)),
     ("object-add", "qom-type", (OBJECT_TYPES,)),

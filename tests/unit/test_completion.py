@@ -72,7 +72,18 @@ def texts(before: str, name: str = LATEST) -> list[str]:
         ),
         ('{"execute": "x", "arguments": {"a": 1, "', c.JSON_ARGUMENT, "", "x", ()),
         ('{"execute": "x", "arguments": {"a": "b', c.NONE, "", "", ()),
-        ("transaction( a", c.NONE, "", "", ()),
+        ("transaction( a", c.ACTION, "a", "", ()),
+        ("transaction( abort; bl", c.ACTION, "bl", "", ()),
+        ("transaction(\n  abort\n  ", c.ACTION, "", "", ()),
+        ("transaction( x=", c.NONE, "", "", ()),
+        (
+            "transaction(\n  blockdev-snapshot-sync dev",
+            c.ARGUMENT,
+            "dev",
+            "blockdev-snapshot-sync",
+            (),
+        ),
+        ("transaction( abort )", c.NONE, "", "", ()),
     ],
 )
 def test_context_kinds(
@@ -156,6 +167,15 @@ def test_enum_and_bool_values(name: str) -> None:
     assert texts("blockdev-add driver=qc", name) == ["qcow", "qcow2"]
     assert texts("blockdev-add driver=raw read-only=", name) == ["true", "false"]
     assert texts('blockdev-add driver="qcow', name) == ['"qcow"', '"qcow2"']
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_transaction_action_names_then_their_arguments(name: str) -> None:
+    actions = texts("transaction( ", name)
+    assert {"abort", "blockdev-snapshot-sync", "drive-backup"} <= set(actions)
+    assert "query-status" not in actions  # actions only, not every command
+    assert texts("transaction( abort; blockdev-snapshot-s", name) == ["blockdev-snapshot-sync"]
+    assert "device=" in texts("transaction(\n  blockdev-snapshot-sync ", name)
 
 
 def test_fuzzy_falls_back_to_substrings_then_letters() -> None:
