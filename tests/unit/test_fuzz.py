@@ -59,7 +59,8 @@ from tests.support.fuzzcount import ASKED, COUNTS, FULL_RUN_CASES, fuzz, scale
 LATEST = "qemu-7.2.22-x86_64.json.gz"
 KINDS = {
     ctx.COMMAND, ctx.BUILTIN, ctx.ARGUMENT, ctx.VALUE, ctx.HMP, ctx.JSON_COMMAND,
-    ctx.JSON_ARGUMENT, ctx.WAIT_EVENT, ctx.EVENT_LOG, ctx.HELP_TOPIC, ctx.PATH, ctx.NONE,
+    ctx.JSON_ARGUMENT, ctx.WAIT_EVENT, ctx.EVENT_LOG, ctx.HELP_TOPIC, ctx.PATH, ctx.ACTION,
+    ctx.NONE,
 }  # fmt: skip
 
 # --------------------------------------------------------------------------- checks
