@@ -39,9 +39,6 @@ class BuiltinSpec:
     argument: ArgumentKind
     #: The handler's name in ``qmpsh.session.builtins.HANDLERS``.
     handler: str
-    #: True if running it is not "a new command" for ``/wait``: the events that
-    #: came since the previous command stay waitable.
-    keeps_wait_mark: bool
     #: True if its argument may hold a secret: the QMP command in it (see
     #: ``command_start``) is redacted before the line goes into history.
     secret: bool
@@ -63,7 +60,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             summary="list built-ins and commands",
             argument="topic",
             handler="help",
-            keeps_wait_mark=False,
             secret=True,
         ),
         BuiltinSpec(
@@ -72,7 +68,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             summary="run one HMP line, or switch to HMP mode",
             argument="hmp-line",
             handler="hmp",
-            keeps_wait_mark=False,
             # '/hmp LINE' parses as an HMP line, redacted as one; '/hmp' alone holds nothing
             secret=False,
         ),
@@ -82,7 +77,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             summary="switch to QMP mode",
             argument="none",
             handler="qmp",
-            keeps_wait_mark=False,
             secret=False,
         ),
         BuiltinSpec(
@@ -92,16 +86,14 @@ BUILTINS: dict[str, BuiltinSpec] = {
             also=("/events mute|unmute NAME",),
             argument="event-log",
             handler="events",
-            keeps_wait_mark=True,
             secret=False,
         ),
         BuiltinSpec(
             name="wait",
             usage="/wait EVENT [timeout=S] [k=v]",
-            summary="wait for an event (or one since the last command)",
+            summary="wait for an event (or take one that already came)",
             argument="event",
             handler="wait",
-            keeps_wait_mark=True,
             secret=False,
         ),
         BuiltinSpec(
@@ -110,7 +102,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             summary="pass an open file to QEMU with CMD (getfd, add-fd)",
             argument="path-command",
             handler="fd",
-            keeps_wait_mark=False,
             secret=True,
         ),
         BuiltinSpec(
@@ -119,7 +110,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             summary="leave the shell (Ctrl-D too); 'quit' stops QEMU",
             argument="none",
             handler="exit",
-            keeps_wait_mark=False,
             secret=False,
         ),
     )

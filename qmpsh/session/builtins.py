@@ -93,7 +93,7 @@ async def _events(session: Session, argument: str) -> Outcome:
 
 
 async def _wait(session: Session, argument: str) -> Waited:
-    """Block until a matching event, counting those since the previous command."""
+    """Block until a matching event, counting those no /wait has taken yet."""
     match, options = _match(argument, "/wait")
     timeout = options.get("timeout")
     if timeout is not None and (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import deque
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from qmpsh.language.syntax import Arg
@@ -90,10 +90,10 @@ class EventLog:
         newer.reverse()
         return newer
 
-    def first(self, match: Match, after: int, skip: Container[int] = ()) -> Logged | None:
-        """The first matching event numbered after ``after`` and not in ``skip``."""
+    def first(self, match: Match, after: int) -> Logged | None:
+        """The first matching event numbered after ``after``."""
         for logged in self._newer(after):
-            if logged.seq not in skip and match(logged):
+            if match(logged):
                 return logged
         return None
 

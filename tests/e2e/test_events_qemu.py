@@ -216,22 +216,49 @@ def test_two_waits_for_one_name_need_two_events(qemu: Qemu) -> None:
     assert holds(chain.top, 0x22, 1)  # mid's data streamed into top
 
 
-def test_wait_counts_events_since_the_previous_command_only(qemu: Qemu) -> None:
+def test_wait_takes_an_event_no_wait_took_whatever_commands_ran_since(qemu: Qemu) -> None:
+    script = "stop\nquery-status\nquery-name\n/wait STOP timeout=5\n/wait STOP timeout=0\n"
+    res = run_plain(str(qemu.qmp), input=script)
+    assert res.code == 1, res
+    stopped, status, name, stop = out_lines(res.stdout)
+    assert (stopped, name) == ("{}", '{"name":"testvm"}')
+    assert json.loads(status)["status"] == "paused"
+    assert "data" not in event(stop, "STOP")
+    # The one STOP was taken by the first /wait: the second finds none.
+    assert res.stderr == "/wait STOP timeout=0: no such event within 0 s\n"
+
+
+def test_wait_finds_a_job_that_ended_before_a_logging_query(qemu: Qemu) -> None:
+    """A job that ends at once, a query-jobs to log, then its /wait: the event counts."""
+    assert qemu.image is not None
+    script = (
+        f"blockdev-add driver=qcow2 node-name=d0 file.driver=file file.filename={qemu.image}\n"
+        "block-stream job-id=s0 device=d0\n"  # no backing file: nothing to do, ends at once
+        "query-jobs\n"
+        "query-name\n"
+        "/wait BLOCK_JOB_COMPLETED timeout=5 device=s0\n"
+    )
+    res = run_plain(str(qemu.qmp), input=script)
+    assert res.code == 0, res
+    assert res.stderr == ""
+    *_, completed = out_lines(res.stdout)
+    assert event(completed, "BLOCK_JOB_COMPLETED")["data"]["device"] == "s0"
+
+
+def test_wait_between_commands_takes_an_event_of_another_client(qemu: Qemu) -> None:
     spare = qemu.client()
     with PipedQmpsh(str(qemu.qmp), "--events") as piped:
         piped.send("query-name")
         assert piped.read_line() == '{"name":"testvm"}\n'
         spare.cmd("stop")  # another client: qmpsh prints it at once, between commands
         assert json.loads(piped.read_line())["event"] == "STOP"
-        piped.send("/wait STOP timeout=5")  # came after query-name began: it counts
-        assert json.loads(piped.read_line())["event"] == "STOP"
-        piped.send("query-name")  # a new command: what came before it no longer counts
+        piped.send("query-name")  # a command in between does not hide the STOP from /wait
         assert piped.read_line() == '{"name":"testvm"}\n'
-        piped.send("/wait STOP timeout=0.5")
+        piped.send("/wait STOP timeout=5")
+        piped.send("/wait STOP timeout=0.5")  # taken: not found again
         piped.close_stdin()
         res = piped.finish()
     assert res.code == 1, res
-    assert res.stdout == ""
     assert res.stderr == "/wait STOP timeout=0.5: no such event within 0.5 s\n"
 
 

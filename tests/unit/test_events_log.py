@@ -90,13 +90,12 @@ def test_select_after_is_those_numbered_after(names: list[str], after: int) -> N
     assert [e.seq for e in log.select(match("A"), after=after)] == expected
 
 
-def test_first_returns_what_is_there_and_skips_what_was_taken() -> None:
+def test_first_returns_the_first_match_after_a_number() -> None:
     log = EventLog()
     log.add(1, {"event": "STOP"})
     log.add(3, {"event": "STOP"})
     log.add(4, {"event": "RESUME"})
     stop = match("STOP")
     assert (found := log.first(stop, after=0)) is not None and found.seq == 1
-    assert (found := log.first(stop, after=0, skip={1})) is not None and found.seq == 3
     assert (found := log.first(stop, after=1)) is not None and found.seq == 3
-    assert log.first(stop, after=0, skip={1, 3}) is None
+    assert log.first(stop, after=3) is None
