@@ -185,6 +185,8 @@ class Renderer:
             )
         elif not self.json_lines:  # --json printed it already, when it arrived
             self.messages.event(outcome.event.message)
+        if outcome.failure is not None:
+            self.problems.problem(f"/wait {outcome.what}: {outcome.failure}")
 
     def problem(self, text: str) -> None:
         self.problems.problem(text)

@@ -16,7 +16,7 @@ from qmpsh.errors import InputError
 from qmpsh.language.builtin_registry import BUILTINS, command_start, help_lines
 from qmpsh.language.helptext import CommandHelp, describe, group_commands
 from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, parse
-from qmpsh.session.events import Match
+from qmpsh.session.events import Match, failure
 from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
 
 if TYPE_CHECKING:
@@ -102,7 +102,8 @@ async def _wait(session: Session, argument: str) -> Waited:
         raise InputError("/wait timeout= takes seconds")
     seconds = None if timeout is None else float(timeout)
     # QEMU going away ends the wait (ConnectionLost: exit 4), even without a timeout.
-    return Waited(await session.next_event(match, seconds), argument, seconds)
+    found = await session.next_event(match, seconds)
+    return Waited(found, argument, seconds, None if found is None else failure(found, match))
 
 
 async def _fd(session: Session, argument: str) -> Reply:

@@ -262,6 +262,65 @@ def test_wait_between_commands_takes_an_event_of_another_client(qemu: Qemu) -> N
     assert res.stderr == "/wait STOP timeout=0.5: no such event within 0.5 s\n"
 
 
+def failing_backup(raw: RawQmp, base: Path) -> str:
+    """A source whose data reads fail (blkdebug under qcow2) and a target: the first
+    line of a script whose backup job b0 ends with an error at once."""
+    blkdebug = {
+        "driver": "blkdebug",
+        "inject-error": [{"event": "read_aio", "errno": 5}],
+        "image": {"driver": "file", "filename": str(base)},
+    }
+    raw.cmd("blockdev-add", driver="qcow2", **{"node-name": "src"}, file=blkdebug)
+    raw.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=4 * MiB)
+    return "blockdev-backup job-id=b0 device=src target=tgt sync=full\n"
+
+
+def test_wait_for_a_job_that_ends_with_an_error_fails_the_script(qemu: Qemu) -> None:
+    start = failing_backup(qemu.client(), make_chain(qemu.directory).base)
+    script = start + "/wait BLOCK_JOB_COMPLETED timeout=10 device=b0\nquery-name\n"
+    res = run_plain(str(qemu.qmp), input=script)
+    assert res.code == 1, res
+    reply, completed = out_lines(res.stdout)  # the script stopped: no query-name
+    assert reply == "{}"
+    error = event(completed, "BLOCK_JOB_COMPLETED")["data"]["error"]
+    assert error
+    assert res.stderr == f"/wait BLOCK_JOB_COMPLETED timeout=10 device=b0: job b0 failed: {error}\n"
+
+
+def test_wait_that_asks_for_the_failure_succeeds(qemu: Qemu) -> None:
+    start = failing_backup(qemu.client(), make_chain(qemu.directory).base)
+    script = start + "/wait JOB_STATUS_CHANGE id=b0 status=aborting timeout=10\nquery-name\n"
+    res = run_plain(str(qemu.qmp), input=script)
+    assert res.code == 0, res
+    assert res.stderr == ""
+    reply, aborting, name = out_lines(res.stdout)
+    assert event(aborting, "JOB_STATUS_CHANGE")["data"] == {"id": "b0", "status": "aborting"}
+    assert (reply, name) == ("{}", '{"name":"testvm"}')
+    # Without a condition on the status, the same status change is the job failing.
+    res = run_plain(str(qemu.qmp), input=start + "/wait JOB_STATUS_CHANGE id=b0 timeout=10\n" * 9)
+    assert res.code == 1, res
+    assert res.stderr == "/wait JOB_STATUS_CHANGE id=b0 timeout=10: job b0 is aborting\n"
+    statuses = [
+        event(line, "JOB_STATUS_CHANGE")["data"]["status"] for line in out_lines(res.stdout)[1:]
+    ]
+    assert statuses[:2] == ["created", "running"] and statuses[-1] == "aborting", statuses
+
+
+def test_wait_for_a_migration_that_fails_fails_the_script(qemu: Qemu) -> None:
+    nowhere = qemu.directory / "nobody-listens"
+    start = (
+        'migrate-set-capabilities capabilities=[{"capability":"events","state":true}]\n'
+        f"migrate uri=unix:{nowhere}\n"
+    )
+    res = run_plain(str(qemu.qmp), input=start + "/wait MIGRATION timeout=10\n" * 9)
+    assert res.code == 1, res
+    assert res.stderr == "/wait MIGRATION timeout=10: migration failed\n"
+    assert event(out_lines(res.stdout)[-1], "MIGRATION")["data"] == {"status": "failed"}
+    res = run_plain(str(qemu.qmp), input=start + "/wait MIGRATION status=failed timeout=10\n")
+    assert res.code == 0, res
+    assert res.stderr == ""
+
+
 def test_wait_ends_with_exit_4_when_qemu_goes_away(qemu: Qemu) -> None:
     with PipedQmpsh(str(qemu.qmp)) as piped:
         piped.send("query-name")
