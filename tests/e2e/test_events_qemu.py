@@ -14,13 +14,17 @@ import re
 import signal
 import subprocess
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from qmpsh.errors import ConnectionLost, ExitStatus
+from qmpsh.render.output import Relabel
+from qmpsh.render.renderer import Renderer
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import PipedQmpsh, out_lines, run_plain
 from tests.support.rawqmp import RawQmp
@@ -502,6 +506,13 @@ def test_muted_events_are_not_shown_but_still_logged(qemu: Qemu) -> None:
 
 
 def test_wait_at_the_prompt_and_ctrl_c_cancels_it(qemu: Qemu) -> None:
+    labels: list[str] = []
+    waiting = Renderer.waiting
+
+    def spy(renderer: Renderer, label: str) -> AbstractContextManager[Relabel]:
+        labels.append(label)
+        return waiting(renderer, label)
+
     async def body() -> None:
         spare = qemu.client()
         async with running_repl(qemu) as r:
@@ -510,21 +521,25 @@ def test_wait_at_the_prompt_and_ctrl_c_cancels_it(qemu: Qemu) -> None:
             assert nonblank_lines(shown)[0].startswith("STOP  ")
             r.type("/wait RESUME" + ENTER)
             await r.until(lambda: not r.at_prompt(), "/wait to start")
+            label = "waiting for RESUME (Ctrl-C stops waiting)"  # what is awaited, named
+            await r.until(lambda: labels[-1:] == [label], "the spinner's label")
             # What is tested: /wait keeps waiting. Nothing says it goes on; a slow machine
             # only makes this check weaker, never wrong.
             await asyncio.sleep(0.3)
             assert not r.at_prompt()  # still waiting
             mark = len(r.output())
             os.kill(os.getpid(), signal.SIGINT)  # what the terminal does on Ctrl-C
-            await r.until(lambda: "cancelled" in r.output()[mark:], "the cancellation notice")
             await r.until(r.at_prompt, "the prompt after cancelling")
+            # /wait sent nothing: no word of QEMU completing a command.
+            assert nonblank_lines(r.output()[mark:]) == ["stopped waiting for RESUME"]
             await asyncio.to_thread(spare.cmd, "cont")  # the session goes on and sees it
             await r.until(lambda: "RESUME" in r.output()[mark:], "the RESUME event")
             r.type(CTRL_D)
             assert await r.finish() == ExitStatus.OK
 
     try:
-        asyncio.run(body())
+        with mock.patch.object(Renderer, "waiting", spy):
+            asyncio.run(body())
     except KeyboardInterrupt:
         pytest.fail("SIGINT during /wait reached Python's default handler, not the REPL's")
 
