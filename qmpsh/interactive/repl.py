@@ -347,15 +347,28 @@ async def _run_cancellable(
             await lookups.learned()
         return await run(lookups.session, item)
 
+    awaited, cancelled = _awaited(item)
     task = asyncio.ensure_future(learned_then_run())
     try:
-        with ctrl_c_cancels(task), renderer.waiting("waiting for QEMU (Ctrl-C stops waiting)"):
+        with (
+            ctrl_c_cancels(task),
+            renderer.waiting(f"waiting for {awaited} (Ctrl-C stops waiting)"),
+        ):
             return await task
     except asyncio.CancelledError:
         if not cancelled_by_user():
             raise
-        renderer.notice("cancelled; QEMU may still complete the command")
+        renderer.notice(cancelled)
         return None
+
+
+def _awaited(item: Parsed) -> tuple[str, str]:
+    """What the spinner says is awaited, and what Ctrl-C says it left: ``/wait`` sent
+    nothing, so nothing of it may still complete."""
+    if isinstance(item, Builtin) and item.name == "wait":
+        event = item.argument.split(maxsplit=1)[0] if item.argument.strip() else "an event"
+        return event, f"stopped waiting for {event}"
+    return "QEMU", "cancelled; QEMU may still complete the command"
 
 
 def _needs_schema(item: Parsed) -> bool:

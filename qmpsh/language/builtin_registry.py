@@ -48,9 +48,6 @@ class BuiltinSpec:
     argument: ArgumentKind
     #: The handler's name in ``qmpsh.session.builtins.HANDLERS``.
     handler: str
-    #: True if running it is not "a new command" for ``/wait``: the events that
-    #: came since the previous command stay waitable.
-    keeps_wait_mark: bool
     #: True if its argument may hold a secret: the QMP command in it (see
     #: ``command_start``) is redacted before the line goes into history.
     secret: bool
@@ -89,7 +86,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             ),
             argument="topic",
             handler="help",
-            keeps_wait_mark=False,
             secret=True,
         ),
         BuiltinSpec(
@@ -106,7 +102,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             ),
             argument="hmp-line",
             handler="hmp",
-            keeps_wait_mark=False,
             # '/hmp LINE' parses as an HMP line, redacted as one; '/hmp' alone holds nothing
             secret=False,
         ),
@@ -116,7 +111,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             summary="switch to QMP mode",
             argument="none",
             handler="qmp",
-            keeps_wait_mark=False,
             secret=False,
         ),
         BuiltinSpec(
@@ -144,18 +138,17 @@ BUILTINS: dict[str, BuiltinSpec] = {
             ),
             argument="event-log",
             handler="events",
-            keeps_wait_mark=True,
             secret=False,
         ),
         BuiltinSpec(
             name="wait",
             usage="/wait EVENT [timeout=S] [k=v]",
-            summary="wait for an event (or one since the last command)",
+            summary="wait for an event (or take one that already came)",
             arguments=(
                 BuiltinArgument(
                     "EVENT",
-                    "the event's name, or a glob (* ? [...]); one that came since the "
-                    "previous command counts",
+                    "the event's name, or a glob (* ? [...]); one that came after the "
+                    "event the previous matching /wait took counts",
                     optional=False,
                 ),
                 BuiltinArgument(
@@ -172,7 +165,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             ),
             argument="event",
             handler="wait",
-            keeps_wait_mark=True,
             secret=False,
         ),
         BuiltinSpec(
@@ -191,7 +183,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             ),
             argument="path-command",
             handler="fd",
-            keeps_wait_mark=False,
             secret=True,
         ),
         BuiltinSpec(
@@ -200,7 +191,6 @@ BUILTINS: dict[str, BuiltinSpec] = {
             summary="leave the shell (Ctrl-D too); 'quit' stops QEMU",
             argument="none",
             handler="exit",
-            keeps_wait_mark=False,
             secret=False,
         ),
     )

@@ -136,10 +136,12 @@ class Renderer:
         json_lines: bool = False,
         verbose: bool = False,
         events: bool = False,
+        above_prompt: bool = False,
     ) -> None:
         """``json_lines`` (``--json``) shows every message received, as it came, and
         nothing else of replies; ``verbose`` (``-v``) every message sent; ``events``
-        each event as it arrives (``--events``, and always at the prompt)."""
+        each event as it arrives (``--events``, and always at the prompt);
+        ``above_prompt`` says events go above the prompt, apart from the results."""
         self.writer = writer
         self.replies = replies
         self.messages = messages
@@ -148,6 +150,8 @@ class Renderer:
         self.json_lines = json_lines
         self.verbose = verbose
         self.events = events
+        # /wait shows its event unless the event is already in line with the results.
+        self._wait_shows_event = not json_lines and (above_prompt or not events)
         self.shows_traffic = json_lines or verbose
 
     def outcome(self, outcome: Outcome) -> None:
@@ -183,8 +187,10 @@ class Renderer:
             self.problems.problem(
                 f"/wait {outcome.what}: no such event within {outcome.timeout:g} s"
             )
-        elif not self.json_lines:  # --json printed it already, when it arrived
+        elif self._wait_shows_event:
             self.messages.event(outcome.event.message)
+        if outcome.failure is not None:
+            self.problems.problem(f"/wait {outcome.what}: {outcome.failure}")
 
     def problem(self, text: str) -> None:
         self.problems.problem(text)

@@ -258,6 +258,7 @@ def rich_renderer(
         json_lines=json_lines,
         verbose=verbose,
         events=True,
+        above_prompt=True,
     )
 
 

@@ -22,7 +22,7 @@ from qmpsh.language.helptext import (
     unknown_topic,
 )
 from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, parse
-from qmpsh.session.events import Match
+from qmpsh.session.events import Match, failure
 from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ async def _events(session: Session, argument: str) -> Outcome:
 
 
 async def _wait(session: Session, argument: str) -> Waited:
-    """Block until a matching event, counting those since the previous command."""
+    """Block until a matching event, counting those no /wait has taken yet."""
     match, options = _match(argument, "/wait")
     timeout = options.get("timeout")
     if timeout is not None and (
@@ -112,7 +112,8 @@ async def _wait(session: Session, argument: str) -> Waited:
         raise InputError("/wait timeout= takes seconds")
     seconds = None if timeout is None else float(timeout)
     # QEMU going away ends the wait (ConnectionLost: exit 4), even without a timeout.
-    return Waited(await session.next_event(match, seconds), argument, seconds)
+    found = await session.next_event(match, seconds)
+    return Waited(found, argument, seconds, None if found is None else failure(found, match))
 
 
 async def _fd(session: Session, argument: str) -> Reply:

@@ -17,10 +17,7 @@ async def run(session: Session, item: Parsed) -> Outcome:
         # At first need: a script without built-ins never loads them (3 ms of start-up).
         from qmpsh.session.builtins import run_builtin
 
-        if not item.spec.keeps_wait_mark:  # /wait, /events: they look at the latest command
-            session.begin_command()
         return await run_builtin(session, item)
-    session.begin_command()
     return await session.run_command(item)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import deque
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from qmpsh.language.syntax import Arg
@@ -90,12 +90,41 @@ class EventLog:
         newer.reverse()
         return newer
 
-    def first(self, match: Match, after: int, skip: Container[int] = ()) -> Logged | None:
-        """The first matching event numbered after ``after`` and not in ``skip``."""
+    def first(self, match: Match, after: int) -> Logged | None:
+        """The first matching event numbered after ``after``."""
         for logged in self._newer(after):
-            if logged.seq not in skip and match(logged):
+            if match(logged):
                 return logged
         return None
+
+
+#: Events that can end a job or a migration in failure: the data key that says so, and
+#: which of its values do (BLOCK_JOB_COMPLETED carries ``error`` only when the job failed).
+_FAILURES: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "BLOCK_JOB_COMPLETED": ("error", lambda value: True),
+    "JOB_STATUS_CHANGE": ("status", lambda value: value == "aborting"),
+    "MIGRATION": ("status", lambda value: value == "failed"),
+}
+
+
+def failure(logged: Logged, match: Match) -> str | None:
+    """What failed, if ``logged`` ends a job or a migration in failure and ``match``
+    did not ask for exactly that (a condition on the key that says so): a script
+    waiting for a job to end must not go on as if it had succeeded."""
+    rule = _FAILURES.get(logged.name)
+    data = logged.message.get("data")
+    if rule is None or not isinstance(data, Mapping):
+        return None
+    key, failed = rule
+    if key not in data or not failed(data[key]):
+        return None
+    if any(cond.path[0] == key for cond in match.conditions):
+        return None
+    if logged.name == "BLOCK_JOB_COMPLETED":
+        return f"job {_text(data.get('device'))} failed: {_text(data[key])}"
+    if logged.name == "JOB_STATUS_CHANGE":
+        return f"job {_text(data.get('id'))} is aborting"
+    return "migration failed"
 
 
 def names(events: Iterable[Logged]) -> list[str]:

@@ -88,15 +88,17 @@ class EventList:
 
 @dataclass(frozen=True)
 class Waited:
-    """``/wait``: the event that came, or None when the timeout passed first."""
+    """``/wait``: the event that came, or None when the timeout passed first; ``failure``
+    when the event says the job or migration awaited failed."""
 
     event: Logged | None
     what: str
     timeout: float | None = None
+    failure: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.event is not None
+        return self.event is not None and self.failure is None
 
 
 @dataclass(frozen=True)

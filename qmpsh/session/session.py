@@ -51,8 +51,7 @@ class Session:
     muted: set[str] = field(default_factory=set)
     _received: int = 0  # messages received so far: the numbering of events and replies
     _reply_seq: dict[object, int] = field(default_factory=dict, repr=False)
-    _mark: int = 0  # _received when the latest command (not /wait) began
-    _consumed: set[int] = field(default_factory=set, repr=False)  # events /wait returned
+    _waited: int = 0  # the number of the event the latest matching /wait took
     _schema_asked: bool = field(default=False, repr=False)
     #: The cache ``index`` was read from, until QEMU's own schema confirms it.
     _unconfirmed: SchemaCache | None = field(default=None, repr=False)
@@ -106,10 +105,6 @@ class Session:
     def parse(self, text: str) -> Parsed | None:
         return parse(text, hmp_mode=self.hmp_mode)
 
-    def begin_command(self) -> None:
-        """A new command begins: ``/wait`` looks for events from here on."""
-        self._mark, self._consumed = self._received, set()
-
     async def run_command(self, item: QmpCall | RawJson | HmpLine | Transaction) -> Reply:
         """Check and send one QMP command or HMP line; its reply."""
         if isinstance(item, HmpLine):
@@ -150,7 +145,6 @@ class Session:
         """Send a query ahead of the replies before it (``batch.ahead`` says which may go);
         its arguments are checked with the schema already at hand, confirmed against
         QEMU's own if the cache file's refuses them (as ``checked_message`` does)."""
-        self.begin_command()
         try:
             message = checked(item, self.index)
         except InputError:
@@ -168,15 +162,17 @@ class Session:
         return Reply(command, reply, hmp, self._reply_seq.pop(reply.get("id"), self._received))
 
     async def next_event(self, match: Match, timeout: float | None) -> Logged | None:
-        """The first matching event since the latest command that /wait has not returned,
-        waiting up to ``timeout`` seconds (None: as long as the connection lives)."""
+        """The first matching event after the one the latest matching /wait took, waiting
+        up to ``timeout`` seconds (None: as long as the connection lives). Commands run
+        in between do not matter: a script that logs something between starting a job
+        and waiting for it still finds an event that came at once."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (found := self.events.first(match, self._mark, skip=self._consumed)) is None:
+        while (found := self.events.first(match, self._waited)) is None:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return None
             await self.transport.wait(timeout=left)  # ConnectionLost ends the wait
-        self._consumed.add(found.seq)
+        self._waited = found.seq
         return found
 
     async def ask(self, command: str, arguments: Mapping[str, object] | None = None) -> object:

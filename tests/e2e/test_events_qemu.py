@@ -14,13 +14,17 @@ import re
 import signal
 import subprocess
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from qmpsh.errors import ConnectionLost, ExitStatus
+from qmpsh.render.output import Relabel
+from qmpsh.render.renderer import Renderer
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import PipedQmpsh, out_lines, run_plain
 from tests.support.rawqmp import RawQmp
@@ -216,23 +220,109 @@ def test_two_waits_for_one_name_need_two_events(qemu: Qemu) -> None:
     assert holds(chain.top, 0x22, 1)  # mid's data streamed into top
 
 
-def test_wait_counts_events_since_the_previous_command_only(qemu: Qemu) -> None:
+def test_wait_takes_an_event_no_wait_took_whatever_commands_ran_since(qemu: Qemu) -> None:
+    script = "stop\nquery-status\nquery-name\n/wait STOP timeout=5\n/wait STOP timeout=0\n"
+    res = run_plain(str(qemu.qmp), input=script)
+    assert res.code == 1, res
+    stopped, status, name, stop = out_lines(res.stdout)
+    assert (stopped, name) == ("{}", '{"name":"testvm"}')
+    assert json.loads(status)["status"] == "paused"
+    assert "data" not in event(stop, "STOP")
+    # The one STOP was taken by the first /wait: the second finds none.
+    assert res.stderr == "/wait STOP timeout=0: no such event within 0 s\n"
+
+
+def test_wait_finds_a_job_that_ended_before_a_logging_query(qemu: Qemu) -> None:
+    """A job that ends at once, a query-jobs to log, then its /wait: the event counts."""
+    assert qemu.image is not None
+    script = (
+        f"blockdev-add driver=qcow2 node-name=d0 file.driver=file file.filename={qemu.image}\n"
+        "block-stream job-id=s0 device=d0\n"  # no backing file: nothing to do, ends at once
+        "query-jobs\n"
+        "query-name\n"
+        "/wait BLOCK_JOB_COMPLETED timeout=5 device=s0\n"
+    )
+    res = run_plain(str(qemu.qmp), input=script)
+    assert res.code == 0, res
+    assert res.stderr == ""
+    *_, completed = out_lines(res.stdout)
+    assert event(completed, "BLOCK_JOB_COMPLETED")["data"]["device"] == "s0"
+
+
+def test_wait_between_commands_takes_an_event_of_another_client(qemu: Qemu) -> None:
     spare = qemu.client()
     with PipedQmpsh(str(qemu.qmp), "--events") as piped:
         piped.send("query-name")
         assert piped.read_line() == '{"name":"testvm"}\n'
         spare.cmd("stop")  # another client: qmpsh prints it at once, between commands
         assert json.loads(piped.read_line())["event"] == "STOP"
-        piped.send("/wait STOP timeout=5")  # came after query-name began: it counts
-        assert json.loads(piped.read_line())["event"] == "STOP"
-        piped.send("query-name")  # a new command: what came before it no longer counts
+        piped.send("query-name")  # a command in between does not hide the STOP from /wait
         assert piped.read_line() == '{"name":"testvm"}\n'
-        piped.send("/wait STOP timeout=0.5")
+        piped.send("/wait STOP timeout=5")
+        piped.send("/wait STOP timeout=0.5")  # taken: not found again
         piped.close_stdin()
         res = piped.finish()
     assert res.code == 1, res
-    assert res.stdout == ""
     assert res.stderr == "/wait STOP timeout=0.5: no such event within 0.5 s\n"
+
+
+def failing_backup(raw: RawQmp, base: Path) -> str:
+    """A source whose data reads fail (blkdebug under qcow2) and a target: the first
+    line of a script whose backup job b0 ends with an error at once."""
+    blkdebug = {
+        "driver": "blkdebug",
+        "inject-error": [{"event": "read_aio", "errno": 5}],
+        "image": {"driver": "file", "filename": str(base)},
+    }
+    raw.cmd("blockdev-add", driver="qcow2", **{"node-name": "src"}, file=blkdebug)
+    raw.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=4 * MiB)
+    return "blockdev-backup job-id=b0 device=src target=tgt sync=full\n"
+
+
+def test_wait_for_a_job_that_ends_with_an_error_fails_the_script(qemu: Qemu) -> None:
+    start = failing_backup(qemu.client(), make_chain(qemu.directory).base)
+    script = start + "/wait BLOCK_JOB_COMPLETED timeout=10 device=b0\nquery-name\n"
+    res = run_plain(str(qemu.qmp), input=script)
+    assert res.code == 1, res
+    reply, completed = out_lines(res.stdout)  # the script stopped: no query-name
+    assert reply == "{}"
+    error = event(completed, "BLOCK_JOB_COMPLETED")["data"]["error"]
+    assert error
+    assert res.stderr == f"/wait BLOCK_JOB_COMPLETED timeout=10 device=b0: job b0 failed: {error}\n"
+
+
+def test_wait_that_asks_for_the_failure_succeeds(qemu: Qemu) -> None:
+    start = failing_backup(qemu.client(), make_chain(qemu.directory).base)
+    script = start + "/wait JOB_STATUS_CHANGE id=b0 status=aborting timeout=10\nquery-name\n"
+    res = run_plain(str(qemu.qmp), input=script)
+    assert res.code == 0, res
+    assert res.stderr == ""
+    reply, aborting, name = out_lines(res.stdout)
+    assert event(aborting, "JOB_STATUS_CHANGE")["data"] == {"id": "b0", "status": "aborting"}
+    assert (reply, name) == ("{}", '{"name":"testvm"}')
+    # Without a condition on the status, the same status change is the job failing.
+    res = run_plain(str(qemu.qmp), input=start + "/wait JOB_STATUS_CHANGE id=b0 timeout=10\n" * 9)
+    assert res.code == 1, res
+    assert res.stderr == "/wait JOB_STATUS_CHANGE id=b0 timeout=10: job b0 is aborting\n"
+    statuses = [
+        event(line, "JOB_STATUS_CHANGE")["data"]["status"] for line in out_lines(res.stdout)[1:]
+    ]
+    assert statuses[:2] == ["created", "running"] and statuses[-1] == "aborting", statuses
+
+
+def test_wait_for_a_migration_that_fails_fails_the_script(qemu: Qemu) -> None:
+    nowhere = qemu.directory / "nobody-listens"
+    start = (
+        'migrate-set-capabilities capabilities=[{"capability":"events","state":true}]\n'
+        f"migrate uri=unix:{nowhere}\n"
+    )
+    res = run_plain(str(qemu.qmp), input=start + "/wait MIGRATION timeout=10\n" * 9)
+    assert res.code == 1, res
+    assert res.stderr == "/wait MIGRATION timeout=10: migration failed\n"
+    assert event(out_lines(res.stdout)[-1], "MIGRATION")["data"] == {"status": "failed"}
+    res = run_plain(str(qemu.qmp), input=start + "/wait MIGRATION status=failed timeout=10\n")
+    assert res.code == 0, res
+    assert res.stderr == ""
 
 
 def test_wait_ends_with_exit_4_when_qemu_goes_away(qemu: Qemu) -> None:
@@ -301,7 +391,7 @@ def test_without_events_option_no_event_reaches_stdout(qemu: Qemu) -> None:
     assert [e["event"] for e in spare.events] == ["STOP", "RESUME"]  # they did happen
 
 
-def test_events_and_wait_of_a_block_job_keep_socket_order(qemu: Qemu) -> None:
+def test_events_and_wait_of_a_block_job_keep_socket_order_printed_once(qemu: Qemu) -> None:
     add_chain(qemu.client(), make_chain(qemu.directory))
     res = run_plain(str(qemu.qmp), "--events", input=COMMIT)
     assert res.code == 0, res
@@ -309,20 +399,28 @@ def test_events_and_wait_of_a_block_job_keep_socket_order(qemu: Qemu) -> None:
     shown = out_lines(res.stdout)
     replies = [i for i, line in enumerate(shown) if not line.startswith('{"timestamp"')]
     assert [shown[i] for i in replies] == ["{}", "{}", "[]"]
-    # /wait prints the event it found (a second copy), never before the event's own line ...
-    waited = [i for i in range(len(shown)) if i not in replies and shown[i] in shown[:i]]
-    assert [json.loads(shown[i])["event"] for i in waited] == [
-        "BLOCK_JOB_READY",
-        "BLOCK_JOB_COMPLETED",
-    ]
-    # ... and the events, copies aside, are every event in the order QEMU sent them.
-    events = [json.loads(shown[i]) for i in range(len(shown)) if i not in replies + waited]
+    # Every event once: the one a /wait found is not printed again as its outcome ...
+    lines = [shown[i] for i in range(len(shown)) if i not in replies]
+    assert len(set(lines)) == len(lines), lines
+    # ... and the events are every event in the order QEMU sent them.
+    events = [json.loads(line) for line in lines]
+    assert [e["event"] for e in events].count("BLOCK_JOB_COMPLETED") == 1
     stamps = [(e["timestamp"]["seconds"], e["timestamp"]["microseconds"]) for e in events]
     assert stamps == sorted(stamps)
     statuses = [e["data"]["status"] for e in events if e["event"] == "JOB_STATUS_CHANGE"]
     assert statuses == ["created", "running", "ready", "waiting", "pending", "concluded", "null"]
     ready = next(i for i, e in enumerate(events) if e["event"] == "BLOCK_JOB_READY")
     assert events[ready - 1]["data"]["status"] == "ready"
+
+
+def test_events_print_the_event_a_wait_found_once(qemu: Qemu) -> None:
+    wait = "/wait STOP timeout=5"
+    res = run_plain(str(qemu.qmp), "--events", "-c", "stop", "-c", wait, "-c", "cont")
+    assert res.code == 0, res
+    assert res.stderr == ""
+    stop, stopped, resume, resumed = out_lines(res.stdout)
+    assert "data" not in event(stop, "STOP") and "data" not in event(resume, "RESUME")
+    assert stopped == resumed == "{}"
 
 
 # --------------------------------------------------------------------------- the REPL
@@ -408,6 +506,13 @@ def test_muted_events_are_not_shown_but_still_logged(qemu: Qemu) -> None:
 
 
 def test_wait_at_the_prompt_and_ctrl_c_cancels_it(qemu: Qemu) -> None:
+    labels: list[str] = []
+    waiting = Renderer.waiting
+
+    def spy(renderer: Renderer, label: str) -> AbstractContextManager[Relabel]:
+        labels.append(label)
+        return waiting(renderer, label)
+
     async def body() -> None:
         spare = qemu.client()
         async with running_repl(qemu) as r:
@@ -416,21 +521,25 @@ def test_wait_at_the_prompt_and_ctrl_c_cancels_it(qemu: Qemu) -> None:
             assert nonblank_lines(shown)[0].startswith("STOP  ")
             r.type("/wait RESUME" + ENTER)
             await r.until(lambda: not r.at_prompt(), "/wait to start")
+            label = "waiting for RESUME (Ctrl-C stops waiting)"  # what is awaited, named
+            await r.until(lambda: labels[-1:] == [label], "the spinner's label")
             # What is tested: /wait keeps waiting. Nothing says it goes on; a slow machine
             # only makes this check weaker, never wrong.
             await asyncio.sleep(0.3)
             assert not r.at_prompt()  # still waiting
             mark = len(r.output())
             os.kill(os.getpid(), signal.SIGINT)  # what the terminal does on Ctrl-C
-            await r.until(lambda: "cancelled" in r.output()[mark:], "the cancellation notice")
             await r.until(r.at_prompt, "the prompt after cancelling")
+            # /wait sent nothing: no word of QEMU completing a command.
+            assert nonblank_lines(r.output()[mark:]) == ["stopped waiting for RESUME"]
             await asyncio.to_thread(spare.cmd, "cont")  # the session goes on and sees it
             await r.until(lambda: "RESUME" in r.output()[mark:], "the RESUME event")
             r.type(CTRL_D)
             assert await r.finish() == ExitStatus.OK
 
     try:
-        asyncio.run(body())
+        with mock.patch.object(Renderer, "waiting", spy):
+            asyncio.run(body())
     except KeyboardInterrupt:
         pytest.fail("SIGINT during /wait reached Python's default handler, not the REPL's")
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qmpsh.language.syntax import QmpCall, parse
-from qmpsh.session.events import EventLog, Logged, Match
+from qmpsh.session.events import EventLog, Logged, Match, failure
 from tests.support.fuzzcount import scaled
 
 
@@ -90,13 +90,28 @@ def test_select_after_is_those_numbered_after(names: list[str], after: int) -> N
     assert [e.seq for e in log.select(match("A"), after=after)] == expected
 
 
-def test_first_returns_what_is_there_and_skips_what_was_taken() -> None:
+def test_first_returns_the_first_match_after_a_number() -> None:
     log = EventLog()
     log.add(1, {"event": "STOP"})
     log.add(3, {"event": "STOP"})
     log.add(4, {"event": "RESUME"})
     stop = match("STOP")
     assert (found := log.first(stop, after=0)) is not None and found.seq == 1
-    assert (found := log.first(stop, after=0, skip={1})) is not None and found.seq == 3
     assert (found := log.first(stop, after=1)) is not None and found.seq == 3
-    assert log.first(stop, after=0, skip={1, 3}) is None
+    assert log.first(stop, after=3) is None
+
+
+def test_failure_is_an_ending_in_error_unless_the_wait_asked_for_it() -> None:
+    failed = Logged(1, {"event": "BLOCK_JOB_COMPLETED", "data": {"device": "j0", "error": "EIO"}})
+    done = Logged(2, {"event": "BLOCK_JOB_COMPLETED", "data": {"device": "j0"}})
+    aborting = Logged(3, {"event": "JOB_STATUS_CHANGE", "data": {"id": "j0", "status": "aborting"}})
+    ready = Logged(4, {"event": "JOB_STATUS_CHANGE", "data": {"id": "j0", "status": "ready"}})
+    migration = Logged(5, {"event": "MIGRATION", "data": {"status": "failed"}})
+    assert failure(failed, match("BLOCK_JOB_COMPLETED")) == "job j0 failed: EIO"
+    assert failure(failed, match("*")) == "job j0 failed: EIO"
+    assert failure(done, match("BLOCK_JOB_COMPLETED")) is None
+    assert failure(aborting, match("JOB_STATUS_CHANGE")) == "job j0 is aborting"
+    assert failure(aborting, match("JOB_STATUS_CHANGE status=aborting")) is None
+    assert failure(ready, match("JOB_STATUS_CHANGE")) is None
+    assert failure(migration, match("MIGRATION")) == "migration failed"
+    assert failure(migration, match("MIGRATION status=failed")) is None
