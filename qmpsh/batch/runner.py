@@ -56,7 +56,7 @@ class InOrder:
         else:
             self.output.event(msg)
 
-    def outcome(self, outcome: Outcome) -> None:
+    def outcome(self, outcome: Outcome, where: str) -> None:
         before = 0
         if isinstance(outcome, Reply):
             before = outcome.seq
@@ -64,7 +64,7 @@ class InOrder:
             before = outcome.event.seq + 1  # /wait prints its event after the event itself
         if self._held:
             self._release(lambda seq: seq < before)
-        self.output.outcome(outcome)
+        self.output.outcome(outcome, where)
         if self._held and not self.ahead:
             self.flush()
 
@@ -162,7 +162,7 @@ class _Script:
             return False, False
         if outcome is None:
             return True, False
-        self.ordered.outcome(outcome)
+        self.ordered.outcome(outcome, where)
         ok = succeeded(outcome)
         if ok and is_quit(item):
             self.quitting = True
@@ -215,7 +215,7 @@ class _Script:
         except InputError as err:
             self.ordered.problem(f"{where}: {err}")
             return False
-        self.ordered.outcome(outcome)
+        self.ordered.outcome(outcome, where)
         return succeeded(outcome)
 
     def _next_query(self) -> tuple[str, QmpCall | RawJson] | None:

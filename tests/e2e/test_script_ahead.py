@@ -56,7 +56,9 @@ def test_the_first_failure_still_stops_the_script(qemu: Qemu, tmp_path: Path) ->
     res = run_qmpsh(str(qemu.qmp), "-l", str(log), input=script)
     assert res.returncode == 1, res
     assert res.stdout == '{"name":"testvm"}\n'
-    assert res.stderr == "CommandNotFound: The command query-nosuch has not been found\n"
+    assert res.stderr == (
+        "line 2: query-nosuch: CommandNotFound: The command query-nosuch has not been found\n"
+    )
     sent = [r["message"]["execute"] for r in records(log) if r["dir"] == "out"]
     assert "stop" not in sent  # only queries go ahead; what changes a VM never does
     assert running(qemu.client())
@@ -72,7 +74,9 @@ def test_keep_going_prints_every_reply_in_order(qemu: Qemu) -> None:
         "{}",
         '{"status":"paused","singlestep":false,"running":false}',
     ]
-    assert res.stderr == "CommandNotFound: The command query-nosuch has not been found\n"
+    assert res.stderr == (
+        "line 2: query-nosuch: CommandNotFound: The command query-nosuch has not been found\n"
+    )
 
 
 def test_a_bad_line_among_queries_fails_in_its_turn(qemu: Qemu) -> None:
