@@ -173,19 +173,19 @@ class _Script:
         leave). A query is sent ahead only once another is known to follow it; the
         first failure stops the rest, unless ``keep_going``."""
         session, ordered = self.session, self.ordered
-        due: deque[tuple[str, str, object | InputError]] = deque()
+        due: deque[tuple[str, QmpCall | RawJson, object]] = deque()
         all_ok = True
         try:
             while True:
                 if len(due) <= WINDOW // 2:  # refill in batches: one write for many queries
                     while len(due) < WINDOW and (following := self._next_query()) is not None:
-                        due.append((where, item.command, self._submit(item)))
+                        due.append((where, item, self._submit(item)))
                         where, item = following
                 if not due:
                     break
-                head_where, command, ticket = due.popleft()
+                head_where, head, ticket = due.popleft()
                 ordered.ahead = bool(due)
-                if not await self._answer(head_where, command, ticket):
+                if not await self._answer(head_where, head, ticket, due):
                     all_ok = False
                     if not self.keep_going:
                         ordered.flush()
@@ -196,7 +196,7 @@ class _Script:
         finally:
             ordered.ahead = False
             for _, _, ticket in due:  # after a failure their replies are not wanted
-                if not isinstance(ticket, InputError):
+                if not isinstance(ticket, (InputError, Reply)):
                     session.transport.drop(ticket)
 
     def _submit(self, item: QmpCall | RawJson) -> object | InputError:
@@ -206,17 +206,39 @@ class _Script:
         except InputError as err:
             return err
 
-    async def _answer(self, where: str, command: str, ticket: object | InputError) -> bool:
-        """Print the reply to a query sent ahead; whether it succeeded."""
+    async def _answer(
+        self,
+        where: str,
+        item: QmpCall | RawJson,
+        ticket: object,
+        due: deque[tuple[str, QmpCall | RawJson, object]],
+    ) -> bool:
+        """Print the reply to a query sent ahead; whether it succeeded. Before the
+        session asks which name was meant (``Session.explained``), the replies due
+        are read: its question is answered after them."""
         try:
-            if isinstance(ticket, InputError):
-                raise ticket
-            outcome = await self.session.result(command, ticket)
+            outcome = await self._reply(item, ticket)
         except InputError as err:
             self.ordered.problem(f"{where}: {err}")
             return False
+        if outcome.not_found and item.checked:
+            for i, (later_where, later, later_ticket) in enumerate(due):
+                try:
+                    read: object = await self._reply(later, later_ticket)
+                except InputError as err:  # reported in its turn
+                    read = err
+                due[i] = (later_where, later, read)
+            outcome = await self.session.explained(outcome)
         self.ordered.outcome(outcome, where)
         return succeeded(outcome)
+
+    async def _reply(self, item: QmpCall | RawJson, ticket: object) -> Reply:
+        """The reply to a query sent ahead (read already, or now)."""
+        if isinstance(ticket, InputError):
+            raise ticket
+        if isinstance(ticket, Reply):
+            return ticket
+        return await self.session.result(item.command, ticket)
 
     def _next_query(self) -> tuple[str, QmpCall | RawJson] | None:
         """The next line if it is already read and is a query (``ahead.next_query``)."""

@@ -389,6 +389,7 @@ def test_fake_qmp_server_answers_from_its_table(transport: str) -> None:
             "stop",
             "cont",
             "nope",
+            "query-commands",  # the names, for a suggestion after CommandNotFound
         ]
 
 

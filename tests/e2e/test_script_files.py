@@ -100,7 +100,7 @@ def test_a_succeeding_script(qemu: Qemu) -> None:
         pytest.param(
             "query-name\r\nnosuch-command\r\nstop\r\n",
             "line 2: nosuch-command: CommandNotFound: "
-            "The command nosuch-command has not been found",
+            "The command nosuch-command has not been found; did you mean 'query-commands'?",
             id="qemu-error-crlf",
         ),
     ],

@@ -226,6 +226,35 @@ def test_each_failure_names_its_line_and_command_on_stderr_only(qemu: Qemu) -> N
     assert bitmaps(raw, "n1") == {"s1"}
 
 
+def sent(log: Path) -> list[str]:
+    """The commands qmpsh sent, in order, from its transcript (``-l``)."""
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    return [r["message"]["execute"] for r in records if r["dir"] == "out"]
+
+
+def test_a_misspelled_command_in_a_script_gets_the_prompts_suggestion(
+    qemu: Qemu, tmp_path: Path
+) -> None:
+    """No schema is fetched for commands without arguments; the names are asked for
+    once, when QEMU says one is not found, whether it was sent ahead or not."""
+    log = tmp_path / "ok.jsonl"
+    res = run_plain(str(qemu.qmp), "-l", str(log), "-c", "query-name")
+    assert (res.code, res.stderr, sent(log)) == (0, "", ["query-name"])
+    log = tmp_path / "typo.jsonl"
+    script = "query-stauts\nquery-stauts\nquery-name\nquery-nme\n"
+    res = run_plain(str(qemu.qmp), "-l", str(log), "--keep-going", input=script)
+    assert (res.code, res.stdout) == (1, '{"name":"testvm"}\n'), res
+    not_found = "CommandNotFound: The command {0} has not been found; did you mean {1!r}?"
+    assert out_lines(res.stderr) == [
+        "line 1: query-stauts: " + not_found.format("query-stauts", "query-status"),
+        "line 2: query-stauts: " + not_found.format("query-stauts", "query-status"),
+        "line 4: query-nme: " + not_found.format("query-nme", "query-name"),
+    ]
+    # Lines 1-3 went ahead together; the names were asked once, after their replies.
+    ahead = ["query-stauts", "query-stauts", "query-name"]
+    assert sent(log) == [*ahead, "query-commands", "query-nme"]
+
+
 # --------------------------------------------------------------------------- HMP
 
 
@@ -276,7 +305,8 @@ def test_first_failing_command_stops_the_script(qemu: Qemu) -> None:
     assert res.code == 1, res
     assert res.stdout == '{"name":"testvm"}\n'
     assert res.stderr == (
-        "line 2: nosuch-command: CommandNotFound: The command nosuch-command has not been found\n"
+        "line 2: nosuch-command: CommandNotFound: The command nosuch-command has not been found;"
+        " did you mean 'query-commands'?\n"
     )
     assert running(raw), "the line after the failure ran"
 
@@ -300,7 +330,8 @@ def test_keep_going_runs_the_rest_and_still_fails(qemu: Qemu) -> None:
     assert res.stdout == "{}\n"
     [missing, unparsed] = out_lines(res.stderr)
     assert missing == (
-        "line 1: nosuch-command: CommandNotFound: The command nosuch-command has not been found"
+        "line 1: nosuch-command: CommandNotFound: The command nosuch-command has not been found;"
+        " did you mean 'query-commands'?"
     )
     assert unparsed.startswith("line 2: unterminated"), unparsed
     assert not running(raw), "--keep-going did not run the last line"
