@@ -56,7 +56,7 @@ class InOrder:
         else:
             self.output.event(msg)
 
-    def outcome(self, outcome: Outcome) -> None:
+    def outcome(self, outcome: Outcome, where: str) -> None:
         before = 0
         if isinstance(outcome, Reply):
             before = outcome.seq
@@ -64,7 +64,7 @@ class InOrder:
             before = outcome.event.seq + 1  # /wait prints its event after the event itself
         if self._held:
             self._release(lambda seq: seq < before)
-        self.output.outcome(outcome)
+        self.output.outcome(outcome, where)
         if self._held and not self.ahead:
             self.flush()
 
@@ -162,7 +162,7 @@ class _Script:
             return False, False
         if outcome is None:
             return True, False
-        self.ordered.outcome(outcome)
+        self.ordered.outcome(outcome, where)
         ok = succeeded(outcome)
         if ok and is_quit(item):
             self.quitting = True
@@ -173,19 +173,19 @@ class _Script:
         leave). A query is sent ahead only once another is known to follow it; the
         first failure stops the rest, unless ``keep_going``."""
         session, ordered = self.session, self.ordered
-        due: deque[tuple[str, str, object | InputError]] = deque()
+        due: deque[tuple[str, QmpCall | RawJson, object]] = deque()
         all_ok = True
         try:
             while True:
                 if len(due) <= WINDOW // 2:  # refill in batches: one write for many queries
                     while len(due) < WINDOW and (following := self._next_query()) is not None:
-                        due.append((where, item.command, await self._submit(item)))
+                        due.append((where, item, await self._submit(item)))
                         where, item = following
                 if not due:
                     break
-                head_where, command, ticket = due.popleft()
+                head_where, head, ticket = due.popleft()
                 ordered.ahead = bool(due)
-                if not await self._answer(head_where, command, ticket):
+                if not await self._answer(head_where, head, ticket):
                     all_ok = False
                     if not self.keep_going:
                         ordered.flush()
@@ -206,16 +206,20 @@ class _Script:
         except InputError as err:
             return err
 
-    async def _answer(self, where: str, command: str, ticket: object | InputError) -> bool:
-        """Print the reply to a query sent ahead; whether it succeeded."""
+    async def _answer(self, where: str, item: QmpCall | RawJson, ticket: object) -> bool:
+        """Print the reply to a query sent ahead; whether it succeeded. The session may
+        ask which name was meant (``Session.explained``) while later replies are due:
+        the transport keeps those for their turn."""
         try:
             if isinstance(ticket, InputError):
                 raise ticket
-            outcome = await self.session.result(command, ticket)
+            outcome = await self.session.result(item.command, ticket)
         except InputError as err:
             self.ordered.problem(f"{where}: {err}")
             return False
-        self.ordered.outcome(outcome)
+        if outcome.not_found and item.checked:
+            outcome = await self.session.explained(outcome)
+        self.ordered.outcome(outcome, where)
         return succeeded(outcome)
 
     def _next_query(self) -> tuple[str, QmpCall | RawJson] | None:

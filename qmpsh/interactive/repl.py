@@ -2,8 +2,9 @@
 
 prompt_toolkit is imported here (and in ``completer`` / ``style``) only, so
 scripts never pay for it. Ctrl-C clears the line at the prompt and cancels a
-command in flight; Ctrl-D or ``/exit`` leaves; QEMU going away ends the prompt
-with one line (``ConnectionLost``, exit 4, reported by ``cli``).
+command in flight; Ctrl-D or ``/exit`` leaves, and so does a ``quit`` QEMU
+accepted (exit 0); QEMU going away otherwise ends the prompt with one line
+(``ConnectionLost``, exit 4, reported by ``cli``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qmpsh.batch.ahead import is_quit
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError, NoReply
 from qmpsh.files import append_private, ensure_private_file, history_entry
 from qmpsh.interactive import reconnect as rejoin
@@ -37,7 +39,7 @@ from qmpsh.language.syntax import Builtin, HmpLine, Parsed, is_incomplete
 from qmpsh.language.validate import needs_schema
 from qmpsh.render import output as render
 from qmpsh.session.dispatch import run
-from qmpsh.session.outcomes import Exit, Outcome
+from qmpsh.session.outcomes import Exit, Outcome, succeeded
 from qmpsh.session.session import Session
 
 if TYPE_CHECKING:
@@ -334,6 +336,8 @@ async def _loop(
         if outcome is not None:
             renderer.outcome(outcome)
             if isinstance(outcome, Exit):
+                return ExitStatus.OK
+            if is_quit(item) and succeeded(outcome):  # QEMU is going away, as asked
                 return ExitStatus.OK
 
 

@@ -289,9 +289,15 @@ def _names(path: tuple[str, ...], members: Iterable[Member]) -> list[str]:
 
 def unknown(what: str, name: str, known: Iterable[str]) -> str:
     """``unknown command 'query-stauts'; did you mean 'query-status'?``: the one wording."""
+    hint = did_you_mean(name, known)
+    return f"unknown {what} {name!r}{'; ' if hint else ''}{hint}"
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``did you mean 'query-status'?`` for a name not known, "" when nothing is near
+    (or ``name`` itself is known: QEMU may refuse a command it has, disabled)."""
     close = closest(name, known)
-    hint = f"; did you mean {close!r}?" if close else ""
-    return f"unknown {what} {name!r}{hint}"
+    return f"did you mean {close!r}?" if close and close != name else ""
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:

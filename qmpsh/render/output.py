@@ -25,8 +25,9 @@ class Output(Protocol):
     #: sent), so a script may not send ahead what a lock-step run would not send yet.
     shows_traffic: bool
 
-    def outcome(self, outcome: Outcome) -> None:
-        """What a command, or a built-in, came to."""
+    def outcome(self, outcome: Outcome, where: str = "") -> None:
+        """What a command, or a built-in, came to; ``where`` (a script's ``line 4``)
+        heads its failure, so that one of many alike says which line failed."""
 
     def problem(self, text: str) -> None:
         """A one-line failure of qmpsh's own (bad input, lost connection)."""

@@ -78,9 +78,9 @@ class Problems:
     def __init__(self, writer: Writer) -> None:
         self.writer = writer
 
-    def error(self, cls: str, desc: str) -> None:
-        """A command's error reply."""
-        self.writer.line((cls, "error"), (": ", ""), (desc, "error.desc"), err=True)
+    def error(self, cls: str, desc: str, where: str = "") -> None:
+        """A command's error reply, after where it came from (``failed_at``)."""
+        self.writer.line((where + cls, "error"), (": ", ""), (desc, "error.desc"), err=True)
 
     def problem(self, text: str) -> None:
         self.writer.line((text, "error"), err=True)
@@ -154,10 +154,10 @@ class Renderer:
         self._wait_shows_event = not json_lines and (above_prompt or not events)
         self.shows_traffic = json_lines or verbose
 
-    def outcome(self, outcome: Outcome) -> None:
+    def outcome(self, outcome: Outcome, where: str = "") -> None:
         with self.writer.paged():
             if isinstance(outcome, Reply):
-                self._reply(outcome)
+                self._reply(outcome, where)
             elif isinstance(outcome, HelpList):
                 self.replies.help(outcome)
             elif isinstance(outcome, Notice):
@@ -166,15 +166,15 @@ class Renderer:
                 for logged in outcome.events:
                     self.messages.event(logged.message)
             elif isinstance(outcome, Waited):
-                self._waited(outcome)
+                self._waited(outcome, where)
             elif not isinstance(outcome, Exit):  # what is left: one command's /help
                 self.replies.command_help(outcome)
 
-    def _reply(self, reply: Reply) -> None:
+    def _reply(self, reply: Reply, where: str) -> None:
         if self.json_lines:  # traffic() printed the whole reply as it came
             return
         if not reply.ok:
-            self.problems.error(*reply.error)
+            self.problems.error(*reply.error, where=failed_at(where, reply))
         elif reply.hmp and isinstance(reply.value, str):
             text = hmp_text(reply.value)
             if text:
@@ -182,10 +182,11 @@ class Renderer:
         else:
             self.replies.value(reply.value)
 
-    def _waited(self, outcome: Waited) -> None:
+    def _waited(self, outcome: Waited, where: str) -> None:
         if outcome.event is None:
             self.problems.problem(
-                f"/wait {outcome.what}: no such event within {outcome.timeout:g} s"
+                f"{failed_at(where, outcome)}/wait {outcome.what}: "
+                f"no such event within {outcome.timeout:g} s"
             )
         elif self._wait_shows_event:
             self.messages.event(outcome.event.message)
@@ -220,6 +221,17 @@ class Renderer:
 
 if TYPE_CHECKING:  # mypy checks, member by member, that a Renderer is an Output
     _RENDERER_IS_AN_OUTPUT: type[Output] = Renderer
+
+
+def failed_at(where: str, outcome: Reply | Waited) -> str:
+    """What heads a script's failure, as a line that did not parse is headed: ``line 4:
+    block-dirty-bitmap-add: `` (``-c 2: `` with ``-c``); nothing at the prompt. A
+    /wait names itself already, and an HMP line's command is its text."""
+    if not where:
+        return ""
+    if isinstance(outcome, Reply) and not outcome.hmp:
+        return f"{where}: {outcome.command}: "
+    return f"{where}: "
 
 
 def hmp_text(text: str) -> str:

@@ -25,6 +25,8 @@ class Reply:
     reply: Mapping[str, object]
     hmp: bool = False
     seq: int = 0
+    #: qmpsh's own words after QEMU's error (the name likely meant, for CommandNotFound).
+    hint: str = ""
 
     @property
     def ok(self) -> bool:
@@ -37,11 +39,19 @@ class Reply:
         return self.reply.get("return")
 
     @property
+    def not_found(self) -> bool:
+        """QEMU has no such command (a misspelled name, most likely)."""
+        err = self.reply.get("error")
+        return isinstance(err, Mapping) and err.get("class") == "CommandNotFound"
+
+    @property
     def error(self) -> tuple[str, str]:
-        """``(class, desc)`` of an error reply (for HMP, split at the first colon)."""
+        """``(class, desc)`` of an error reply (for HMP, split at the first colon), the
+        desc followed by the ``hint``."""
         err = self.reply.get("error")
         if isinstance(err, Mapping):
-            return str(err.get("class", "Error")), str(err.get("desc", ""))
+            desc = str(err.get("desc", ""))
+            return str(err.get("class", "Error")), f"{desc}; {self.hint}" if self.hint else desc
         if self.hmp and isinstance(self.value, str):
             cls, colon, desc = self.value.replace("\r", "").rstrip("\n").partition(": ")
             return (cls, desc) if colon else ("Error", cls)

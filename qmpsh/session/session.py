@@ -12,12 +12,12 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError, QmpshError
 from qmpsh.language.syntax import HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
-from qmpsh.language.validate import checked, needs_schema
+from qmpsh.language.validate import checked, did_you_mean, needs_schema
 from qmpsh.session.events import EventLog, Logged, Match
 from qmpsh.session.outcomes import Reply
 from qmpsh.transport.interface import Transport
@@ -109,7 +109,21 @@ class Session:
         """Check and send one QMP command or HMP line; its reply."""
         if isinstance(item, HmpLine):
             return await self.send("human-monitor-command", item.message(), hmp=True)
-        return await self.send(item.command, await self.checked_message(item))
+        reply = await self.send(item.command, await self.checked_message(item))
+        return await self.explained(reply) if item.checked else reply
+
+    async def explained(self, reply: Reply) -> Reply:
+        """QEMU's CommandNotFound with the name likely meant, as the prompt's check says
+        it. A command without arguments goes unchecked when the schema is not fetched
+        (a script's fast path), so the names are asked for here, on this error only
+        (not for ``!``: sent as typed, answered as QEMU answers). Nothing else may be
+        due: the question is answered in turn."""
+        if not reply.not_found or reply.hint:
+            return reply
+        if not self.commands:
+            with contextlib.suppress(QmpshError):
+                self.commands = tuple(sorted(_names(await self.ask("query-commands"), "name")))
+        return replace(reply, hint=did_you_mean(reply.command, self.commands))
 
     async def checked_message(self, item: QmpCall | RawJson | Transaction) -> dict[str, object]:
         """The message to send, checked against the schema (``InputError`` if wrong).

@@ -6,6 +6,7 @@ same line either way, so the words live here and the transports only pick one.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -14,6 +15,9 @@ from qmpsh.transport.address import Address
 #: The largest message qmpsh reads (qemu.qmp's default, 10 MiB, is less than a
 #: guest-file-read of 48 MB in base64, or query-qmp-schema on a big build).
 MAX_MESSAGE = 512 << 20
+
+#: Why a QMP socket keeps a client out: what every busy-monitor failure says.
+_HELD = "another client may hold this monitor (QEMU serves one client per QMP socket)"
 
 
 def os_failure(target: str, address: Address, exc: OSError) -> str:
@@ -26,6 +30,10 @@ def os_failure(target: str, address: Address, exc: OSError) -> str:
         if isinstance(address, str) and _exists_not_socket(address):
             return f"{target}: not a socket"
         return f"{target}: connection refused (is QEMU running?)"
+    if isinstance(address, str) and exc.errno in (errno.EAGAIN, errno.EINVAL):
+        # A Unix socket's queue of clients waiting for it is full: connect() says EAGAIN
+        # at once; asyncio takes that for connected, and its first read fails with EINVAL.
+        return f"{target}: busy: {_HELD}, and its queue of clients waiting is full"
     return f"{target}: {exc.strerror or exc}"
 
 
@@ -36,8 +44,7 @@ def no_greeting(target: str, timeout: float, *, greeted: bool) -> str:
             f"{target}: the server greeted but did not answer qmp_capabilities within {timeout:g} s"
         )
     return (
-        f"{target}: no QMP greeting within {timeout:g} s; another client may hold "
-        "this monitor (QEMU serves one client per QMP socket), or it is not QMP "
+        f"{target}: no QMP greeting within {timeout:g} s; {_HELD}, or it is not QMP "
         "(a guest agent needs -N)"
     )
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.busy import queue_filled
 from tests.support.fakeserver import (
     Behaviour,
     Connection,
@@ -202,6 +203,19 @@ def test_real_qemu_monitor_held_by_another_client(qemu: Qemu) -> None:
     assert "no QMP greeting within 1 s" in line
     assert "another client may hold this monitor" in line
     assert holder.cmd("query-name") == {"name": "testvm"}  # qmpsh disturbed nobody
+
+
+@pytest.mark.qemu
+def test_real_qemu_monitor_held_with_others_waiting_in_line(qemu: Qemu) -> None:
+    """Past a few clients waiting, the socket refuses at once: still the busy line."""
+    holder = qemu.client()
+    with queue_filled(qemu.spare):
+        line = fails_at_once(str(qemu.spare))
+    assert line == (
+        f"qmpsh: {qemu.spare}: busy: another client may hold this monitor (QEMU serves one "
+        "client per QMP socket), and its queue of clients waiting is full"
+    )
+    assert holder.cmd("query-name") == {"name": "testvm"}
 
 
 def test_silent_server() -> None:
@@ -389,6 +403,7 @@ def test_fake_qmp_server_answers_from_its_table(transport: str) -> None:
             "stop",
             "cont",
             "nope",
+            "query-commands",  # the names, for a suggestion after CommandNotFound
         ]
 
 

@@ -116,7 +116,8 @@ def test_out_of_band_is_negotiated_as_qemu_qmp_does(qemu: Qemu) -> None:
     for done in (run_qmpsh(str(qemu.qmp), input=line), run_on_asyncio(str(qemu.qmp), input=line)):
         assert done.returncode == 1
         assert done.stderr == (
-            "GenericError: migrate-pause is currently only supported during postcopy-active state\n"
+            "line 1: migrate-pause: GenericError: "
+            "migrate-pause is currently only supported during postcopy-active state\n"
         )
 
 

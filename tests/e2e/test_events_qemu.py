@@ -157,7 +157,10 @@ def test_wait_whose_condition_never_matches_times_out_with_one_line(qemu: Qemu) 
     elapsed = time.monotonic() - started
     assert res.code == 1, res
     assert res.stdout == "{}\n"
-    assert res.stderr == "/wait BLOCK_JOB_READY device=j9 timeout=1: no such event within 1 s\n"
+    assert (
+        res.stderr
+        == "line 2: /wait BLOCK_JOB_READY device=j9 timeout=1: no such event within 1 s\n"
+    )
     assert 1 <= elapsed < 10, elapsed
     # A READY for j0 did come (QEMU's own record), only the condition did not hold; and the
     # script stopped: block-job-complete never ran, so j0 is still there, ready.
@@ -189,14 +192,14 @@ def test_wait_with_timeout_0_takes_an_event_already_there(qemu: Qemu) -> None:
     assert len(out_lines(res.stdout)) == 3 and res.stderr == ""
     res = run_plain(str(qemu.qmp), "-c", "query-name", "-c", "/wait STOP timeout=0")
     assert res.code == 1, res
-    assert res.stderr == "/wait STOP timeout=0: no such event within 0 s\n"
+    assert res.stderr == "-c 2: /wait STOP timeout=0: no such event within 0 s\n"
 
 
 def test_two_waits_for_one_name_need_two_events(qemu: Qemu) -> None:
     res = run_plain(str(qemu.qmp), input="stop\n/wait STOP timeout=5\n/wait STOP timeout=1\ncont\n")
     assert res.code == 1, res
     assert len(out_lines(res.stdout)) == 2  # {} and the one STOP, printed once
-    assert res.stderr == "/wait STOP timeout=1: no such event within 1 s\n"
+    assert res.stderr == "line 3: /wait STOP timeout=1: no such event within 1 s\n"
     # Several events of one name: each /wait takes the next, in socket order.
     chain = make_chain(qemu.directory)
     add_chain(qemu.client(), chain)
@@ -263,7 +266,7 @@ def test_wait_between_commands_takes_an_event_of_another_client(qemu: Qemu) -> N
         piped.close_stdin()
         res = piped.finish()
     assert res.code == 1, res
-    assert res.stderr == "/wait STOP timeout=0.5: no such event within 0.5 s\n"
+    assert res.stderr == "line 4: /wait STOP timeout=0.5: no such event within 0.5 s\n"
 
 
 def failing_backup(raw: RawQmp, base: Path) -> str:

@@ -82,7 +82,7 @@ def test_getfd_is_usable_by_name_in_the_same_session(qemu: Qemu) -> None:
     )  # fmt: skip
     assert res.code == 1, res
     assert out_lines(res.stdout) == ["{}", "{}"]  # the named fd existed once, and only once
-    assert res.stderr == "GenericError: File descriptor named 'f1' not found\n"
+    assert res.stderr == "-c 3: closefd: GenericError: File descriptor named 'f1' not found\n"
 
 
 @pytest.mark.qemu
@@ -161,7 +161,9 @@ def test_real_guest_agent_errors_and_missing_negotiation(guest_agent: GuestAgent
     res = run_plain("-N", sock, "-c", blocked, "-c", "guest-ping")
     assert res.code == 1, res
     assert res.stdout == ""
-    assert res.stderr == ("CommandNotFound: Command guest-file-open has been disabled\n")
+    assert res.stderr == (
+        "-c 1: guest-file-open: CommandNotFound: Command guest-file-open has been disabled\n"
+    )
     # Without -N qmpsh waits for a greeting qemu-ga never sends: one line, with the hint.
     res = run_plain("--timeout", "1", sock, "-c", "guest-ping")
     assert res.code == 3, res

@@ -143,7 +143,7 @@ def test_scripts_have_no_colour_unless_color_always(qemu: Qemu) -> None:
     assert done.returncode == 1
     assert colour_codes(done.stdout) and colour_codes(done.stderr)
     assert plain(done.stdout) == '{"name":"testvm"}\n'  # still one compact JSON line
-    assert plain(done.stderr).startswith("CommandNotFound: ")
+    assert plain(done.stderr).startswith("-c 2: bogus-command: CommandNotFound: ")
 
 
 # -- spinner

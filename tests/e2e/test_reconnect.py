@@ -45,7 +45,7 @@ from qmpsh.transport.interface import Transport
 from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.support.fakeserver import Behaviour, Connection, FakeServer
 from tests.support.places import short_tempdir
-from tests.support.qemu import QEMU, listening
+from tests.support.qemu import QEMU, listening, start_qemu
 from tests.support.qmpsh_process import no_traceback, run_qmpsh
 from tests.support.repldriver import Repl, repl_over
 from tests.support.tmux import PROMPT, Terminal, prompt_line
@@ -236,6 +236,25 @@ def test_slow_command_at_the_prompt_is_reported_and_the_session_goes_on() -> Non
                 assert await asyncio.wait_for(driver.task, DEADLINE) == ExitStatus.OK
 
         run(body())
+
+
+def test_quit_at_the_prompt_leaves_with_0_without_offering_to_wait(tmp_path: Path) -> None:
+    """Where QEMU could be waited for, a quit it accepted is not taken for a crash."""
+
+    async def body(target: str) -> None:
+        async with repl_on(target) as (driver, seen):
+            driver.type("quit" + ENTER)
+            assert await asyncio.wait_for(driver.task, DEADLINE) == ExitStatus.OK
+            assert seen.questions == []
+            assert len(seen.connects) == 1
+            assert "closed" not in driver.output()
+
+    vm = start_qemu()
+    try:
+        run(body(str(vm.qmp)))
+        assert vm.process.wait(10) == 0  # QEMU itself went away, cleanly
+    finally:
+        vm.stop()
 
 
 # -- at the prompt: QEMU goes away and comes back

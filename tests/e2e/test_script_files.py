@@ -89,7 +89,7 @@ def test_a_succeeding_script(qemu: Qemu) -> None:
         ),
         pytest.param(
             "query-name\n/wait NEVER timeout=0.2\nstop\n",
-            "/wait NEVER timeout=0.2: no such event within 0.2 s",
+            "line 2: /wait NEVER timeout=0.2: no such event within 0.2 s",
             id="wait-timeout",
         ),
         pytest.param(
@@ -99,7 +99,8 @@ def test_a_succeeding_script(qemu: Qemu) -> None:
         ),
         pytest.param(
             "query-name\r\nnosuch-command\r\nstop\r\n",
-            "CommandNotFound: The command nosuch-command has not been found",
+            "line 2: nosuch-command: CommandNotFound: "
+            "The command nosuch-command has not been found; did you mean 'query-commands'?",
             id="qemu-error-crlf",
         ),
     ],
@@ -127,7 +128,7 @@ def test_keep_going_and_events_behave_the_same(qemu: Qemu) -> None:
     assert res.code == 1, res
     shown = [json.loads(line) for line in out_lines(res.stdout)]
     assert [m.get("event", m) for m in shown] == ["STOP", {}, "RESUME", {}]  # RESUME once
-    assert res.stderr == "CommandNotFound: The command nosuch has not been found\n"
+    assert res.stderr == "line 2: nosuch: CommandNotFound: The command nosuch has not been found\n"
 
 
 @pytest.mark.parametrize("what", ["missing", "directory"])

@@ -201,8 +201,58 @@ def test_one_line_transaction_with_dash_c_is_atomic(qemu: Qemu) -> None:
     res = run_plain(str(qemu.qmp), "-c", bad)
     assert res.code == 1, res
     assert res.stdout == ""
-    assert res.stderr == "GenericError: Bitmap already exists: b3\n"
+    assert res.stderr == "-c 1: transaction: GenericError: Bitmap already exists: b3\n"
     assert bitmaps(raw, "n1") == {"b3", "b4"}
+
+
+def test_each_failure_names_its_line_and_command_on_stderr_only(qemu: Qemu) -> None:
+    """With --keep-going, failures alike are told apart by the line that made them."""
+    add_node(raw := qemu.client(), qemu)
+    add = "block-dirty-bitmap-add node=n1 name=s1"
+    script = f"{add}\n{add}\nquery-name\n{add}\n/wait STOP timeout=0\n"
+    res = run_plain(str(qemu.qmp), "--keep-going", input=script)
+    assert (res.code, res.stdout) == (1, '{}\n{"name":"testvm"}\n'), res
+    assert out_lines(res.stderr) == [
+        "line 2: block-dirty-bitmap-add: GenericError: Bitmap already exists: s1",
+        "line 4: block-dirty-bitmap-add: GenericError: Bitmap already exists: s1",
+        "line 5: /wait STOP timeout=0: no such event within 0 s",
+    ]
+    res = run_plain(str(qemu.qmp), "-k", "-c", add, "-c", "query-name", "-c", add)
+    assert [line.partition(":")[0] for line in out_lines(res.stderr)] == ["-c 1", "-c 3"]
+    assert res.stderr.startswith("-c 1: block-dirty-bitmap-add: GenericError: "), res
+    res = run_plain(str(qemu.qmp), "--json", "-c", "query-name", "-c", add)
+    assert res.stderr == ""  # --json shows QEMU's reply as it came, on stdout
+    assert json.loads(out_lines(res.stdout)[1])["error"]["class"] == "GenericError"
+    assert bitmaps(raw, "n1") == {"s1"}
+
+
+def sent(log: Path) -> list[str]:
+    """The commands qmpsh sent, in order, from its transcript (``-l``)."""
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    return [r["message"]["execute"] for r in records if r["dir"] == "out"]
+
+
+def test_a_misspelled_command_in_a_script_gets_the_prompts_suggestion(
+    qemu: Qemu, tmp_path: Path
+) -> None:
+    """No schema is fetched for commands without arguments; the names are asked for
+    once, when QEMU says one is not found, whether it was sent ahead or not."""
+    log = tmp_path / "ok.jsonl"
+    res = run_plain(str(qemu.qmp), "-l", str(log), "-c", "query-name")
+    assert (res.code, res.stderr, sent(log)) == (0, "", ["query-name"])
+    log = tmp_path / "typo.jsonl"
+    script = "query-stauts\nquery-stauts\nquery-name\nquery-nme\n"
+    res = run_plain(str(qemu.qmp), "-l", str(log), "--keep-going", input=script)
+    assert (res.code, res.stdout) == (1, '{"name":"testvm"}\n'), res
+    not_found = "CommandNotFound: The command {0} has not been found; did you mean {1!r}?"
+    assert out_lines(res.stderr) == [
+        "line 1: query-stauts: " + not_found.format("query-stauts", "query-status"),
+        "line 2: query-stauts: " + not_found.format("query-stauts", "query-status"),
+        "line 4: query-nme: " + not_found.format("query-nme", "query-name"),
+    ]
+    # Lines 1-3 went ahead together; the names were asked once, after their replies.
+    ahead = ["query-stauts", "query-stauts", "query-name"]
+    assert sent(log) == [*ahead, "query-commands", "query-nme"]
 
 
 # --------------------------------------------------------------------------- HMP
@@ -254,7 +304,10 @@ def test_first_failing_command_stops_the_script(qemu: Qemu) -> None:
     res = run_plain(str(qemu.qmp), input="query-name\nnosuch-command\nstop\n")
     assert res.code == 1, res
     assert res.stdout == '{"name":"testvm"}\n'
-    assert res.stderr == "CommandNotFound: The command nosuch-command has not been found\n"
+    assert res.stderr == (
+        "line 2: nosuch-command: CommandNotFound: The command nosuch-command has not been found;"
+        " did you mean 'query-commands'?\n"
+    )
     assert running(raw), "the line after the failure ran"
 
 
@@ -276,7 +329,10 @@ def test_keep_going_runs_the_rest_and_still_fails(qemu: Qemu) -> None:
     assert res.code == 1, res
     assert res.stdout == "{}\n"
     [missing, unparsed] = out_lines(res.stderr)
-    assert missing == "CommandNotFound: The command nosuch-command has not been found"
+    assert missing == (
+        "line 1: nosuch-command: CommandNotFound: The command nosuch-command has not been found;"
+        " did you mean 'query-commands'?"
+    )
     assert unparsed.startswith("line 2: unterminated"), unparsed
     assert not running(raw), "--keep-going did not run the last line"
 
@@ -309,7 +365,7 @@ def test_dash_c_failure_exits_1_and_stops(qemu: Qemu) -> None:
     res = run_plain(str(qemu.qmp), "-c", "query-name", "-c", "nosuch", "-c", "stop")
     assert res.code == 1, res
     assert res.stdout == '{"name":"testvm"}\n'
-    assert res.stderr == "CommandNotFound: The command nosuch has not been found\n"
+    assert res.stderr == "-c 2: nosuch: CommandNotFound: The command nosuch has not been found\n"
     res = run_plain(str(qemu.qmp), "-c", 'query-status x="oops', "-c", "stop")
     assert res.code == 1, res
     assert res.stdout == ""
@@ -329,7 +385,7 @@ def test_stdout_holds_only_results(qemu: Qemu) -> None:
         "running",
     ]
     assert len(stdout) == 3
-    assert res.stderr == "CommandNotFound: The command nosuch has not been found\n"
+    assert res.stderr == "line 2: nosuch: CommandNotFound: The command nosuch has not been found\n"
 
 
 # --------------------------------------------------------------------------- --json and -v
@@ -494,7 +550,7 @@ def test_launch_cleans_up_after_a_failing_command(tmp_root: Path) -> None:
     res = run_plain("--launch", "-c", "query-name", "-c", "nosuch", env=launch_env(tmp_root))
     assert res.code == 1, res
     assert res.stdout == "{}\n"
-    assert res.stderr == "CommandNotFound: The command nosuch has not been found\n"
+    assert res.stderr == "-c 2: nosuch: CommandNotFound: The command nosuch has not been found\n"
     assert_nothing_left(tmp_root)
 
 
@@ -576,9 +632,9 @@ def test_version_exits_0() -> None:
 @pytest.mark.parametrize(
     ("line", "said"),
     [
-        ("nosuch", "unknown command: 'nosuch'"),
-        ("device_del nope", "Error: Device 'nope' not found"),
-        ("stop now", 'stop|s: extraneous characters at the end of line\nTry "help stop"'),
+        ("nosuch", "-c 1: unknown command: 'nosuch'"),
+        ("device_del nope", "-c 1: Error: Device 'nope' not found"),
+        ("stop now", '-c 1: stop|s: extraneous characters at the end of line\nTry "help stop"'),
     ],
     ids=["unknown", "runtime-error", "bad-argument"],
 )
@@ -595,7 +651,7 @@ def test_keep_going_past_a_failing_hmp_line_and_plain_text_is_not_an_error(qemu:
     assert (res.code, res.stdout, res.stderr) == (
         1,
         "VM status: running\n",
-        "unknown command: 'nosuch'\n",
+        "-c 1: unknown command: 'nosuch'\n",
     )
     res = run_plain(str(qemu.qmp), "-H", "-c", "info version", "-c", "help stop")
     assert res.code == 0, res

@@ -33,6 +33,7 @@ from qmpsh.transport.blocking import BlockingTransport
 from qmpsh.transport.interface import ServerInfo, Transport
 from qmpsh.transport.qemu_qmp import QmpTransport
 from qmpsh.transport.targets import make_transport
+from tests.support.busy import queue_filled
 from tests.support.fakeserver import (
     Behaviour,
     Connection,
@@ -940,6 +941,19 @@ def test_no_server_is_said_in_one_line(harness: Harness, tmp_path: Path) -> None
         "file": f"{tmp_path / 'file'}: not a socket",
         "port": f"127.0.0.1:{port}: connection refused (is QEMU running?)",
     }
+
+
+@transports(not_libvirt=LIBVIRTD_HOLDS_THE_SOCKET)
+def test_a_busy_monitor_is_said_in_one_line(harness: Harness, qemu: Qemu) -> None:
+    """Its one client taken and its queue full, a socket refuses at once (EAGAIN)."""
+    holder = qemu.client()
+    with queue_filled(qemu.spare):
+        said = harness.run(failure(harness, str(qemu.spare), DEADLINE))
+    assert said == (
+        f"{qemu.spare}: busy: another client may hold this monitor (QEMU serves one "
+        "client per QMP socket), and its queue of clients waiting is full"
+    )
+    assert holder.cmd("query-name") == {"name": "testvm"}  # qmpsh disturbed nobody
 
 
 @pytest.mark.parametrize(

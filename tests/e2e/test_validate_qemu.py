@@ -25,7 +25,9 @@ def test_bang_sends_as_typed_and_qemu_rejects_it(qemu: Qemu) -> None:
     done = run_qmpsh(str(qemu.qmp), "-c", "!human-monitor-command command-line=123")
     no_traceback(done.stdout, done.stderr)
     assert done.returncode == 1
-    assert done.stderr.startswith("GenericError: Invalid parameter type for 'command-line'")
+    assert done.stderr.startswith(
+        "-c 1: human-monitor-command: GenericError: Invalid parameter type for 'command-line'"
+    )
 
 
 def test_schema_error_stops_the_script_before_anything_is_sent(qemu: Qemu) -> None:

@@ -11,7 +11,7 @@ from qmpsh.render.escape import dump_json, visible
 from qmpsh.render.plain import plain_renderer
 from qmpsh.render.renderer import Renderer, hmp_text
 from qmpsh.render.rich_terminal import rich_renderer
-from qmpsh.session.outcomes import HelpList, Reply
+from qmpsh.session.outcomes import HelpList, Reply, Waited
 from qmpsh.transport.interface import ServerInfo
 
 HOSTILE = "\x1b[31mred\x1b]8;;http://x\x07link\x9b2J\r\x08[bold red]boom[/bold red]\u202e"
@@ -107,6 +107,14 @@ def test_plain_renderer_script_output() -> None:
     plain.outcome(Reply("d", {"return": ""}, hmp=True))
     assert out.getvalue() == '{"x":[1,2]}\ntext\n'
     assert err.getvalue() == "GenericError: no\n"
+    plain.outcome(Reply("e", {"error": {"class": "GenericError", "desc": "no"}}), "line 4")
+    plain.outcome(Reply("f", {"return": "Error: no\r\n"}, hmp=True), "-c 2")
+    plain.outcome(Waited(None, "STOP", 0), "line 6")
+    assert err.getvalue().splitlines()[1:] == [
+        "line 4: e: GenericError: no",
+        "-c 2: Error: no",
+        "line 6: /wait STOP: no such event within 0 s",
+    ]
 
 
 def test_plain_renderer_pretty_and_verbose_and_json_lines() -> None:
