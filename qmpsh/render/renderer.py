@@ -191,7 +191,9 @@ class Renderer:
         elif self._wait_shows_event:
             self.messages.event(outcome.event.message)
         if outcome.failure is not None:
-            self.problems.problem(f"/wait {outcome.what}: {outcome.failure}")
+            self.problems.problem(
+                f"{failed_at(where, outcome)}/wait {outcome.what}: {outcome.failure}"
+            )
 
     def problem(self, text: str) -> None:
         self.problems.problem(text)

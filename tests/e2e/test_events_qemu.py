@@ -232,7 +232,7 @@ def test_wait_takes_an_event_no_wait_took_whatever_commands_ran_since(qemu: Qemu
     assert json.loads(status)["status"] == "paused"
     assert "data" not in event(stop, "STOP")
     # The one STOP was taken by the first /wait: the second finds none.
-    assert res.stderr == "/wait STOP timeout=0: no such event within 0 s\n"
+    assert res.stderr == "line 5: /wait STOP timeout=0: no such event within 0 s\n"
 
 
 def test_wait_finds_a_job_that_ended_before_a_logging_query(qemu: Qemu) -> None:
@@ -291,7 +291,10 @@ def test_wait_for_a_job_that_ends_with_an_error_fails_the_script(qemu: Qemu) -> 
     assert reply == "{}"
     error = event(completed, "BLOCK_JOB_COMPLETED")["data"]["error"]
     assert error
-    assert res.stderr == f"/wait BLOCK_JOB_COMPLETED timeout=10 device=b0: job b0 failed: {error}\n"
+    assert (
+        res.stderr
+        == f"line 2: /wait BLOCK_JOB_COMPLETED timeout=10 device=b0: job b0 failed: {error}\n"
+    )
 
 
 def test_wait_that_asks_for_the_failure_succeeds(qemu: Qemu) -> None:
@@ -306,7 +309,8 @@ def test_wait_that_asks_for_the_failure_succeeds(qemu: Qemu) -> None:
     # Without a condition on the status, the same status change is the job failing.
     res = run_plain(str(qemu.qmp), input=start + "/wait JOB_STATUS_CHANGE id=b0 timeout=10\n" * 9)
     assert res.code == 1, res
-    assert res.stderr == "/wait JOB_STATUS_CHANGE id=b0 timeout=10: job b0 is aborting\n"
+    assert res.stderr.endswith(": /wait JOB_STATUS_CHANGE id=b0 timeout=10: job b0 is aborting\n")
+    assert res.stderr.startswith("line ") and res.stderr.count("\n") == 1
     statuses = [
         event(line, "JOB_STATUS_CHANGE")["data"]["status"] for line in out_lines(res.stdout)[1:]
     ]
@@ -321,7 +325,8 @@ def test_wait_for_a_migration_that_fails_fails_the_script(qemu: Qemu) -> None:
     )
     res = run_plain(str(qemu.qmp), input=start + "/wait MIGRATION timeout=10\n" * 9)
     assert res.code == 1, res
-    assert res.stderr == "/wait MIGRATION timeout=10: migration failed\n"
+    assert res.stderr.endswith(": /wait MIGRATION timeout=10: migration failed\n")
+    assert res.stderr.startswith("line ") and res.stderr.count("\n") == 1
     assert event(out_lines(res.stdout)[-1], "MIGRATION")["data"] == {"status": "failed"}
     res = run_plain(str(qemu.qmp), input=start + "/wait MIGRATION status=failed timeout=10\n")
     assert res.code == 0, res
