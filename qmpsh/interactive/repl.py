@@ -1,7 +1,7 @@
 """The interactive prompt: read, run, render, with events shown above the line.
 
-prompt_toolkit is imported here (and in ``completer`` / ``style``) only, so
-scripts never pay for it. Ctrl-C clears the line at the prompt and cancels a
+prompt_toolkit is imported only in ``interactive`` (inside the functions that
+build the prompt), so scripts never pay for it. Ctrl-C clears the line at the prompt and cancels a
 command in flight; Ctrl-D or ``/exit`` leaves, and so does a ``quit`` QEMU
 accepted (exit 0); QEMU going away otherwise ends the prompt with one line
 (``ConnectionLost``, exit 4, reported by ``cli``).
