@@ -44,4 +44,20 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT${QMPSH_EXTRA:-}"
+# pip takes seconds even with nothing to do: skip it while the venv holds this
+# pyproject.toml's install with this extra (any extra will do for none). The stamp
+# has a line "HASH EXTRA" per install since pyproject.toml last changed.
+stamp="$VENV/.qmpsh-installed"
+hash="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+extra="${QMPSH_EXTRA:-}"
+if [ -n "$extra" ]; then
+    grep -qxF -- "$hash $extra" "$stamp" 2>/dev/null && installed=1 || installed=0
+else
+    grep -qF -- "$hash " "$stamp" 2>/dev/null && installed=1 || installed=0
+fi
+if [ "$installed" = 0 ]; then
+    echo "dev/setup: pip install -e .$extra into $VENV (new venv or pyproject.toml changed)" >&2
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT$extra"
+    { grep -F -- "$hash " "$stamp" 2>/dev/null || true; echo "$hash $extra"; } >"$stamp.new"
+    mv "$stamp.new" "$stamp"
+fi

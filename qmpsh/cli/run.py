@@ -140,7 +140,12 @@ async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool
             session.reply_timeout = args.timeout
             # A QEMU qmpsh launched is not coming back once it is gone.
             return await _interactive(
-                session, renderer, target, args, None if launched else connect
+                session,
+                renderer,
+                target,
+                args,
+                None if launched else connect,
+                launched.describe() if launched else "",
             )
         session.reply_timeout = args.timeout or SCRIPT_REPLY_TIMEOUT
         return await _script(session, renderer, args)
@@ -176,12 +181,15 @@ async def _interactive(
     target: str,
     args: argparse.Namespace,
     reconnect: Connector | None,
+    launched_note: str = "",
 ) -> int:
     # prompt_toolkit, rich, pygments: 135 ms that only a person at the prompt pays.
     from qmpsh.interactive.repl import Looks, run_repl
 
     settings: Settings = args.settings
     renderer.banner(target, session.transport.info, session.mode)
+    if launched_note:
+        renderer.notice(launched_note)
     session.muted.update(settings.events_mute)
     return await run_repl(
         session,

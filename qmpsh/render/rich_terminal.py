@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Literal
 
 from qmpsh.language.helptext import CommandHelp
 from qmpsh.render.escape import dump_json, inert_text
@@ -61,6 +62,9 @@ class Consoles:
         theme = rich_theme()
         force = True if color else None  # --color=always: colour even into a pipe
         plain = None if color is None else not color  # None: rich reads NO_COLOR itself
+        # rich gives a dumb terminal no colour even when forced; ``always`` means always.
+        dumb = os.environ.get("TERM", "").lower() in ("dumb", "unknown")
+        system: Literal["auto", "standard"] = "standard" if color and dumb else "auto"
 
         def console(stderr: bool) -> Console:
             return Console(
@@ -72,6 +76,7 @@ class Consoles:
                 width=width,
                 force_terminal=force,
                 no_color=plain,
+                color_system=system,
             )
 
         self.out, self.err = console(False), console(file is None)

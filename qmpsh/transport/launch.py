@@ -32,6 +32,14 @@ class Launched:
     socket: Path
     log: Path
     command: list[str] = field(default_factory=list)
+    scratch: bool = False
+
+    def describe(self) -> str:
+        """What a person at the prompt is told: this VM is theirs to break."""
+        said = "throwaway QEMU (stopped on exit)"
+        if self.scratch:
+            said += "; scratch disk disk0, node 'scratch': try  query-block"
+        return said
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop QEMU (SIGTERM, then SIGKILL) and remove every file it had."""
@@ -60,7 +68,8 @@ def launch(extra: list[str], *, timeout: float = 10.0) -> Launched:
     socket = directory / "qmp.sock"
     log = directory / "qemu.log"
     try:
-        args = list(extra) if extra else DEFAULT_MACHINE + _scratch_disk(directory)
+        scratch = [] if extra else _scratch_disk(directory)
+        args = list(extra) if extra else DEFAULT_MACHINE + scratch
         if not any(a in ("-display", "-nographic") for a in args):
             args += ["-display", "none"]
         command = [binary, *args, "-qmp", f"unix:{socket},server=on,wait=off"]
@@ -71,7 +80,7 @@ def launch(extra: list[str], *, timeout: float = 10.0) -> Launched:
     except (OSError, subprocess.SubprocessError, ConnectFailed) as err:
         shutil.rmtree(directory, ignore_errors=True)
         raise ConnectFailed(f"{binary}: could not start QEMU: {err}") from None
-    launched = Launched(process, directory, socket, log, command)
+    launched = Launched(process, directory, socket, log, command, bool(scratch))
     deadline = time.monotonic() + timeout
     while not socket.exists():
         if process.poll() is not None or time.monotonic() > deadline:

@@ -146,6 +146,14 @@ def test_scripts_have_no_colour_unless_color_always(qemu: Qemu) -> None:
     assert plain(done.stderr).startswith("-c 2: bogus-command: CommandNotFound: ")
 
 
+def test_color_always_means_colour_on_a_dumb_terminal_too(qemu: Qemu) -> None:
+    """``always`` means always, as for ``ls`` and ``grep``: ``TERM=dumb`` does not veto it."""
+    done = run_qmpsh("--color=always", str(qemu.qmp), "-c", "query-name", env={"TERM": "dumb"})
+    assert done.returncode == 0
+    assert colour_codes(done.stdout)
+    assert plain(done.stdout) == '{"name":"testvm"}\n'
+
+
 # -- spinner
 
 

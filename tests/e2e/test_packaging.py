@@ -165,3 +165,49 @@ def test_the_wheel_installed_in_a_fresh_venv_works(dist: Path, qemu: Qemu, tmp_p
     assert qmpsh("--completions", "zsh").stdout == zsh.read_text()
     done = qmpsh(str(qemu.qmp), "-c", "query-name")
     assert (done.returncode, done.stdout, done.stderr) == (0, '{"name":"testvm"}\n', "")
+
+
+def test_dev_setup_runs_pip_only_when_the_venv_is_not_current(tmp_path: Path) -> None:
+    """dev/setup.sh on a copy, with a stand-in venv python that records each pip run."""
+    shutil.copytree(ROOT / "dev", tmp_path / "dev")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    tools, venv_bin = tmp_path / "tools", tmp_path / "venv" / "bin"
+    log = tmp_path / "pip.log"
+    for directory, name, body in [
+        (tools, "qemu-system-x86_64", "true"),  # present: nothing for apt-get to do
+        (tools, "qemu-img", "true"),
+        (venv_bin, "python", f'echo "$*" >>{log}'),
+    ]:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(f"#!/bin/sh\n{body}\n")
+        (directory / name).chmod(0o755)
+
+    def setup(extra: str = "") -> str:
+        env = {
+            **os.environ,
+            "PATH": f"{tools}:{os.environ['PATH']}",
+            "QMPSH_VENV": str(tmp_path / "venv"),
+            "QMPSH_EXTRA": extra,
+            "PYTHON": sys.executable,
+        }
+        done = subprocess.run(
+            ["bash", "-c", "source dev/setup.sh"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stderr
+
+    def pip_runs() -> list[str]:
+        return log.read_text().splitlines() if log.exists() else []
+
+    assert "pip install -e . into" in setup()
+    assert setup() == "" and len(pip_runs()) == 1  # current: pip not run again
+    assert "pip install -e .[dev] into" in setup("[dev]")  # the test extra still installs
+    assert setup("[dev]") == setup() == "" and len(pip_runs()) == 2
+    with (tmp_path / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("\n# changed\n")
+    assert "pip install -e .[dev] into" in setup("[dev]")
+    assert pip_runs()[-1].endswith(f"-e {tmp_path}[dev]")

@@ -22,6 +22,7 @@ import pytest
 
 import qmpsh
 from tests.support.places import short_tempdir
+from tests.support.pty_process import PtyProcess
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import PipedQmpsh, compact, out_lines, run_plain
 from tests.support.rawqmp import RawQmp
@@ -543,6 +544,25 @@ def test_launch_cleans_up_the_qemu_and_files_it_made(tmp_root: Path, end: str) -
         "sigterm": "qmpsh: interrupted (SIGTERM)\n",
     }
     assert (res.stdout, res.stderr) == ("", said[end])
+    assert_nothing_left(tmp_root)
+
+
+def test_launch_banner_says_the_vm_is_throwaway_and_names_its_scratch_disk(
+    tmp_root: Path,
+) -> None:
+    """At the prompt (on a real pty), the banner says what --launch gave the person."""
+    env = launch_env(tmp_root, XDG_STATE_HOME=str(tmp_root / "state"))
+    term = PtyProcess.qmpsh("--launch", env=env)
+    try:
+        term.expect("QMP>")
+        [said] = [line for line in term.text().splitlines() if "throwaway" in line]
+        assert said == (
+            "throwaway QEMU (stopped on exit); scratch disk disk0, node 'scratch': try  query-block"
+        )
+        assert term.finish() == 0
+    finally:
+        term.close()
+    shutil.rmtree(tmp_root / "state")
     assert_nothing_left(tmp_root)
 
 

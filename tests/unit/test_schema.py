@@ -204,6 +204,8 @@ def test_sizes_with_suffixes_for_integer_members() -> None:
     assert args["size"] == 1024**3
     args = check_call(idx, call("object-add qom-type=memory-backend-ram id=m size=1.5M"))
     assert args["size"] == 1536 * 1024
+    args = check_call(idx, call("block-job-set-speed device=j speed=10M"))  # the README's
+    assert args["speed"] == 10 * 1024**2
     with pytest.raises(InputError, match="expected int"):  # quoted: the user meant a string
         check_call(idx, call('object-add qom-type=memory-backend-ram id=m size="1G"'))
     # a str member keeps "1G" as typed
