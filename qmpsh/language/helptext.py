@@ -125,7 +125,7 @@ def _members(
     members = index.members(type_name, given)
     for member in sorted(members, key=lambda m: m.optional):
         lines.append(_line(index, member, depth))
-        nested = index.object_type(member.type)
+        nested = _expandable(index, member.type)
         if nested is not None:
             inner = given.get(member.name)
             level = inner if isinstance(inner, Mapping) else {}
@@ -137,6 +137,19 @@ def _members(
             HelpLine(depth, f"variants by {tag}:", "", _values(cases) + f" (/help ... {tag}=X)")
         )
     return lines
+
+
+def _expandable(index: SchemaIndex, type_name: str) -> str | None:
+    """The object whose members go under a member: its own, or its array elements'.
+
+    An ``array of object`` (blkdebug's ``inject-error``) is typed as a list of
+    such objects, so its element's members are what the user needs to see.
+    """
+    nested = index.object_type(type_name)
+    if nested is not None:
+        return nested
+    array = index.array_type(type_name)
+    return index.object_type(index.element_type(array)) if array is not None else None
 
 
 def _line(index: SchemaIndex, member: Member, depth: int) -> HelpLine:

@@ -47,6 +47,19 @@ def test_blockdev_add_tree_shows_variants_until_the_tag_is_given(name: str) -> N
     assert (driver.type, driver.notes.split(",")[0]) == ("enum", "required")
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_an_array_of_objects_shows_its_elements_members(name: str) -> None:
+    tree = describe(index(name), "blockdev-add", {"driver": "blkdebug"})
+    assert tree is not None
+    rows = names(tree.lines)
+    at = rows.index("  inject-error")
+    assert tree.lines[at].type == "array of object"
+    elements = rows[at + 1 : rows.index("  set-state")]
+    assert {"    event", "    errno", "    once"} <= set(elements)
+    event = tree.lines[at + 1 + elements.index("    event")]
+    assert event.notes.startswith("required") and "read_aio" in event.notes
+
+
 def test_return_shape_and_enum_values() -> None:
     idx = index("qemu-7.2.22-x86_64.json.gz")
     tree = describe(idx, "query-status", {})
