@@ -83,6 +83,16 @@ def test_groups_cover_every_command_once(name: str) -> None:
         assert all(n.startswith("x-") for n in by_group["experimental (x-)"])
 
 
+def test_groups_people_use_come_first_and_experimental_last() -> None:
+    groups = [group for group, _ in group_commands(index("qemu-7.2.22-x86_64.json.gz").commands)]
+    assert groups[:4] == ["query", "block", "jobs", "migration"]
+    assert groups[-2:] == ["other", "experimental (x-)"]
+    assert dict(group_commands(["x-blockdev-change", "blockdev-add"])) == {
+        "block": ["blockdev-add"],
+        "experimental (x-)": ["x-blockdev-change"],
+    }
+
+
 def test_an_unknown_topic_names_the_closest_command_or_event() -> None:
     idx = index("qemu-7.2.22-x86_64.json.gz")
     assert unknown_topic("query-stauts", idx, ()) == (
