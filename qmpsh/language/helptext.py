@@ -15,9 +15,9 @@ from qmpsh.language.builtin_registry import BUILTINS
 from qmpsh.language.schema import Member, SchemaIndex
 from qmpsh.language.validate import unknown
 
-#: (group, name prefixes), first match wins; the rest go to "other".
+#: (group, name prefixes), first match wins; the rest go to "other", shown after these
+#: and before ``EXPERIMENTAL``: the families people use most come first.
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("experimental (x-)", ("x-",)),
     ("query", ("query-",)),
     ("block", ("block", "drive", "nbd-", "eject", "change-", "blockdev")),
     ("jobs", ("job-",)),
@@ -25,6 +25,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("devices and objects", ("device", "object-", "qom-", "netdev", "chardev", "balloon")),
     ("VM state", ("stop", "cont", "system_", "quit", "inject-nmi", "screendump")),
 )
+#: Matched before ``GROUPS`` (``x-blockdev-...`` is experimental, not block), shown last.
+EXPERIMENTAL = "experimental (x-)"
 MAX_DEPTH = 3  # argument trees: deep enough for blockdev-add's file.cache.direct
 RETURN_DEPTH = 2  # return values: the shape, not every field of every nested object
 MAX_VALUES = 64  # help is where every choice is shown; only giant enums (QKeyCode) are cut
@@ -47,12 +49,13 @@ class CommandHelp:
 
 
 def group_commands(names: Iterable[str]) -> list[tuple[str, list[str]]]:
-    """Commands by family, in a fixed order, each sorted."""
+    """Commands by family, in a fixed order (experimental last), each sorted."""
     groups: dict[str, list[str]] = {group: [] for group, _ in GROUPS}
     groups["other"] = []
+    groups[EXPERIMENTAL] = []
     for name in sorted(names):
         group = next((g for g, prefixes in GROUPS if name.startswith(prefixes)), "other")
-        groups[group].append(name)
+        groups[EXPERIMENTAL if name.startswith("x-") else group].append(name)
     return [(group, members) for group, members in groups.items() if members]
 
 
@@ -125,7 +128,7 @@ def _members(
     members = index.members(type_name, given)
     for member in sorted(members, key=lambda m: m.optional):
         lines.append(_line(index, member, depth))
-        nested = index.object_type(member.type)
+        nested = _expandable(index, member.type)
         if nested is not None:
             inner = given.get(member.name)
             level = inner if isinstance(inner, Mapping) else {}
@@ -137,6 +140,19 @@ def _members(
             HelpLine(depth, f"variants by {tag}:", "", _values(cases) + f" (/help ... {tag}=X)")
         )
     return lines
+
+
+def _expandable(index: SchemaIndex, type_name: str) -> str | None:
+    """The object whose members go under a member: its own, or its array elements'.
+
+    An ``array of object`` (blkdebug's ``inject-error``) is typed as a list of
+    such objects, so its element's members are what the user needs to see.
+    """
+    nested = index.object_type(type_name)
+    if nested is not None:
+        return nested
+    array = index.array_type(type_name)
+    return index.object_type(index.element_type(array)) if array is not None else None
 
 
 def _line(index: SchemaIndex, member: Member, depth: int) -> HelpLine:

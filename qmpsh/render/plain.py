@@ -8,6 +8,8 @@ inert on a terminal, encodable anywhere.
 from __future__ import annotations
 
 import contextlib
+import re
+import shutil
 import sys
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 
 #: Reused for every outcome: plain output is never paged.
 _UNPAGED = contextlib.nullcontext()
+
+#: Help's notes are wrapped into their column only if it is at least this wide.
+MIN_NOTES = 20
 
 
 class Streams:
@@ -59,9 +64,12 @@ class Streams:
 class PlainReplies:
     """Results as a script reads them: JSON, HMP's text, and ``/help`` as bare lines."""
 
-    def __init__(self, streams: Streams, *, pretty: bool = False) -> None:
+    def __init__(self, streams: Streams, *, pretty: bool = False, width: int | None = None) -> None:
+        """``width`` wraps ``/help CMD``'s notes; None: the terminal's, and no
+        wrapping into a pipe, where each row stays one line to grep."""
         self.streams = streams
         self.indent = 2 if pretty else None
+        self.width = width
 
     def value(self, value: object) -> None:
         self.streams.json_line(value, indent=self.indent)
@@ -75,7 +83,10 @@ class PlainReplies:
         self.streams.write("".join(f"{line}\n" for line in lines))
 
     def command_help(self, tree: CommandHelp) -> None:
-        rows = [tree.title, *("".join(cells).rstrip() for cells in tree_rows(tree))]
+        width = self.width
+        if width is None and is_terminal(self.streams.out):
+            width = shutil.get_terminal_size().columns
+        rows = [tree.title, *("".join(cells).rstrip() for cells in tree_rows(tree, width))]
         self.streams.write("".join(f"{row}\n" for row in rows))
 
 
@@ -87,12 +98,13 @@ def plain_renderer(
     events: bool = False,
     out: IO[str] | None = None,
     err: IO[str] | None = None,
+    width: int | None = None,
 ) -> Renderer:
     """Script output: return values on stdout, errors on stderr, nothing else."""
     streams = Streams(out, err)
     return Renderer(
         writer=streams,
-        replies=PlainReplies(streams, pretty=pretty),
+        replies=PlainReplies(streams, pretty=pretty, width=width),
         messages=JsonLines(streams),
         problems=Problems(streams),
         presence=Quiet(),
@@ -102,15 +114,40 @@ def plain_renderer(
     )
 
 
-def tree_rows(tree: CommandHelp) -> list[tuple[str, str, str]]:
-    """(indented name, type, notes) cells, padded so the columns line up."""
+def tree_rows(tree: CommandHelp, width: int | None = None) -> list[tuple[str, str, str]]:
+    """(indented name, type, notes) cells, padded so the columns line up.
+
+    Within ``width`` columns, long notes (an enum's values) go on more rows under
+    the notes column: a terminal would wrap them to column 0, across the names.
+    """
     names = [("  " * line.depth + line.name, line) for line in tree.lines]
-    width = max((len(n) for n, line in names if line.type), default=0) + 2
+    name_width = max((len(n) for n, line in names if line.type), default=0) + 2
     types = max((len(line.type) for line in tree.lines), default=0) + 2
     rows = []
     for name, line in names:
         if not line.type and not line.notes:
             rows.append((name, "", ""))
-        else:
-            rows.append((name.ljust(width), line.type.ljust(types), line.notes))
+            continue
+        name_cell, type_cell = name.ljust(name_width), line.type.ljust(types)
+        room = None if width is None else width - len(name_cell) - len(type_cell)
+        first, *more = _wrapped(line.notes, room)
+        rows.append((name_cell, type_cell, first))
+        rows += [(" " * len(name_cell), " " * len(type_cell), part) for part in more]
     return rows
+
+
+def _wrapped(notes: str, room: int | None) -> list[str]:
+    """``notes`` in lines of at most ``room`` characters, broken after ``|``, ``,`` or before ``(``.
+
+    Too little room (a narrow terminal, a deep tree) leaves them on one line: a
+    column a few characters wide is harder to read than a terminal's wrapping.
+    """
+    if room is None or room < MIN_NOTES or len(notes) <= room:
+        return [notes]
+    lines = [""]
+    for piece in re.split(r"(?<=[|,] )|(?= \()", notes):
+        if lines[-1] and len(lines[-1] + piece.rstrip()) > room:
+            lines.append("")
+            piece = piece.lstrip()
+        lines[-1] += piece
+    return [line.rstrip() for line in lines]

@@ -156,7 +156,8 @@ class RichReplies:
     def command_help(self, tree: CommandHelp) -> None:
         console = self.consoles.out
         console.print(inert_text(tree.title, "help.builtin"))
-        for name, kind, notes in tree_rows(tree):
+        width = console.width if console.is_terminal else None
+        for name, kind, notes in tree_rows(tree, width):
             line = inert_text(name, "help.builtin" if kind else "")
             line.append_text(inert_text(kind, "help.type"))
             line.append_text(inert_text(notes, "notice"))

@@ -47,6 +47,19 @@ def test_blockdev_add_tree_shows_variants_until_the_tag_is_given(name: str) -> N
     assert (driver.type, driver.notes.split(",")[0]) == ("enum", "required")
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_an_array_of_objects_shows_its_elements_members(name: str) -> None:
+    tree = describe(index(name), "blockdev-add", {"driver": "blkdebug"})
+    assert tree is not None
+    rows = names(tree.lines)
+    at = rows.index("  inject-error")
+    assert tree.lines[at].type == "array of object"
+    elements = rows[at + 1 : rows.index("  set-state")]
+    assert {"    event", "    errno", "    once"} <= set(elements)
+    event = tree.lines[at + 1 + elements.index("    event")]
+    assert event.notes.startswith("required") and "read_aio" in event.notes
+
+
 def test_return_shape_and_enum_values() -> None:
     idx = index("qemu-7.2.22-x86_64.json.gz")
     tree = describe(idx, "query-status", {})
@@ -68,6 +81,16 @@ def test_groups_cover_every_command_once(name: str) -> None:
     assert "blockdev-add" in by_group["block"]
     if version(name) >= (4, 2):
         assert all(n.startswith("x-") for n in by_group["experimental (x-)"])
+
+
+def test_groups_people_use_come_first_and_experimental_last() -> None:
+    groups = [group for group, _ in group_commands(index("qemu-7.2.22-x86_64.json.gz").commands)]
+    assert groups[:4] == ["query", "block", "jobs", "migration"]
+    assert groups[-2:] == ["other", "experimental (x-)"]
+    assert dict(group_commands(["x-blockdev-change", "blockdev-add"])) == {
+        "block": ["blockdev-add"],
+        "experimental (x-)": ["x-blockdev-change"],
+    }
 
 
 def test_an_unknown_topic_names_the_closest_command_or_event() -> None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 
+from qmpsh.language.helptext import describe
 from qmpsh.render.escape import dump_json, visible
 from qmpsh.render.plain import plain_renderer
 from qmpsh.render.renderer import Renderer, hmp_text
 from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.outcomes import HelpList, Reply, Waited
 from qmpsh.transport.interface import ServerInfo
+from tests.support.corpus import index
 
 HOSTILE = "\x1b[31mred\x1b]8;;http://x\x07link\x9b2J\r\x08[bold red]boom[/bold red]\u202e"
 
@@ -138,6 +141,40 @@ def test_plain_renderer_on_a_terminal_makes_controls_visible() -> None:
     plain.outcome(Reply("b", {"error": {"class": "E", "desc": "\x1b]0;x\x07"}}))
     assert out.getvalue() == "a\\x1b[2Jb\n"
     assert err.getvalue() == "E: \\x1b]0;x\\x07\n"
+
+
+def _help_lines(text: str) -> list[str]:
+    """``/help blockdev-add``'s rows, each checked to keep its long notes in their column."""
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()
+    driver = next(line for line in lines if line.startswith("  driver "))
+    column = driver.index("required")
+    after = lines[lines.index(driver) + 1 :]
+    more = after[: next(i for i, line in enumerate(after) if line.startswith("  node-name"))]
+    assert more, "the driver's values take more than one line"
+    for line in more:
+        assert line[:column].isspace() and not line[column].isspace()
+    notes = " ".join(line.strip() for line in [driver[column:], *more])
+    assert "| vvfat" in notes and "qcow2 | qed" in notes
+    return lines
+
+
+def test_plain_help_wraps_long_notes_within_their_column() -> None:
+    tree = describe(index("qemu-7.2.22-x86_64.json.gz"), "blockdev-add", {})
+    assert tree is not None
+    out = io.StringIO()
+    plain_renderer(out=out, width=60).outcome(tree)
+    assert all(len(line) <= 60 for line in _help_lines(out.getvalue()))
+    out = io.StringIO()
+    plain_renderer(out=out).outcome(tree)  # into a pipe: one line per row, to grep
+    assert any(len(line) > 200 and "| vvfat" in line for line in out.getvalue().splitlines())
+
+
+def test_rich_help_on_a_terminal_wraps_long_notes_within_their_column() -> None:
+    tree = describe(index("qemu-7.2.22-x86_64.json.gz"), "blockdev-add", {})
+    assert tree is not None
+    out = FakeTty()
+    rich_renderer(file=out, width=70, color=False).outcome(tree)
+    assert all(len(line) <= 70 for line in _help_lines(out.getvalue()))
 
 
 def _ansi(renderable: object) -> str:
