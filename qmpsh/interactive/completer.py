@@ -1,13 +1,13 @@
 """Tab completion: candidates for the kind of position the context found, fuzzy-ranked.
 
 ``candidates()`` is pure (a context, what the session knows and the live values
-in, candidates out; only ``/fd PATH`` lists a local directory), so it is tested
-on recorded schemas and replies. Live values (node names, QOM paths, HMP
-commands ...) come from ``language.live_values``; the prompt_toolkit glue at the bottom
-awaits them in the completion coroutine, never in a key handler, so typing
-never waits for QEMU. Arguments come
-required first, already-given ones dropped, each with its type,
-required/optional and deprecation beside it.
+in, candidates out; only a local path, after ``/fd`` or ``filename=``, lists a
+directory), so it is tested on recorded schemas and replies. Live values (node
+names, QOM paths, HMP commands ...) come from ``language.live_values``; the
+prompt_toolkit glue at the bottom awaits them in the completion coroutine, never
+in a key handler, so typing never waits for QEMU. Arguments come required first,
+already-given ones dropped, each with its type, required/optional and
+deprecation beside it.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
     if ctx.kind == ctx_.BUILTIN:
         return _builtins()
     if ctx.kind == ctx_.PATH:
-        return _paths(ctx.word)
+        return _paths(ctx.word.lstrip("\"'"))
     if ctx.kind == ctx_.EVENT_LOG:
         verbs = [Candidate(verb, meaning) for verb, meaning in ctx_.EVENT_LOG_VERBS.items()]
         return verbs + [Candidate(name, "event") for name in sorted(index.events if index else ())]
@@ -292,6 +292,8 @@ def _ranked(
     word = ctx.word
     if ctx.kind == ctx_.VALUE and word[:1] in ("'", '"'):
         return word, [Candidate(word[0] + c.text + word[0], c.meta) for c in rank(word[1:], found)]
+    if ctx.kind == ctx_.PATH and word[:1] in ("'", '"'):  # left open: a directory goes on
+        return word, [Candidate(word[0] + c.text, c.meta) for c in rank(word[1:], found)]
     return word, rank(word, found)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from qmpsh.errors import InputError
 from qmpsh.language.builtin_registry import BUILTINS, ArgumentKind
@@ -27,7 +28,7 @@ JSON_ARGUMENT = "json-argument"  # a key inside "arguments": {...}
 WAIT_EVENT = "event"  # an event name (for /wait, /events mute)
 EVENT_LOG = "event-log"  # an event name or one of EVENT_LOG_VERBS (for /events)
 HELP_TOPIC = "help-topic"  # a command or event name after /help
-PATH = "path"  # a local file (for /fd)
+PATH = "path"  # a local file (for /fd, and the values of HOST_PATHS)
 ACTION = "action"  # an action's name inside ``transaction(``
 NONE = "none"
 
@@ -40,6 +41,32 @@ EVENT_LOG_VERBS = {
 _JSON_EXECUTE = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]*)\Z')
 _JSON_NAME = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]+)"')
 _JSON_ARG_KEY = re.compile(r'"arguments"\s*:\s*\{(?:[^{}]*,)?\s*"([^"]*)\Z')
+
+
+#: (commands, dotted keys): space-separated globs of the str members that name a file on
+#: the host qmpsh runs beside, so their values complete as local paths. Only members
+#: whose name and command leave no doubt: ``filename`` of blockdev-add/-create's file,
+#: host_device and host_cdrom drivers (ssh, nfs, gluster ``path`` are remote), the new
+#: image of drive-mirror/-backup and blockdev-snapshot-sync, a medium's image, dumps,
+#: and a file chardev's ``in``/``out``/``logfile``. QOM paths and socket paths are not.
+HOST_PATHS: tuple[tuple[str, str], ...] = (
+    ("blockdev-add blockdev-create", "filename *.filename"),
+    ("blockdev-change-medium screendump pmemsave memsave", "filename"),
+    ("xen-save-devices-state xen-load-devices-state", "filename"),
+    ("drive-mirror drive-backup", "target"),
+    ("blockdev-snapshot-sync", "snapshot-file"),
+    ("chardev-add chardev-change", "backend.data.in backend.data.out backend.data.logfile"),
+)
+
+
+def is_host_path(command: str, path: tuple[str, ...]) -> bool:
+    """Whether the value of ``command``'s dotted key ``path`` names a local file."""
+    key = ".".join(path)
+    return any(
+        any(fnmatchcase(command, c) for c in commands.split())
+        and any(fnmatchcase(key, k) for k in keys.split())
+        for commands, keys in HOST_PATHS
+    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +166,9 @@ def _command_context(line: str) -> Context:
         return Context(ARGUMENT, "", command, (), given)
     key, eq, value = current.partition("=")
     if eq:
-        return Context(VALUE, value, command, tuple(key.split(".")), given)
+        dotted = tuple(key.split("."))
+        kind = PATH if is_host_path(command, dotted) else VALUE
+        return Context(kind, value, command, dotted, given)
     *path, word = key.split(".")
     return Context(ARGUMENT, word, command, tuple(path), given)
 

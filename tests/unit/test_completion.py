@@ -236,3 +236,16 @@ def test_without_a_schema_only_names_are_offered() -> None:
     knows = Knows(None, commands=("query-status", "stop"))
     assert [f.text for f in complete("st", knows)[1]] == ["stop"]
     assert complete("blockdev-add ", knows)[1] == []
+
+
+def test_host_path_members_complete_local_files(tmp_path: Path) -> None:
+    (tmp_path / "disk.img").touch()
+    (tmp_path / "images").mkdir()
+    assert texts(f"blockdev-add driver=file filename={tmp_path}/d") == [f"{tmp_path}/disk.img"]
+    assert texts(f"blockdev-add driver=qcow2 file.filename={tmp_path}/i") == [f"{tmp_path}/images/"]
+    assert texts(f"drive-mirror target='{tmp_path}/d") == [f"'{tmp_path}/disk.img"]
+    assert texts(f"transaction( blockdev-snapshot-sync snapshot-file={tmp_path}/d") == [
+        f"{tmp_path}/disk.img"
+    ]
+    assert texts(f"qom-get path={tmp_path}/d") == []  # a QOM path, not a file
+    assert texts(f"blockdev-add driver=ssh path={tmp_path}/d") == []  # on the remote host
