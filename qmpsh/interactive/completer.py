@@ -118,13 +118,23 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
 def live_candidates(
     wants: Iterable[live.Want], replies: Callable[[live.Question], object]
 ) -> list[Candidate]:
-    """Extract each wanted question's reply (None: failed, timed out, not asked)."""
+    """Extract each wanted question's reply (None: failed, timed out, not asked).
+
+    A want of notes adds none: its note goes after the meta of the name it is about.
+    """
     found: list[Candidate] = []
+    notes: dict[str, str] = {}
     for want in wants:
         reply = replies(want.question)
-        if reply is not None:
-            found += [Candidate(text, meta) for text, meta in want.extract(reply)]
-    return found
+        if reply is None:
+            continue
+        values = want.extract(reply)
+        if want.notes:
+            for text, note in values:
+                notes.setdefault(text, note)
+        else:
+            found += [Candidate(text, meta) for text, meta in values]
+    return [Candidate(c.text, ", ".join(filter(None, (c.meta, notes.get(c.text))))) for c in found]
 
 
 def _builtins() -> list[Candidate]:
