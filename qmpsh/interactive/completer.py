@@ -102,7 +102,7 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
     if ctx.kind == ctx_.ARGUMENT:
         return _arguments(ctx, index)
     if ctx.kind == ctx_.JSON_ARGUMENT:
-        return [Candidate(m.name, _member_meta(m, index)) for m in index.arguments(ctx.command)]
+        return [Candidate(m.name, _member_meta(m, index)) for m in _unused_members(ctx, index)]
     if ctx.kind == ctx_.VALUE:
         return _values(ctx, index)
     if ctx.kind == ctx_.WAIT_EVENT:
@@ -179,16 +179,22 @@ def _member_meta(member: Member, index: SchemaIndex) -> str:
     return ", ".join(notes)
 
 
-def _arguments(ctx: Context, index: SchemaIndex) -> list[Candidate]:
+def _unused_members(ctx: Context, index: SchemaIndex) -> list[Member]:
+    """The members of the object at ``ctx.path`` not already given, required first."""
     members = index.nested_members(ctx.command, ctx.path, ctx.given)
     level: object = ctx.given
-    for part in ctx.path:
-        level = level.get(part) if isinstance(level, dict) else None
+    for part in ctx.path:  # an array's element by its index (``capabilities.0``)
+        if isinstance(level, list) and part.isdigit() and int(part) < len(level):
+            level = level[int(part)]
+        else:
+            level = level.get(part) if isinstance(level, dict) else None
     given = set(level) if isinstance(level, dict) else set()
+    return sorted((m for m in members if m.name not in given), key=lambda m: m.optional)
+
+
+def _arguments(ctx: Context, index: SchemaIndex) -> list[Candidate]:
     found: list[Candidate] = []
-    for member in sorted(members, key=lambda m: m.optional):  # required first, stable
-        if member.name in given:
-            continue
+    for member in _unused_members(ctx, index):
         meta = _member_meta(member, index)
         has_object = index.object_type(member.type) is not None
         if index.meta(member.type) != "object":

@@ -8,6 +8,7 @@ characters before it completes all of them.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,31 @@ def test_tab_completes_a_host_path_for_filename_and_qemu_opens_it(
             r.type(f"drive-mirror target='{tmp_path}/i" + TAB)  # quoted: left open
             await r.until(_line_is(r, f"drive-mirror target='{tmp_path}/images/"), "the dir")
             await _clear(r)
+            r.type(CTRL_D)
+            await r.finish()
+
+    run(body())
+
+
+def test_tab_completes_keys_inside_an_inline_json_value_and_qemu_takes_it(
+    qemu: Qemu, tmp_path: Path
+) -> None:
+    image = tmp_path / "j.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "1M"], check=True)
+
+    async def body() -> None:
+        async with running_repl(qemu) as r:
+            line = "blockdev-add node-name=inj driver=qcow2 file={"
+            r.type(line + '"dr' + TAB)
+            await r.until(_line_is(r, line + '"driver'), "file's driver key")
+            line += '"driver": "file", '
+            r.type('": "file", "fi' + TAB)
+            await r.until(_line_is(r, line + '"filename'), "the file driver's filename key")
+            r.type(f'": "{image}"}}\r')
+            await r.until(lambda: r.sent_commands()[-1:] == ["blockdev-add"], "blockdev-add")
+            file = {"driver": "file", "filename": str(image)}
+            assert r.sent[-1]["arguments"] == {"node-name": "inj", "driver": "qcow2", "file": file}
+            assert "j.qcow2" in await r.enter("query-named-block-nodes", "inj")
             r.type(CTRL_D)
             await r.finish()
 
