@@ -1,13 +1,13 @@
 """Tab completion: candidates for the kind of position the context found, fuzzy-ranked.
 
 ``candidates()`` is pure (a context, what the session knows and the live values
-in, candidates out; only ``/fd PATH`` lists a local directory), so it is tested
-on recorded schemas and replies. Live values (node names, QOM paths, HMP
-commands ...) come from ``language.live_values``; the prompt_toolkit glue at the bottom
-awaits them in the completion coroutine, never in a key handler, so typing
-never waits for QEMU. Arguments come
-required first, already-given ones dropped, each with its type,
-required/optional and deprecation beside it.
+in, candidates out; only a local path, after ``/fd`` or ``filename=``, lists a
+directory), so it is tested on recorded schemas and replies. Live values (node
+names, QOM paths, HMP commands ...) come from ``language.live_values``; the
+prompt_toolkit glue at the bottom awaits them in the completion coroutine, never
+in a key handler, so typing never waits for QEMU. Arguments come required first,
+already-given ones dropped, each with its type, required/optional and
+deprecation beside it.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
     if ctx.kind == ctx_.BUILTIN:
         return _builtins()
     if ctx.kind == ctx_.PATH:
-        return _paths(ctx.word)
+        return _paths(ctx.word.lstrip("\"'"))
     if ctx.kind == ctx_.EVENT_LOG:
         verbs = [Candidate(verb, meaning) for verb, meaning in ctx_.EVENT_LOG_VERBS.items()]
         return verbs + [Candidate(name, "event") for name in sorted(index.events if index else ())]
@@ -102,7 +102,7 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
     if ctx.kind == ctx_.ARGUMENT:
         return _arguments(ctx, index)
     if ctx.kind == ctx_.JSON_ARGUMENT:
-        return [Candidate(m.name, _member_meta(m, index)) for m in index.arguments(ctx.command)]
+        return [Candidate(m.name, _member_meta(m, index)) for m in _unused_members(ctx, index)]
     if ctx.kind == ctx_.VALUE:
         return _values(ctx, index)
     if ctx.kind == ctx_.WAIT_EVENT:
@@ -118,13 +118,23 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
 def live_candidates(
     wants: Iterable[live.Want], replies: Callable[[live.Question], object]
 ) -> list[Candidate]:
-    """Extract each wanted question's reply (None: failed, timed out, not asked)."""
+    """Extract each wanted question's reply (None: failed, timed out, not asked).
+
+    A want of notes adds none: its note goes after the meta of the name it is about.
+    """
     found: list[Candidate] = []
+    notes: dict[str, str] = {}
     for want in wants:
         reply = replies(want.question)
-        if reply is not None:
-            found += [Candidate(text, meta) for text, meta in want.extract(reply)]
-    return found
+        if reply is None:
+            continue
+        values = want.extract(reply)
+        if want.notes:
+            for text, note in values:
+                notes.setdefault(text, note)
+        else:
+            found += [Candidate(text, meta) for text, meta in values]
+    return [Candidate(c.text, ", ".join(filter(None, (c.meta, notes.get(c.text))))) for c in found]
 
 
 def _builtins() -> list[Candidate]:
@@ -169,16 +179,22 @@ def _member_meta(member: Member, index: SchemaIndex) -> str:
     return ", ".join(notes)
 
 
-def _arguments(ctx: Context, index: SchemaIndex) -> list[Candidate]:
+def _unused_members(ctx: Context, index: SchemaIndex) -> list[Member]:
+    """The members of the object at ``ctx.path`` not already given, required first."""
     members = index.nested_members(ctx.command, ctx.path, ctx.given)
     level: object = ctx.given
-    for part in ctx.path:
-        level = level.get(part) if isinstance(level, dict) else None
+    for part in ctx.path:  # an array's element by its index (``capabilities.0``)
+        if isinstance(level, list) and part.isdigit() and int(part) < len(level):
+            level = level[int(part)]
+        else:
+            level = level.get(part) if isinstance(level, dict) else None
     given = set(level) if isinstance(level, dict) else set()
+    return sorted((m for m in members if m.name not in given), key=lambda m: m.optional)
+
+
+def _arguments(ctx: Context, index: SchemaIndex) -> list[Candidate]:
     found: list[Candidate] = []
-    for member in sorted(members, key=lambda m: m.optional):  # required first, stable
-        if member.name in given:
-            continue
+    for member in _unused_members(ctx, index):
         meta = _member_meta(member, index)
         has_object = index.object_type(member.type) is not None
         if index.meta(member.type) != "object":
@@ -292,6 +308,8 @@ def _ranked(
     word = ctx.word
     if ctx.kind == ctx_.VALUE and word[:1] in ("'", '"'):
         return word, [Candidate(word[0] + c.text + word[0], c.meta) for c in rank(word[1:], found)]
+    if ctx.kind == ctx_.PATH and word[:1] in ("'", '"'):  # left open: a directory goes on
+        return word, [Candidate(word[0] + c.text, c.meta) for c in rank(word[1:], found)]
     return word, rank(word, found)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from qmpsh.errors import InputError
 from qmpsh.language.builtin_registry import BUILTINS, ArgumentKind
@@ -23,11 +24,11 @@ ARGUMENT = "argument"  # a key (``path`` is the dotted prefix already typed)
 VALUE = "value"  # the value of key ``path``
 HMP = "hmp"  # an HMP line (``words`` holds the words before the cursor)
 JSON_COMMAND = "json-command"  # the string after "execute": in raw JSON
-JSON_ARGUMENT = "json-argument"  # a key inside "arguments": {...}
+JSON_ARGUMENT = "json-argument"  # a key inside "arguments": {...} or an inline key={...}
 WAIT_EVENT = "event"  # an event name (for /wait, /events mute)
 EVENT_LOG = "event-log"  # an event name or one of EVENT_LOG_VERBS (for /events)
 HELP_TOPIC = "help-topic"  # a command or event name after /help
-PATH = "path"  # a local file (for /fd)
+PATH = "path"  # a local file (for /fd, and the values of HOST_PATHS)
 ACTION = "action"  # an action's name inside ``transaction(``
 NONE = "none"
 
@@ -40,6 +41,32 @@ EVENT_LOG_VERBS = {
 _JSON_EXECUTE = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]*)\Z')
 _JSON_NAME = re.compile(r'"(?:execute|exec-oob)"\s*:\s*"([^"]+)"')
 _JSON_ARG_KEY = re.compile(r'"arguments"\s*:\s*\{(?:[^{}]*,)?\s*"([^"]*)\Z')
+
+
+#: (commands, dotted keys): space-separated globs of the str members that name a file on
+#: the host qmpsh runs beside, so their values complete as local paths. Only members
+#: whose name and command leave no doubt: ``filename`` of blockdev-add/-create's file,
+#: host_device and host_cdrom drivers (ssh, nfs, gluster ``path`` are remote), the new
+#: image of drive-mirror/-backup and blockdev-snapshot-sync, a medium's image, dumps,
+#: and a file chardev's ``in``/``out``/``logfile``. QOM paths and socket paths are not.
+HOST_PATHS: tuple[tuple[str, str], ...] = (
+    ("blockdev-add blockdev-create", "filename *.filename"),
+    ("blockdev-change-medium screendump pmemsave memsave", "filename"),
+    ("xen-save-devices-state xen-load-devices-state", "filename"),
+    ("drive-mirror drive-backup", "target"),
+    ("blockdev-snapshot-sync", "snapshot-file"),
+    ("chardev-add chardev-change", "backend.data.in backend.data.out backend.data.logfile"),
+)
+
+
+def is_host_path(command: str, path: tuple[str, ...]) -> bool:
+    """Whether the value of ``command``'s dotted key ``path`` names a local file."""
+    key = ".".join(path)
+    return any(
+        any(fnmatchcase(command, c) for c in commands.split())
+        and any(fnmatchcase(key, k) for k in keys.split())
+        for commands, keys in HOST_PATHS
+    )
 
 
 @dataclass(frozen=True)
@@ -138,10 +165,94 @@ def _command_context(line: str) -> Context:
     if current is None:
         return Context(ARGUMENT, "", command, (), given)
     key, eq, value = current.partition("=")
+    if eq and value.startswith(("{", "[")):
+        return _inline_json_context(value, command, tuple(key.split(".")), given)
     if eq:
-        return Context(VALUE, value, command, tuple(key.split(".")), given)
+        dotted = tuple(key.split("."))
+        kind = PATH if is_host_path(command, dotted) else VALUE
+        return Context(kind, value, command, dotted, given)
     *path, word = key.split(".")
     return Context(ARGUMENT, word, command, tuple(path), given)
+
+
+_JSON_TOKEN = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)("?)|([{}\[\]:,])|([^\s{}\[\]:,"]+))')
+
+
+def _inline_json_context(
+    text: str, command: str, path: tuple[str, ...], given: dict[str, object]
+) -> Context:
+    """A key being typed inside an inline JSON value (``file={"dr``, ``caps=[{"ca``): the
+    members of the object it is in, as raw JSON's ``"arguments"`` keys are. Anything
+    else: no candidates.
+
+    Walks the unfinished JSON keeping, for each open object or array, its path and what
+    it holds so far (a union's discriminator picks its members).
+    """
+    # each open container: its dotted path and what it holds so far
+    stack: list[tuple[tuple[str, ...], dict[str, object] | list[object]]] = []
+    pending: str | None = None
+    expect_key = False
+    at = 0
+    while at < len(text):
+        token = _JSON_TOKEN.match(text, at)
+        if token is None:
+            return Context(NONE)
+        at = token.end()
+        string, closed, punct, bare = token.groups()
+        if string is not None and not closed:  # the cursor is in this string
+            if not expect_key or not stack or at < len(text):
+                return Context(NONE)
+            nested = _with(given, path, stack[0][1])
+            return Context(JSON_ARGUMENT, string, command, stack[-1][0], nested)
+        if not stack and punct not in ("{", "["):
+            return Context(NONE)
+        if punct in ("{", "["):
+            where = path
+            if stack:
+                where, holds = stack[-1]
+                step = pending if isinstance(holds, dict) else str(len(holds))
+                if step is None:  # an object where a key belongs
+                    return Context(NONE)
+                where = (*where, step)
+            new: dict[str, object] | list[object] = {} if punct == "{" else []
+            if stack:
+                _put(stack[-1][1], pending, new)
+            stack.append((where, new))
+            pending, expect_key = None, punct == "{"
+        elif punct in ("}", "]"):
+            stack.pop()
+            if not stack:
+                return Context(NONE)
+            expect_key = False
+        elif punct == ",":
+            expect_key, pending = isinstance(stack[-1][1], dict), None
+        elif punct == ":":
+            expect_key = False
+        elif expect_key and string is not None:
+            pending, expect_key = string, False
+        else:
+            _put(stack[-1][1], pending, string if string is not None else bare)
+    return Context(NONE)
+
+
+def _put(holds: dict[str, object] | list[object], key: str | None, value: object) -> None:
+    if isinstance(holds, list):
+        holds.append(value)
+    elif key is not None:
+        holds[key] = value
+
+
+def _with(given: dict[str, object], path: tuple[str, ...], value: object) -> dict[str, object]:
+    """``given`` with ``value`` at dotted ``path`` (a copy; what was there is kept)."""
+    if not path:
+        return given
+    merged = dict(given)
+    inner = merged.get(path[0])
+    if len(path) == 1:
+        merged[path[0]] = value
+    else:
+        merged[path[0]] = _with(inner if isinstance(inner, dict) else {}, path[1:], value)
+    return merged
 
 
 def _action_context(body: str) -> Context:

@@ -40,6 +40,8 @@ class Question:
 class Want:
     question: Question
     extract: Callable[[object], list[Value]]
+    #: Its values are notes on names other wants offer (``attached to disk0``), not names.
+    notes: bool = False
 
 
 Source = Callable[[Context, SchemaIndex | None], Want | None]
@@ -89,6 +91,24 @@ def guest_block_devices(reply: object) -> list[Value]:
         node = _str(inserted, "node-name") if isinstance(inserted, Mapping) else ""
         if qdev := _str(dev, "qdev"):
             found.append((qdev, "guest device" + (f", {node}" if node else ", empty")))
+    return sorted(found)
+
+
+def attachments(reply: object) -> list[Value]:
+    """query-block: the backends and root nodes a guest device already uses, as notes.
+
+    The ``qdev`` of a device given an id is ``/machine/peripheral/ID/...``: ID is shown.
+    """
+    found = []
+    for dev in _dicts(reply):
+        qdev = _str(dev, "qdev")
+        if not qdev:
+            continue
+        if qdev.startswith("/machine/peripheral/"):
+            qdev = qdev.split("/")[3]
+        inserted = dev.get("inserted")
+        node = _str(inserted, "node-name") if isinstance(inserted, Mapping) else ""
+        found += [(name, f"attached to {qdev}") for name in (_str(dev, "device"), node) if name]
     return sorted(found)
 
 
@@ -188,9 +208,11 @@ def _nodes(ctx: Context, index: SchemaIndex | None) -> Want:
     return Want(Question("query-named-block-nodes", (("flat", True),) if flat else ()), node_names)
 
 
-def _fixed(question: Question, extract: Callable[[object], list[Value]]) -> Source:
+def _fixed(
+    question: Question, extract: Callable[[object], list[Value]], *, notes: bool = False
+) -> Source:
     """A source that asks the same question wherever it applies."""
-    want = Want(question, extract)
+    want = Want(question, extract, notes)
     return lambda ctx, index: want
 
 
@@ -239,6 +261,7 @@ def _children(path: str) -> Source:
 NODES: Source = _nodes
 BACKENDS = _fixed(Question("query-block"), block_backends)
 GUEST_BLOCK = _fixed(Question("query-block"), guest_block_devices)
+ATTACHED = _fixed(Question("query-block"), attachments, notes=True)
 DEVICES = _children("/machine/peripheral")
 OBJECTS = _children("/objects")
 MODELS = _types("device")
@@ -262,7 +285,7 @@ VALUE_RULES: tuple[tuple[str, str, tuple[Source, ...]], ...] = (
     ("chardev-remove chardev-change chardev-send-break", "id", (CHARDEVS,)),
     ("ringbuf-read ringbuf-write", "device", (CHARDEVS,)),
     ("device_add", "chardev", (CHARDEVS,)),
-    ("device_add", "drive", (BACKENDS, NODES)),
+    ("device_add", "drive", (BACKENDS, NODES, ATTACHED)),
     ("device_add", "driver", (MODELS,)),
     ("device_add", "bus", (BUSES,)),
     ("device-list-properties", "typename", (MODELS,)),

@@ -116,6 +116,14 @@ def test_block_backends_and_guest_devices() -> None:
     ]
 
 
+def test_attachments_name_the_device_using_a_backend_or_root_node() -> None:
+    assert live.attachments(BLOCK) == [("node0", "attached to disk0")]
+    used = [{"device": "drv2", "qdev": "/machine/peripheral-anon/device[0]/virtio-backend",
+             "inserted": {"node-name": "#block5"}}]  # fmt: skip
+    note = "attached to /machine/peripheral-anon/device[0]/virtio-backend"
+    assert live.attachments(used) == [("#block5", note), ("drv2", note)]
+
+
 def test_jobs_and_chardevs() -> None:
     assert live.job_ids(JOBS) == [("job0", "mirror job, ready")]
     chardevs = recording(LATEST)["replies"]["query-chardev"]
@@ -223,7 +231,7 @@ def _asks(
         ("device_del id=", False, [PERIPHERAL_Q]),
         ("object-del id=", False, [("qom-list", {"path": "/objects"})]),
         ("device_add driver=vi", False, [MODELS_Q]),
-        ("device_add driver=virtio-blk-pci drive=", False, [BLOCK_Q, NODES_Q]),
+        ("device_add driver=virtio-blk-pci drive=", False, [BLOCK_Q, NODES_Q, BLOCK_Q]),
         ("device_add driver=virtio-blk-pci ", False, [PROPS_Q]),
         ("device_add ", False, []),
         ("device_add driver=x file.", False, []),
@@ -290,6 +298,21 @@ def _complete(before: str, replies: Mapping[Question, object], hmp: bool = False
 
 def _replies(before: str, reply: object, hmp: bool = False) -> dict[Question, object]:
     return {w.question: reply for w in live.wanted(context(before, hmp_mode=hmp), index(LATEST))}
+
+
+def test_drive_marks_the_backends_and_nodes_a_device_already_uses() -> None:
+    before = "device_add driver=virtio-blk-pci drive="
+    replies = {w.question: BLOCK if w.question == Question("query-block") else NODES
+               for w in live.wanted(context(before), index(LATEST))}  # fmt: skip
+    _, found = complete(before, Knows(index(LATEST)), replies.get)
+    metas = {c.text: c.meta for c in found}
+    assert metas["node0"] == "qcow2 node, x.qcow2, attached to disk0"
+    assert metas["drv1"] == "block backend, qcow2"  # free
+    assert metas["file0"] == "file node, x.qcow2"
+    assert [c.text for c in found][:2] == ["drv1", "file0"]  # notes add no names
+    assert "/machine/peripheral/disk0/virtio-backend" not in metas
+    _, elsewhere = complete("block-stream device=", Knows(index(LATEST)), replies.get)
+    assert not any("attached" in c.meta for c in elsewhere)  # notes only for drive=
 
 
 def test_device_properties_follow_the_schemas_arguments_and_drop_given_ones() -> None:
@@ -606,6 +629,18 @@ def test_live_values_from_a_real_guest(guest: Qemu) -> None:
             nodes = texts(await offered(prompt, "block_resize node-name="))
             assert nodes[:3] == NAMED_NODES and len(nodes) > 3
             assert all(n.startswith("#block") for n in nodes[3:])  # the mirror's, drv1's
+
+    asyncio.run(body())
+
+
+@pytest.mark.qemu
+def test_drive_says_which_backends_a_real_guest_device_uses(guest: Qemu) -> None:
+    async def body() -> None:
+        async with prompt_on(str(guest.qmp)) as (_, prompt):
+            found = await offered(prompt, "device_add driver=virtio-blk-pci drive=")
+            metas = {c.text: c.display_meta_text for c in found}
+            assert metas["node0"].endswith(", attached to disk0")
+            assert "attached" not in metas["drv1"] and "attached" not in metas["tgt"]
 
     asyncio.run(body())
 

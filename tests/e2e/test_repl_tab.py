@@ -8,7 +8,9 @@ characters before it completes all of them.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,6 +115,61 @@ def test_tab_completes_transaction_actions_and_qemu_runs_them(qemu: Qemu) -> Non
             shown = await r.enter("\r)", "abort")  # QEMU refuses the whole transaction
             assert r.sent_commands()[-1] == "transaction"
             assert r.sent[-1]["arguments"] == {"actions": [{"type": "abort", "data": {}}]}, shown
+            r.type(CTRL_D)
+            await r.finish()
+
+    run(body())
+
+
+def test_tab_completes_a_host_path_for_filename_and_qemu_opens_it(
+    qemu: Qemu, tmp_path: Path
+) -> None:
+    (tmp_path / "disk.img").write_bytes(b"\0" * 65536)
+    (tmp_path / "images").mkdir()
+
+    async def body() -> None:
+        async with running_repl(qemu) as r:
+            line = f"blockdev-add node-name=tabfile driver=file filename={tmp_path}/"
+            r.type(line + "d" + TAB)
+            await r.until(_line_is(r, f"{line}disk.img"), "the file completed")
+            r.type("\r")
+            await r.until(lambda: r.sent_commands()[-1:] == ["blockdev-add"], "blockdev-add")
+            assert r.sent[-1]["arguments"] == {
+                "node-name": "tabfile",
+                "driver": "file",
+                "filename": f"{tmp_path}/disk.img",
+            }
+            shown = await r.enter("query-named-block-nodes", "tabfile")
+            assert "disk.img" in shown
+            await _clear(r)
+            r.type(f"drive-mirror target='{tmp_path}/i" + TAB)  # quoted: left open
+            await r.until(_line_is(r, f"drive-mirror target='{tmp_path}/images/"), "the dir")
+            await _clear(r)
+            r.type(CTRL_D)
+            await r.finish()
+
+    run(body())
+
+
+def test_tab_completes_keys_inside_an_inline_json_value_and_qemu_takes_it(
+    qemu: Qemu, tmp_path: Path
+) -> None:
+    image = tmp_path / "j.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "1M"], check=True)
+
+    async def body() -> None:
+        async with running_repl(qemu) as r:
+            line = "blockdev-add node-name=inj driver=qcow2 file={"
+            r.type(line + '"dr' + TAB)
+            await r.until(_line_is(r, line + '"driver'), "file's driver key")
+            line += '"driver": "file", '
+            r.type('": "file", "fi' + TAB)
+            await r.until(_line_is(r, line + '"filename'), "the file driver's filename key")
+            r.type(f'": "{image}"}}\r')
+            await r.until(lambda: r.sent_commands()[-1:] == ["blockdev-add"], "blockdev-add")
+            file = {"driver": "file", "filename": str(image)}
+            assert r.sent[-1]["arguments"] == {"node-name": "inj", "driver": "qcow2", "file": file}
+            assert "j.qcow2" in await r.enter("query-named-block-nodes", "inj")
             r.type(CTRL_D)
             await r.finish()
 

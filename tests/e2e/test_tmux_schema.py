@@ -148,3 +148,58 @@ def test_nested_union_completion_then_blockdev_add_in_a_real_terminal(
     term.press("C-d")
     assert term.exit_status() == 0
     assert "Traceback" not in term.screen()
+
+
+def test_tab_completes_a_host_file_and_inline_json_keys_in_a_real_terminal(
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    term = terminal
+    assert qemu.image is not None
+    (tmp_path / "disk.img").write_bytes(b"\0" * 65536)
+    (tmp_path / "dirs").mkdir()
+    term.start_qmpsh(
+        str(qemu.qmp), env={"XDG_STATE_HOME": str(tmp_path / "state")}, width=WIDTH, height=50
+    )
+    term.wait_for(lambda s: prompt_line(s) == PROMPT.rstrip(), "the prompt with the VM name")
+
+    # A value that names a file here completes as a local path, as after /fd.
+    line = f"blockdev-add node-name=hostf driver=file filename={tmp_path}/d"
+    term.type(line)
+    screen = term.wait_for(
+        lambda s: prompt_line(s) == PROMPT + line and len(menu(s)) == 2, "the files in tmp_path"
+    )
+    assert menu(screen) == [f"{tmp_path}/dirs/", f"{tmp_path}/disk.img"]
+    assert menu_line(screen, f"{tmp_path}/disk.img").split()[1:] == ["file"]
+    term.type("is")
+    term.press("Tab")
+    line += "isk.img"
+    term.wait_for(lambda s: prompt_line(s) == PROMPT + line, "disk.img taken by Tab")
+    term.press("Enter")
+    term.wait_for(
+        lambda s: (PROMPT + line) in s.splitlines() and prompt_line(s) == PROMPT.rstrip(),
+        "blockdev-add to run and a new prompt",
+    )
+    assert nodes(qemu)["hostf"]["file"] == f"{tmp_path}/disk.img"
+
+    # Inside an inline JSON value, keys are the members of the value's type.
+    line = 'blockdev-add node-name=inline driver=qcow2 file={"dr'
+    term.type(line)
+    term.wait_for(lambda s: prompt_line(s) == PROMPT + line and menu(s) == ["driver"], "driver")
+    term.press("Tab")
+    line += "iver"
+    term.wait_for(lambda s: prompt_line(s) == PROMPT + line, "driver taken by Tab")
+    term.type('": "file", "filen')
+    line += '": "file", "filen'
+    term.wait_for(lambda s: prompt_line(s) == PROMPT + line, "the file driver's key typed")
+    term.press("Tab")
+    line += "ame"
+    term.wait_for(lambda s: prompt_line(s) == PROMPT + line, "filename taken by Tab")
+    term.type(f'": "{qemu.image}"}}')
+    line += f'": "{qemu.image}"}}'
+    term.wait_for(lambda s: prompt_line(s) == PROMPT + line, "the whole line")
+    term.press("Enter")
+    term.wait_for(
+        lambda s: (PROMPT + line) in s.splitlines() and prompt_line(s) == PROMPT.rstrip(),
+        "blockdev-add to run and a new prompt",
+    )
+    assert nodes(qemu)["inline"]["file"] == str(qemu.image)

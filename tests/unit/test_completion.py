@@ -236,3 +236,32 @@ def test_without_a_schema_only_names_are_offered() -> None:
     knows = Knows(None, commands=("query-status", "stop"))
     assert [f.text for f in complete("st", knows)[1]] == ["stop"]
     assert complete("blockdev-add ", knows)[1] == []
+
+
+def test_host_path_members_complete_local_files(tmp_path: Path) -> None:
+    (tmp_path / "disk.img").touch()
+    (tmp_path / "images").mkdir()
+    assert texts(f"blockdev-add driver=file filename={tmp_path}/d") == [f"{tmp_path}/disk.img"]
+    assert texts(f"blockdev-add driver=qcow2 file.filename={tmp_path}/i") == [f"{tmp_path}/images/"]
+    assert texts(f"drive-mirror target='{tmp_path}/d") == [f"'{tmp_path}/disk.img"]
+    assert texts(f"transaction( blockdev-snapshot-sync snapshot-file={tmp_path}/d") == [
+        f"{tmp_path}/disk.img"
+    ]
+    assert texts(f"qom-get path={tmp_path}/d") == []  # a QOM path, not a file
+    assert texts(f"blockdev-add driver=ssh path={tmp_path}/d") == []  # on the remote host
+
+
+def test_keys_inside_an_inline_json_value_are_its_types_members() -> None:
+    assert texts('blockdev-add driver=qcow2 file={"dr') == ["driver"]
+    assert "filename" in texts('blockdev-add driver=qcow2 file={"driver": "file", "')
+    assert texts('blockdev-add driver=qcow2 file={"driver": "file", "fi') == ["filename"]
+    nested = texts('blockdev-add driver=qcow2 file={"driver": "qcow2", "file": {"no')
+    assert nested == ["node-name"]
+    assert "driver" not in texts('blockdev-add driver=qcow2 file={"driver": "file", "')
+    assert texts('blockdev-add driver=qcow2 file={"driver": "fi') == []  # a value, not a key
+    assert texts('blockdev-add driver=qcow2 file={"driver": "file"} ') != []  # closed: next key
+    found = complete('blockdev-add driver=qcow2 file={"dr', Knows(index(LATEST)))
+    assert found[0] == "dr" and found[1][0].meta == "enum, required"
+    caps = 'migrate-set-capabilities capabilities=[{"capability": "xbzrle", "'
+    assert texts(caps) == ["state"]
+    assert texts(caps + 'state": true}, {"') == ["capability", "state"]
