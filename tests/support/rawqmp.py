@@ -63,6 +63,8 @@ class RawQmp:
         while True:
             line = self._read_line()
             reply = self._parse(line)
+            if "QMP" in reply:  # seen once: a second greeting to a client that came early
+                continue
             if "event" not in reply:
                 return line, reply
             self.events.append(reply)
