@@ -20,32 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.qemu import Qemu
-from tests.support.qmpsh_process import json_lines, lines, no_traceback, run_qmpsh
-
-#: Runs qmpsh's main() and then says which heavy modules it imported.
-PROBE = """
-import sys
-from qmpsh.cli.main import main
-status = main(sys.argv[1:])
-heavy = ("asyncio", "qemu.qmp", "prompt_toolkit", "rich")
-print("imported:", *sorted(m for m in heavy if m in sys.modules), file=sys.stderr)
-sys.exit(status)
-"""
-
-
-def run_python(code: str, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
-    """``python -c CODE ARGS``, fed ``input``: qmpsh entered in ways its binary is not."""
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def probe(*args: str, input: str = "") -> subprocess.CompletedProcess[str]:
-    return run_python(PROBE, *args, input=input)
+from tests.support.qmpsh_process import (
+    json_lines,
+    lines,
+    no_traceback,
+    probe,
+    run_python,
+    run_qmpsh,
+)
 
 
 @pytest.mark.qemu

@@ -11,7 +11,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -37,7 +37,6 @@ from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.dispatch import run, run_text
 from qmpsh.session.outcomes import Reply
 from qmpsh.session.session import Session
-from qmpsh.transport.interface import Observer, ServerInfo
 from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.support.corpus import FILES, index, recording
 from tests.support.fakeserver import Connection, FakeServer
@@ -45,6 +44,7 @@ from tests.support.places import short_tempdir
 from tests.support.qemu import Qemu, start_qemu
 from tests.support.repldriver import CTRL_C, CTRL_D, TAB, running_repl
 from tests.support.repldriver import menu as _menu
+from tests.support.stub_transport import StubTransport
 from tests.support.waiting import until, wait_until
 
 LATEST = "qemu-7.2.22-x86_64.json.gz"
@@ -355,55 +355,6 @@ def test_no_reply_means_no_live_candidates() -> None:
 
 
 # -- Session.lookup: one quiet request per question per prompt, bounded wait
-
-
-@dataclass
-class StubTransport:
-    """Answers each message with ``answer(message)``; records what was sent."""
-
-    answer: Callable[[Mapping[str, object]], Awaitable[dict[str, object]]]
-    target: str = "stub"
-    info: ServerInfo = field(default_factory=ServerInfo)
-    sent: list[tuple[Mapping[str, object], bool]] = field(default_factory=list)
-    observers: list[Observer] = field(default_factory=list)
-
-    async def connect(self, timeout: float) -> None: ...
-
-    async def execute(
-        self,
-        message: Mapping[str, object],
-        *,
-        quiet: bool = False,
-        fd: int = -1,
-        timeout: float | None = None,
-    ) -> dict[str, object]:
-        self.sent.append((message, quiet))
-        if not quiet:  # as every transport does: observers see the user's commands
-            self.notify("send", message)
-        return await self.answer(message)
-
-    def observe(self, observer: Observer, *, quiet: bool = False) -> None:
-        self.observers.append(observer)
-
-    def submit(self, message: Mapping[str, object]) -> object:
-        raise NotImplementedError  # completion never sends ahead
-
-    async def result(self, ticket: object, timeout: float | None) -> dict[str, object]:
-        raise NotImplementedError
-
-    def drop(self, ticket: object) -> None: ...
-
-    async def wait(self, *, fd: int | None = None, timeout: float | None = None) -> bool:
-        raise NotImplementedError
-
-    async def wait_closed(self) -> str:
-        return ""
-
-    async def close(self) -> None: ...
-
-    def notify(self, direction: str, msg: Mapping[str, object]) -> None:
-        for observer in self.observers:
-            observer(direction, msg)
 
 
 def _stub(

@@ -18,7 +18,7 @@ import pytest
 from qmpsh.cli.manpage import render, roff
 from qmpsh.cli.parser import EPILOG, build_parser
 from qmpsh.cli.run import drive
-from qmpsh.errors import ConnectionLost, InputError
+from qmpsh.errors import InputError
 from qmpsh.interactive.completer import complete
 from qmpsh.interactive.lexer import lex
 from qmpsh.language import completion as c
@@ -37,8 +37,8 @@ from qmpsh.session.builtins import HANDLERS
 from qmpsh.session.dispatch import run_text
 from qmpsh.session.outcomes import HelpList, Outcome, Waited
 from qmpsh.session.session import Session
-from qmpsh.transport.interface import Observer, ServerInfo
 from tests.support.corpus import recording
+from tests.support.stub_transport import StubTransport
 
 SPECS = list(BUILTINS.values())
 NAMES = list(BUILTINS)
@@ -287,46 +287,6 @@ def test_no_built_in_hides_an_earlier_event_from_wait(spec: BuiltinSpec) -> None
 # -- a session over a transport that answers every command at once
 
 
-@dataclass
-class StubTransport:
-    target: str = "stub"
-    info: ServerInfo = field(default_factory=ServerInfo)
-    observers: list[Observer] = field(default_factory=list)
-
-    async def connect(self, timeout: float) -> None: ...
-
-    async def execute(
-        self,
-        message: Mapping[str, object],
-        *,
-        quiet: bool = False,
-        fd: int = -1,
-        timeout: float | None = None,
-    ) -> dict[str, object]:
-        return {"return": {}}
-
-    def observe(self, observer: Observer, *, quiet: bool = False) -> None:
-        self.observers.append(observer)
-
-    def submit(self, message: Mapping[str, object]) -> object:
-        return message
-
-    async def result(self, ticket: object, timeout: float | None) -> dict[str, object]:
-        return {"return": {}}
-
-    def drop(self, ticket: object) -> None: ...
-
-    async def wait(self, *, fd: int | None = None, timeout: float | None = None) -> bool:
-        if timeout is None:
-            raise ConnectionLost("stub: nothing more will arrive")
-        return False  # as if the time had passed with nothing new
-
-    async def wait_closed(self) -> str:
-        raise AssertionError("nothing here waits for the end")
-
-    async def close(self) -> None: ...
-
-
 class CorpusTransport(StubTransport):
     """Answers as a recorded QEMU 7.2 did (query-commands: the names /help judges by)."""
 
@@ -354,8 +314,7 @@ class Stub:
         self.deliver({"event": "SHUTDOWN", "data": {"guest": False, "reason": "host-qmp-quit"}})
 
     def deliver(self, event: Mapping[str, object]) -> None:
-        for observe in self.transport.observers:
-            observe("recv", event)
+        self.transport.notify("recv", event)
 
 
 def run(stub: Stub, *texts: str) -> Outcome:
