@@ -347,7 +347,11 @@ async def _run_cancellable(
     """Run one command; Ctrl-C cancels waiting for it (QEMU may still finish it)."""
 
     async def learned_then_run() -> Outcome:
-        if _needs_schema(item):  # asked once: by the learning under way, not again here
+        if isinstance(item, Builtin):
+            uses = item.spec.uses_schema
+        else:
+            uses = not isinstance(item, HmpLine) and needs_schema(item)
+        if uses:  # asked once: by the learning under way, not again here
             await lookups.learned()
         return await run(lookups.session, item)
 
@@ -373,12 +377,6 @@ def _awaited(item: Parsed) -> tuple[str, str]:
         event = item.argument.split(maxsplit=1)[0] if item.argument.strip() else "an event"
         return event, f"stopped waiting for {event}"
     return "QEMU", "cancelled; QEMU may still complete the command"
-
-
-def _needs_schema(item: Parsed) -> bool:
-    if isinstance(item, Builtin):
-        return item.name in ("help", "fd")
-    return not isinstance(item, HmpLine) and needs_schema(item)
 
 
 def _show_input_error(

@@ -55,6 +55,8 @@ class BuiltinSpec:
     also: tuple[str, ...] = ()
     #: What each part of its usage (and of its other forms) means.
     arguments: tuple[BuiltinArgument, ...] = ()
+    #: True if it reads the schema (to explain, or to check the command it carries).
+    uses_schema: bool = False
 
     @property
     def description(self) -> str:
@@ -67,6 +69,7 @@ BUILTINS: dict[str, BuiltinSpec] = {
     for spec in (
         BuiltinSpec(
             name="help",
+            uses_schema=True,
             usage="/help [CMD]",
             summary="list built-ins and commands",
             arguments=(
@@ -169,6 +172,7 @@ BUILTINS: dict[str, BuiltinSpec] = {
         ),
         BuiltinSpec(
             name="fd",
+            uses_schema=True,
             usage="/fd PATH CMD ...",
             summary="pass an open file to QEMU with CMD (getfd, add-fd)",
             arguments=(
