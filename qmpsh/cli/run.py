@@ -184,7 +184,8 @@ async def _interactive(
     launched_note: str = "",
 ) -> int:
     # prompt_toolkit, rich, pygments: 135 ms that only a person at the prompt pays.
-    from qmpsh.interactive.repl import Looks, run_repl
+    from qmpsh.interactive.prompt import Looks
+    from qmpsh.interactive.repl import run_repl
 
     settings: Settings = args.settings
     renderer.banner(target, session.transport.info, session.mode)

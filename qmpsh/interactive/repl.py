@@ -1,9 +1,8 @@
-"""The interactive prompt: read, run, render, with events shown above the line.
+"""The interactive loop: read, run, render, with events shown above the line.
 
-prompt_toolkit is imported only in ``interactive`` (inside the functions that
-build the prompt), so scripts never pay for it. Ctrl-C clears the line at the prompt and cancels a
-command in flight; Ctrl-D or ``/exit`` leaves, and so does a ``quit`` QEMU
-accepted (exit 0); QEMU going away otherwise ends the prompt with one line
+The prompt itself (keys, history, looks) is built in ``prompt``. Ctrl-C clears the
+line at the prompt and cancels a command in flight; Ctrl-D or ``/exit`` leaves, and
+so does a ``quit`` QEMU accepted (exit 0); QEMU going away otherwise ends the prompt with one line
 (``ConnectionLost``, exit 4, reported by ``cli``).
 """
 
@@ -11,22 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qmpsh.batch.ahead import is_quit
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError, NoReply
-from qmpsh.files import append_private, ensure_private_file, history_entry
 from qmpsh.interactive import reconnect as rejoin
-from qmpsh.interactive.completer import make_completer, press_tab
 from qmpsh.interactive.event_printer import EventPrinter
-from qmpsh.interactive.lexer import make_lexer
 from qmpsh.interactive.lookups import Lookups
-from qmpsh.interactive.paste import linear_pastes, too_long
-from qmpsh.interactive.prompt_style import prompt_style
+from qmpsh.interactive.prompt import Looks, make_prompt, prompt_message
 from qmpsh.interactive.reconnect import (
     Connector,
     cancelled_by_user,
@@ -34,8 +27,7 @@ from qmpsh.interactive.reconnect import (
     reattach,
     wait_for_qemu,
 )
-from qmpsh.language.redact import redact_input
-from qmpsh.language.syntax import Builtin, HmpLine, Parsed, is_incomplete
+from qmpsh.language.syntax import Builtin, HmpLine, Parsed
 from qmpsh.language.validate import needs_schema
 from qmpsh.render import output as render
 from qmpsh.session.dispatch import run
@@ -44,142 +36,8 @@ from qmpsh.session.session import Session
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.formatted_text import StyleAndTextTuples
-    from prompt_toolkit.history import History
     from prompt_toolkit.input import Input
-    from prompt_toolkit.key_binding import KeyBindings
-    from prompt_toolkit.output import ColorDepth, Output
-
-
-def _message(session: Session) -> StyleAndTextTuples:
-    mode = session.mode
-    parts: StyleAndTextTuples = [(f"class:prompt-{mode.lower()}", mode)]
-    if session.vm_name:
-        parts += [("", " "), ("class:prompt-name", session.vm_name)]
-    parts.append(("", "> "))
-    return parts
-
-
-def _bindings(session: Session, renderer: render.Output) -> KeyBindings:
-    from prompt_toolkit.application import run_in_terminal
-    from prompt_toolkit.filters import completion_is_selected, emacs_insert_mode, vi_insert_mode
-    from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-    from prompt_toolkit.keys import Keys
-
-    kb = KeyBindings()
-
-    @kb.add(Keys.BracketedPaste)
-    def _paste(event: KeyPressEvent) -> None:
-        """prompt_toolkit's own paste, but a huge one is one line, not a frozen editor."""
-        refused = too_long(event.data)
-        if refused is not None:
-            run_in_terminal(lambda: renderer.problem(refused))
-            return
-        event.current_buffer.insert_text(event.data.replace("\r\n", "\n").replace("\r", "\n"))
-
-    @kb.add("tab", filter=vi_insert_mode | emacs_insert_mode)
-    def _tab(event: KeyPressEvent) -> None:
-        """The common prefix first, then the menu; what is typed up to the Tab counts."""
-        fetch = press_tab(event.current_buffer)
-        if fetch is not None:
-            event.app.create_background_task(fetch)
-
-    @kb.add("enter", filter=completion_is_selected)
-    def _close_menu(event: KeyPressEvent) -> None:
-        """Enter on a highlighted completion takes it, without running the line."""
-        event.current_buffer.complete_state = None
-
-    @kb.add("enter", filter=~completion_is_selected)
-    def _accept_or_continue(event: KeyPressEvent) -> None:
-        """Open JSON braces or an open ``transaction(`` continue on the next line."""
-        buffer = event.current_buffer
-        if is_incomplete(buffer.text, hmp_mode=session.hmp_mode):
-            buffer.insert_text("\n")
-        else:
-            buffer.validate_and_handle()
-
-    return kb
-
-
-def _history(path: Path | None, renderer: render.Output, session: Session) -> History:
-    from prompt_toolkit.application import run_in_terminal
-    from prompt_toolkit.history import FileHistory, InMemoryHistory
-
-    class RedactingHistory(FileHistory):
-        """The file never holds a secret (passwords, secret data); the session's own
-        recall, in memory, keeps the line as typed."""
-
-        saving = True
-
-        def store_string(self, string: str) -> None:
-            kept = redact_input(string, hmp_mode=session.hmp_mode)
-            if kept is None or not self.saving or path is None:
-                return
-            # Not FileHistory's own: it reopens the path by name (following a symlink
-            # planted since) and lets a full disk's OSError out of the Enter key binding.
-            try:
-                append_private(path, history_entry(kept))
-            except OSError as err:
-                self.saving = False
-                text = f"history no longer saved: {path}: {err.strerror or err}"
-                run_in_terminal(lambda: renderer.warning(text))  # below the line just entered
-
-    if path is None:
-        return InMemoryHistory()
-    try:
-        ensure_private_file(path)
-    except OSError as err:
-        renderer.warning(f"history not saved: {path}: {err.strerror or err}")
-        return InMemoryHistory()
-    return RedactingHistory(str(path))
-
-
-@dataclass(frozen=True)
-class Looks:
-    """How the prompt looks and which keys it takes (from the settings, ``cli``'s)."""
-
-    #: A pygments style for the input, or None for qmpsh's own palette.
-    pygments_style: str | None = None
-    vi_mode: bool = False
-    #: ``--color``: auto, always or never.
-    color: str = "auto"
-
-
-def make_prompt(
-    session: Session,
-    renderer: render.Output,
-    *,
-    history: Path | None,
-    input: Input | None = None,
-    output: Output | None = None,
-    looks: Looks | None = None,
-    lookups: Lookups | None = None,
-) -> PromptSession[str]:
-    """The prompt over ``session``; its completer reads ``lookups`` (one made here if
-    none is given)."""
-    from prompt_toolkit import PromptSession
-    from prompt_toolkit.lexers import PygmentsLexer
-
-    linear_pastes()
-
-    looks = looks or Looks()
-    lookups = lookups or Lookups(session)
-
-    return PromptSession(
-        lexer=PygmentsLexer(make_lexer(lookups.known_commands, lambda: session.hmp_mode)),
-        message=lambda: _message(session),
-        history=_history(history, renderer, session),
-        completer=make_completer(lookups),
-        complete_while_typing=True,
-        key_bindings=_bindings(session, renderer),
-        style=prompt_style(looks.pygments_style),
-        vi_mode=looks.vi_mode,
-        color_depth=_color_depth(looks.color),
-        multiline=True,
-        prompt_continuation="... ",
-        input=input,
-        output=output,
-    )
+    from prompt_toolkit.output import Output
 
 
 async def run_repl(
@@ -383,21 +241,10 @@ def _show_input_error(
     renderer: render.Output, session: Session, text: str, err: InputError
 ) -> None:
     """Point at the offending column under the line just typed."""
-    width = sum(len(fragment[1]) for fragment in _message(session))
+    width = sum(len(fragment[1]) for fragment in prompt_message(session))
     # A caret past the screen's edge points nowhere (a pasted line can be megabytes long).
     fits = err.column is not None and width + err.column < shutil.get_terminal_size().columns
     if err.column is not None and fits and "\n" not in text:
         renderer.problem(" " * (width + err.column) + "^ " + err.message)
     else:
         renderer.problem(str(err))
-
-
-def _color_depth(color: str) -> ColorDepth | None:
-    """``--color``: never is monochrome; always overrides ``NO_COLOR``; auto decides alone."""
-    from prompt_toolkit.output import ColorDepth
-
-    if color == "never":
-        return ColorDepth.MONOCHROME
-    if color == "always" and os.environ.get("NO_COLOR"):
-        return ColorDepth.DEPTH_8_BIT
-    return None

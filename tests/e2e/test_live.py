@@ -25,7 +25,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from qmpsh.errors import ConnectionLost, ExitStatus
-from qmpsh.interactive import repl
+from qmpsh.interactive import prompt as prompt_module
 from qmpsh.interactive.completer import complete
 from qmpsh.interactive.lookups import Lookups
 from qmpsh.language import live_values as live
@@ -510,7 +510,7 @@ async def prompt_on(target: str) -> AsyncIterator[tuple[Lookups, PromptSession[s
         with create_pipe_input() as keys:
             yield (
                 lookups,
-                repl.make_prompt(
+                prompt_module.make_prompt(
                     session,
                     renderer,
                     history=None,

@@ -30,7 +30,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from qmpsh.errors import ConnectionLost, ExitStatus, InputError
-from qmpsh.interactive import repl
+from qmpsh.interactive import prompt as prompt_module
 from qmpsh.language.syntax import parse
 from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.session import Session
@@ -172,7 +172,7 @@ def test_completer_offers_commands_and_builtins_by_context(qemu: Qemu) -> None:
             session = Session(transport)
             renderer = rich_renderer(file=io.StringIO(), width=200)
             with create_pipe_input() as keys:
-                prompt = repl.make_prompt(
+                prompt = prompt_module.make_prompt(
                     session, renderer, history=None, input=keys, output=DummyOutput()
                 )
                 assert _completions(prompt, "query-sta") == []  # nothing learned yet
@@ -362,7 +362,7 @@ def test_hmp_mode_runs_lines_as_hmp_and_qmp_goes_back(qemu: Qemu) -> None:
         async with running_repl(qemu) as r:
             shown = await r.enter("/hmp", "HMP mode")
             assert r.session.hmp_mode and r.session.mode == "HMP"
-            assert _text(repl._message(r.session)).startswith("HMP")
+            assert _text(prompt_module.prompt_message(r.session)).startswith("HMP")
             shown = await r.enter("info status", "VM status")
             assert nonblank_lines(shown) == ["VM status: running"]  # text, not JSON, no \r
             assert r.sent[-1] == {
@@ -390,11 +390,13 @@ def test_prompt_shows_the_mode_and_the_vm_name(qemu: Qemu) -> None:
         await transport.connect(5)
         try:
             session = Session(transport)
-            assert _text(repl._message(session)) == "QMP> "  # before anything is learned
+            assert (
+                _text(prompt_module.prompt_message(session)) == "QMP> "
+            )  # before anything is learned
             await session.learn()
-            assert _text(repl._message(session)) == "QMP testvm> "
+            assert _text(prompt_module.prompt_message(session)) == "QMP testvm> "
             session.hmp_mode = True
-            assert _text(repl._message(session)) == "HMP testvm> "
+            assert _text(prompt_module.prompt_message(session)) == "HMP testvm> "
         finally:
             await transport.close()
 
@@ -408,7 +410,7 @@ def test_prompt_comes_first_and_learns_the_vm_name_and_commands_meanwhile(qemu: 
                 lambda: "query-status" in r.session.commands and r.session.vm_name != "",
                 "run_repl to learn the commands and the name",
             )
-            assert _text(repl._message(r.session)) == "QMP testvm> "
+            assert _text(prompt_module.prompt_message(r.session)) == "QMP testvm> "
             r.type("query-statu")
             await r.until(lambda: r.menu() == ["query-status"], "completion from what it learned")
             r.type(CTRL_C + CTRL_D)

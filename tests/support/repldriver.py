@@ -27,6 +27,7 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from qmpsh.errors import ExitStatus
+from qmpsh.interactive import prompt as prompt_module
 from qmpsh.interactive import repl
 from qmpsh.interactive.lookups import Lookups
 from qmpsh.render.rich_terminal import rich_renderer
@@ -159,7 +160,7 @@ async def repl_over(
     out = io.StringIO()
     renderer = rich_renderer(file=out, width=200)
     prompts: list[PromptSession[str]] = []
-    make_prompt = repl.make_prompt
+    make_prompt = prompt_module.make_prompt
 
     def recording_make_prompt(*args: Any, **kwargs: Any) -> PromptSession[str]:
         prompt = make_prompt(*args, **kwargs)
