@@ -2,9 +2,10 @@
 
 Generating them (rather than writing three by hand) keeps every option, its
 help and the values it takes in step with ``arguments.build_parser``.
-``qmpsh --completions SHELL`` prints one; the copies in ``qmpsh/completions/``
-ship in the wheel (and under ``share/`` where shells look), and a test fails
-when they are stale: ``python -m qmpsh.cli.shells --write`` renews them.
+``qmpsh --completions SHELL`` prints one; the copies in the source tree's
+top-level ``completions/`` ship in the wheel under ``share/`` (where shells look),
+and a test fails when they are stale: ``python -m qmpsh.cli.shells --write``
+renews them.
 
 TARGET completes to aliases from config.toml, QMP sockets in the usual places
 and sockets (and directories) under what is typed; a script, ``-l FILE`` and
@@ -23,7 +24,8 @@ from qmpsh.cli.settings import SHELLS
 
 #: The name each shell looks for in its completion directory.
 FILE_NAMES = {"bash": "qmpsh.bash", "zsh": "_qmpsh", "fish": "qmpsh.fish"}
-DIRECTORY = Path(__file__).resolve().parent.parent / "completions"
+#: The source tree's ``completions/`` (``--write`` is run from a checkout, not an install).
+DIRECTORY = Path(__file__).resolve().parents[2] / "completions"
 #: Where QMP sockets usually live (globs; only sockets among the matches are offered).
 PLACES = ("/run/libvirt/qemu/*.monitor", "/run/qemu/*", "/var/run/*.sock")
 #: sed program printing the alias names of config.toml's [targets.NAME] tables.

@@ -48,7 +48,7 @@ def test_shipped_scripts_are_what_qmpsh_generates_and_prints() -> None:
     for shell, name in FILE_NAMES.items():
         shipped = (DIRECTORY / name).read_text()
         assert shipped == completion_script(shell), (
-            f"qmpsh/completions/{name} is stale: run python -m qmpsh.cli.shells --write"
+            f"completions/{name} is stale: run python -m qmpsh.cli.shells --write"
         )
         done = run_qmpsh("--completions", shell)
         assert (done.returncode, done.stdout, done.stderr) == (0, shipped, "")
