@@ -23,6 +23,7 @@ from qmpsh.language import live_values as live
 from qmpsh.language.builtin_registry import BUILTINS
 from qmpsh.language.completion import Context, context
 from qmpsh.language.schema import Member, SchemaIndex
+from qmpsh.render.escape import visible
 
 if TYPE_CHECKING:
     from prompt_toolkit.buffer import Buffer
@@ -322,20 +323,27 @@ def make_completer(knowledge: LiveKnowledge) -> Completer:
     """
     from prompt_toolkit.completion import Completer, Completion
 
+    def _shown(cand: Candidate, word: str) -> Completion:
+        # The text goes in as it is; the menu shows it and its note escaped, as
+        # everything a server named (schema names, live values) is shown.
+        return Completion(
+            cand.text, -len(word), display=visible(cand.text), display_meta=visible(cand.meta)
+        )
+
     class QmpshCompleter(Completer):
         def get_completions(
             self, document: Document, complete_event: CompleteEvent
         ) -> Iterator[Completion]:
             word, found = complete(document.text_before_cursor, knowledge, knowledge.looked_up)
             for cand in found:
-                yield Completion(cand.text, -len(word), display_meta=cand.meta)
+                yield _shown(cand, word)
 
         async def get_completions_async(
             self, document: Document, complete_event: CompleteEvent
         ) -> AsyncGenerator[Completion, None]:
             word, found = await complete_live(document.text_before_cursor, knowledge)
             for cand in found:
-                yield Completion(cand.text, -len(word), display_meta=cand.meta)
+                yield _shown(cand, word)
 
     return QmpshCompleter()
 

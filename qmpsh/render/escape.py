@@ -17,11 +17,22 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from rich.text import Text
 
-# C0 controls but tab and newline, DEL, C1 controls, bidi overrides (which
-# reorder what the terminal shows), and lone surrogates (see _SURROGATE).
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# What a terminal would obey or hide rather than show, beyond C0 (which json.dumps
+# escapes itself): DEL and C1 (Cc); the format characters (Cf), i.e. bidi embeddings,
+# overrides and isolates (which reorder what is shown), zero-width spaces and joiners,
+# the word joiner and invisible operators, the BOM, tags, and the rest of Cf through
+# Unicode 16; the line and paragraph separators (Zl, Zp); and lone surrogates (Cs, see
+# _SURROGATE). tests/unit/test_escape.py checks this against unicodedata.
+_BEYOND_C0 = (
+    "\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff"
+    "\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+)
+# On a terminal: all of it, and C0 but tab and newline.
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f{_BEYOND_C0}]")
 # In JSON text, C0 is already escaped by json.dumps; the rest is not.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_JSON_UNSAFE = re.compile(f"[{_BEYOND_C0}]")
 # A JSON string may spell a lone surrogate ("\\udc80"); json.loads keeps it, and no
 # UTF-8 stream can write it: one such string from a server used to end the run
 # with UnicodeEncodeError (and, under --json, drop the connection).
@@ -30,11 +41,17 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _json_escape(match: re.Match[str]) -> str:
-    return f"\\u{ord(match.group()):04x}"
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    high, low = divmod(code - 0x10000, 0x400)  # JSON spells the rest as a surrogate pair
+    return f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
 
 
 def visible(text: str) -> str:

@@ -19,21 +19,27 @@ exactly QEMU's. ``test_render.py`` checks the same rules on the renderers alone.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from qmpsh.interactive.prompt import prompt_message
+from qmpsh.session.session import Session
+from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.support.fakeserver import Connection, FakeServer, QmpError
 from tests.support.pty_process import PtyProcess, colour_codes, plain
 from tests.support.qemu import Qemu, start_qemu
 from tests.support.qmpsh_process import run_qmpsh
 from tests.support.rawqmp import RawQmp
+from tests.support.repldriver import TAB, repl_over
 
 pytestmark = pytest.mark.qemu
 
@@ -75,15 +81,16 @@ COMMANDS = (
 DEADLINE = 20.0
 
 
-def assert_inert(data: bytes, *, json_strings: int, hmp: int = 1, errors: int = 1) -> str:
-    """No forbidden byte in ``data``; PAYLOAD shown escaped as often as expected. The text."""
+def assert_inert(data: bytes, *, json_strings: int, hmp: int = 1, errors: int | None = 1) -> str:
+    """No forbidden byte in ``data``; PAYLOAD shown escaped as often as expected (as text:
+    ``errors`` times, or any number for None). The text."""
     for forbidden in FORBIDDEN:
         assert forbidden not in data, (forbidden, data[-3000:])
     text = plain(data.decode("utf-8", "replace"))
     assert text.count(SHOWN_JSON) == json_strings, text[-3000:]
     assert text.count(SHOWN_HMP) == hmp, text[-3000:]
-    assert text.count(SHOWN_TEXT) == errors, text[-3000:]
-    assert text.count(MARKUP) >= json_strings + hmp + errors  # literal, never applied
+    assert errors is None or text.count(SHOWN_TEXT) == errors, text[-3000:]
+    assert text.count(MARKUP) >= json_strings + hmp + (errors or 0)  # literal, never applied
     return text
 
 
@@ -148,12 +155,13 @@ def test_repl_shows_qemu_text_inertly(vm: Qemu, tmp_path: Path) -> None:
         term.expect("compat_monitor0", start)
         shown = "A^[[2JB^[]0;pwned^GC^[]8;;http://x^[\\link"  # as prompt_toolkit shows PAYLOAD
         # Tab takes the menu's first row into the line (readline's step into the menu):
-        # shown inertly there and in the menu's row below it.
+        # shown inertly there (as prompt_toolkit shows a line) and in the menu's row below
+        # it, escaped as qmpsh escapes every server text.
         assert f"id={shown}" in term.text()[start:]
-        assert f"\n {shown}" in term.text()[start:]
+        assert f"\n {SHOWN_TEXT[:40]}" in term.text()[start:]
         term.type("\x03")  # Ctrl-C: drop the line
-        text = assert_inert(term.data, json_strings=4)
-        assert f"QMP {shown}" in text  # the VM name in the prompt
+        text = assert_inert(term.data, json_strings=4, errors=None)  # the prompt: any number
+        assert f"QMP {SHOWN_TEXT[:40]}" in text  # the VM name in the prompt (which wraps)
         assert f"GenericError: Property 'none-machine.{SHOWN_TEXT}' not found" in text
         assert colour_codes(term.raw)  # a real terminal session: coloured, yet inert
         assert term.finish() == 0
@@ -370,3 +378,74 @@ def test_lone_surrogates_on_a_terminal_are_shown_escaped(tmp_path: Path) -> None
     with FakeServer(commands={"x-get": {"s": "\udc9b"}}) as server:
         code, data = on_terminal(str(server.path), "-c", "x-get", state=tmp_path)
     assert (code, data) == (0, b'{"s":"\\udc9b"}\r\n')
+
+
+#: Bidi, zero-width and separator characters a server may put in names and values.
+INVISIBLE = "\u202e\u2066\u200b\u200e\u2060\ufeff\u2028\xad"
+#: Two schema commands and two QOM children, each pair sharing only its prefix (so Tab
+#: opens the menu), and a VM name: all hiding INVISIBLE.
+HIDING_COMMANDS = ("x-a" + INVISIBLE, "x-b\u202dz")
+HIDING_CHILDREN = ("a" + INVISIBLE, "b\u2067c")
+
+
+def hidden(text: str) -> list[str]:
+    return [c for c in text if unicodedata.category(c) in ("Cf", "Cc", "Zl", "Zp")]
+
+
+def hiding_schema() -> list[dict[str, Any]]:
+    """A small query-qmp-schema: the two commands, and qom-list (path: str)."""
+    schema: list[dict[str, Any]] = [
+        {"name": name, "meta-type": "command", "arg-type": "0", "ret-type": "1"}
+        for name in HIDING_COMMANDS
+    ]
+    schema.append({"name": "qom-list", "meta-type": "command", "arg-type": "2", "ret-type": "1"})
+    schema += [
+        {"name": "0", "meta-type": "object", "members": []},
+        {"name": "1", "meta-type": "builtin", "json-type": "value"},
+        {"name": "2", "meta-type": "object", "members": [{"name": "path", "type": "str"}]},
+        {"name": "str", "meta-type": "builtin", "json-type": "string"},
+    ]
+    return schema
+
+
+def test_completion_menu_shows_server_names_and_live_values_escaped() -> None:
+    """Schema names and QOM paths in the menu, their notes and the VM name in the prompt
+    are escaped as replies are; what Tab inserts is still the server's exact text."""
+    children = [{"name": n, "type": f"child<t{INVISIBLE}>"} for n in HIDING_CHILDREN]
+    commands = {
+        "query-qmp-schema": hiding_schema(),
+        "query-commands": [{"name": n} for n in (*HIDING_COMMANDS, "qom-list")],
+        "query-name": {"name": "vm" + INVISIBLE},
+        "qom-list": children,
+    }
+
+    async def body(server: FakeServer) -> None:
+        transport = QmpTransport(str(server.path))
+        await transport.connect(5)
+        session = Session(transport)
+        await session.learn()
+        async with repl_over(session) as repl:
+            shown_prompt = "".join(text for _, text, *_ in prompt_message(session))
+            assert shown_prompt.endswith(
+                "vm\\u202e\\u2066\\u200b\\u200e\\u2060\\ufeff\\u2028\\xad> "
+            )
+            for typed, offered, notes in (
+                ("x-", HIDING_COMMANDS, False),
+                ("qom-list path=/", tuple("/" + c for c in HIDING_CHILDREN), True),
+            ):
+                await repl.until(repl.at_prompt, "the prompt")
+                repl.type(typed + TAB)
+                await repl.until(lambda: len(repl.menu()) == 2, f"the menu for {typed!r}")
+                state = repl.prompt.default_buffer.complete_state
+                assert state is not None
+                assert tuple(c.text for c in state.completions) == offered  # exact
+                for completion in state.completions:
+                    assert hidden(completion.display_text) == [], completion.display_text
+                    assert hidden(completion.display_meta_text) == []
+                    assert "\\u" in completion.display_text
+                    assert notes == ("\\u202e" in completion.display_meta_text)
+                repl.type("\x1b\x15")  # Escape closes the menu, Ctrl-U clears the line
+                await repl.until(lambda: repl.line == "", "the line to clear")
+
+    with FakeServer(commands=commands) as server:
+        asyncio.run(asyncio.wait_for(body(server), DEADLINE))
