@@ -26,6 +26,8 @@ if [ "${QMPSH_SETUP_TEST:-0}" = 1 ]; then
     compgen -G '/usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so' >/dev/null ||
         need_apt+=(libvirt-daemon-driver-qemu)
     command -v virsh >/dev/null || need_apt+=(libvirt-clients)
+    # qemu+ssh:// (tests/e2e/test_libvirt_ssh.py starts an sshd of its own on its own port)
+    [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
     command -v pkg-config >/dev/null || need_apt+=(pkg-config)
     pkg-config --exists libvirt 2>/dev/null || need_apt+=(libvirt-dev)
     command -v gcc >/dev/null || need_apt+=(gcc)

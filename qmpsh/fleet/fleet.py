@@ -24,6 +24,7 @@ from qmpsh.session.dispatch import run
 from qmpsh.session.outcomes import Exit, Outcome, succeeded
 from qmpsh.session.session import Session
 from qmpsh.transport.loop_waits import FileWaiter
+from qmpsh.transport.targets import tag
 
 #: Connects one target (a socket path, HOST:PORT, URI/DOMAIN) into a session.
 Opener = Callable[[str], Awaitable[Session]]
@@ -76,7 +77,7 @@ class Fleet:
         self._events = events
         await asyncio.gather(*(self._open(member, opener) for member in self.members))
         for member in self.members:
-            if member.status == ExitStatus.CONNECT:
+            if member.stopped:  # could not connect, or the target was not understood
                 self.output.problem(f"qmpsh: {member.stopped}")
 
     async def _open(self, member: Member, opener: Opener) -> None:
@@ -177,17 +178,21 @@ def expand(
             members.append(Member(item, aliases[item]))
         elif domains is not None:
             found = domains(item)
-            members += [Member(_domain_name(t), t) for t in found] or [_nothing(item)]
+            members += [Member(tag(t), t) for t in found] or [_nothing(item)]
         elif _GLOB & set(item) and "://" not in item:
             found = sorted(glob.glob(item))
             members += [Member(path, path) for path in found] or [_nothing(item)]
         else:
-            members.append(Member(item, item))
+            members.append(Member(tag(item), item))
     unique: dict[str, Member] = {}
     for member in members:  # the same socket twice would be a busy monitor the second time
         unique.setdefault(member.target, member)
     members = list(unique.values())
     _shorten(members)
+    names = [m.name for m in members]
+    for member in members:  # two domains of one name at two URIs: their full targets
+        if names.count(member.name) > 1 and member.name != member.target:
+            member.name = member.target
     return members
 
 
@@ -195,10 +200,6 @@ def _nothing(pattern: str) -> Member:
     return Member(
         pattern, pattern, status=ExitStatus.CONNECT, stopped=f"{pattern}: matches no target"
     )
-
-
-def _domain_name(target: str) -> str:
-    return target.rsplit("/", 1)[-1]
 
 
 def _shorten(members: list[Member]) -> None:

@@ -7,7 +7,8 @@ needs an entry here, not changes across the program.
 TARGET is a QMP socket (``/path``, ``HOST:PORT``, ``[v6addr]:PORT``) or a libvirt
 domain written as its connection URI plus the domain name as one more path
 component: ``qemu:///system/web1``, ``qemu+ssh://host/system/web1``, with any
-query after it (``qemu+ssh://host/system/web1?keyfile=/k``). ``--libvirt DOMAIN``
+query after it (``qemu+ssh://host/system/web1?keyfile=/k``) or the domain after
+the query (``qemu+ssh://host/system?keyfile=/k/web1``). ``--libvirt DOMAIN``
 and ``--connect URI DOMAIN`` are spelled into that form by ``libvirt_target``, so
 a reconnect, a transcript header or a config alias sees one string.
 """
@@ -18,7 +19,7 @@ import fnmatch
 import os
 import re
 from collections.abc import Callable, Mapping
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 from qmpsh.errors import UsageError
 from qmpsh.transport.interface import Transport
@@ -26,6 +27,8 @@ from qmpsh.transport.interface import Transport
 DEFAULT_URI = "qemu:///system"
 #: A URI scheme: what no socket path or HOST:PORT starts with.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: A domain name written after a URI's query: no more of the query in it.
+_NAME = re.compile(r"[^/?&=#]+")
 
 
 def make_transport(target: str, *, negotiate: bool = True, blocking: bool = False) -> Transport:
@@ -59,7 +62,10 @@ def split_libvirt_target(target: str) -> tuple[str, str] | None:
     """``URI/DOMAIN`` -> (URI, DOMAIN); None for a QMP socket target.
 
     The domain is the last path component (percent-decoded); a query or
-    fragment stays with the URI.
+    fragment stays with the URI. A domain may also follow the whole URI, query
+    and all (``qemu+ssh://host/system?keyfile=/k&no_verify=1/web1``): when the
+    path holds none, the text after the query's last ``/`` is the domain, unless
+    the last parameter's value is a path (``?keyfile=/k/web1`` is a key file).
     """
     if not is_libvirt_target(target):
         return None
@@ -68,12 +74,35 @@ def split_libvirt_target(target: str) -> tuple[str, str] | None:
     location, tail = rest[:cut], rest[cut:]
     slash = location.rfind("/")
     host = location.find("/")
-    if slash < 0 or slash == host or not location[slash + 1 :]:
-        raise UsageError(
-            f"{target}: a libvirt TARGET is URI/DOMAIN, e.g. {DEFAULT_URI}/DOMAIN "
-            "(or use --connect URI DOMAIN)"
-        )
-    return f"{scheme}://{location[:slash]}{tail}", unquote(location[slash + 1 :])
+    if slash >= 0 and slash != host and location[slash + 1 :]:
+        return f"{scheme}://{location[:slash]}{tail}", unquote(location[slash + 1 :])
+    after = tail.rfind("/")
+    name = tail[after + 1 :]
+    value = tail.rpartition("&")[2].partition("=")[2]  # the last parameter's, and the rest
+    if host >= 0 and after > 0 and _NAME.fullmatch(name) and not value.startswith(("/", "?")):
+        return f"{scheme}://{location}{tail[:after]}", unquote(name)
+    # With a query, the example is the user's own URI: where its DOMAIN goes.
+    example = (
+        f"{scheme}://{location}/DOMAIN{tail}" if tail and host >= 0 else DEFAULT_URI + "/DOMAIN"
+    )
+    raise UsageError(
+        f"{target}: a libvirt TARGET is URI/DOMAIN, e.g. {example} (or use --connect URI DOMAIN)"
+    )
+
+
+def tag(target: str) -> str:
+    """How ``--all`` names a target in its output: a libvirt domain by its name, after
+    its host for a remote URI (``10.0.0.2:2222/web1``; no user, no query); anything
+    else as written."""
+    try:
+        domain = split_libvirt_target(target)
+    except UsageError:
+        return target
+    if domain is None:
+        return target
+    uri, name = domain
+    host = urlsplit(uri).netloc.rpartition("@")[2]
+    return f"{host}/{name}" if host else name
 
 
 def default_uri(env: Mapping[str, str] = os.environ) -> str:

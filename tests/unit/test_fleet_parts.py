@@ -4,6 +4,7 @@ short names, the table of results, the fleet's status.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from qmpsh.fleet.fleet import Fleet as FleetRunner
 from qmpsh.fleet.fleet import Member, Result, expand
 from qmpsh.fleet.view import FleetView
 from qmpsh.session.outcomes import Reply
+from qmpsh.session.session import Session
+from qmpsh.transport.targets import fleet_domains, make_transport
 
 
 def test_expand_aliases_globs_duplicates_and_short_names(tmp_path: Path) -> None:
@@ -44,6 +47,33 @@ def test_libvirt_patterns_go_through_the_domain_lister() -> None:
         ("web-2", ""),
         ("db-*", "db-*: matches no target"),
     ]
+
+
+def test_libvirt_targets_are_tagged_by_host_and_domain() -> None:
+    ssh = "qemu+ssh://root@127.0.0.1:2222/system?keyfile=/k&no_verify=1"
+    members = expand([f"{ssh}/vm", "qemu:///system/vm", "qemu:///system/db"], {})
+    assert [m.name for m in members] == ["127.0.0.1:2222/vm", "vm", "db"]
+    members = expand(["vm"], {}, domains=fleet_domains(ssh))
+    assert [(m.name, m.target) for m in members] == [
+        ("127.0.0.1:2222/vm", "qemu+ssh://root@127.0.0.1:2222/system/vm?keyfile=/k&no_verify=1")
+    ]
+    same = ["qemu:///system/vm", "qemu+unix:///system/vm?socket=/s"]  # one name, two URIs
+    assert [m.name for m in expand(same, {})] == same
+
+
+def test_a_target_not_understood_is_reported_never_dropped() -> None:
+    async def opener(target: str) -> Session:
+        make_transport(target)  # what the real opener does first
+        raise AssertionError(target)
+
+    bad = "qemu+ssh://root@127.0.0.1:2222/system?keyfile=/k"
+    fleet_view, _, err = view()
+    runner = FleetRunner(expand([bad], {}), fleet_view)
+    asyncio.run(runner.connect(opener))
+    assert err.getvalue() == f"qmpsh: {bad}: a libvirt TARGET is URI/DOMAIN, e.g. " + (
+        "qemu+ssh://root@127.0.0.1:2222/system/DOMAIN?keyfile=/k (or use --connect URI DOMAIN)\n"
+    )
+    assert runner.status == ExitStatus.USAGE
 
 
 def view() -> tuple[FleetView, io.StringIO, io.StringIO]:

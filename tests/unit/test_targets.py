@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from qmpsh.errors import UsageError
 from qmpsh.transport.address import parse_target
-from qmpsh.transport.targets import libvirt_target, split_libvirt_target
+from qmpsh.transport.targets import libvirt_target, split_libvirt_target, tag
 
 
 @pytest.mark.parametrize(
@@ -77,3 +77,46 @@ def test_target_spellings_round_trip() -> None:
         libvirt_target("qemu+ssh://host", "web1")
     with pytest.raises(UsageError, match="no DOMAIN"):
         libvirt_target(None, None)
+
+
+SSH = "qemu+ssh://root@127.0.0.1:2222/system"
+
+
+@pytest.mark.parametrize(
+    ("target", "uri", "domain"),
+    [
+        (f"{SSH}?keyfile=/k&no_verify=1/vm", f"{SSH}?keyfile=/k&no_verify=1", "vm"),
+        (f"{SSH}/vm?keyfile=/k&no_verify=1", f"{SSH}?keyfile=/k&no_verify=1", "vm"),
+        (f"{SSH}?no_tty=1/vm", f"{SSH}?no_tty=1", "vm"),
+        ("qemu+unix:///system?no_tty=1/a%20b", "qemu+unix:///system?no_tty=1", "a b"),
+        ("qemu:///system/vm?socket=/x/y", "qemu:///system?socket=/x/y", "vm"),  # the path's
+    ],
+)
+def test_the_domain_may_follow_the_query(target: str, uri: str, domain: str) -> None:
+    assert split_libvirt_target(target) == (uri, domain)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        f"{SSH}?keyfile=/k",
+        f"{SSH}?keyfile=/k&x=/",
+        f"{SSH}?command=/usr/bin/ssh",  # a path: never read as a domain "ssh"
+        f"{SSH}?socket=/run/l.sock/vm",  # the same: the domain goes before the query
+        "qemu+ssh://host?a=b/vm",
+        f"{SSH}?a/",
+    ],
+)
+def test_a_query_without_a_domain_after_it_is_one_usage_error(wrong: str) -> None:
+    with pytest.raises(UsageError, match="URI/DOMAIN") as raised:
+        split_libvirt_target(wrong)
+    assert str(raised.value).startswith(f"{wrong}: ")
+
+
+def test_tags_name_the_host_and_the_domain() -> None:
+    assert tag(f"{SSH}/vm?keyfile=/k&no_verify=1") == "127.0.0.1:2222/vm"
+    assert tag(libvirt_target(f"{SSH}?keyfile=/k&no_verify=1", "vm")) == "127.0.0.1:2222/vm"
+    assert tag("qemu+ssh://[::1]/system?no_tty=1/web") == "[::1]/web"
+    assert tag("qemu:///system/vm") == tag("qemu+unix:///system/vm?socket=/s") == "vm"
+    assert tag("/run/vm.sock") == "/run/vm.sock" and tag("h:4444") == "h:4444"
+    assert tag(f"{SSH}?keyfile=/k") == f"{SSH}?keyfile=/k"  # not understood: as written
