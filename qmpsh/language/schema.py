@@ -127,6 +127,10 @@ class SchemaIndex:
                     found[case] = (*found.get(case, ()), *features)
         return found
 
+    def enum_names(self, type_name: str) -> tuple[str, ...]:
+        """Every enum value a value of ``type_name`` may be (see ``_enums``)."""
+        return tuple(v for enum in self._enums(type_name) for v in self.enum_values(enum))
+
     def _enums(self, type_name: str) -> list[str]:
         """The enums a value of ``type_name`` may come from: itself, an array's elements,
         an alternate's branches (each once: the walk stays finite)."""

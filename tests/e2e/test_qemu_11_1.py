@@ -1,0 +1,115 @@
+"""What QEMU 11.1 deprecates, against the real 11.1 (Debian sid's, in a chroot behind the
+``/srv/bin/qemu-sid`` wrapper ``../shared/qemu-chroots/setup.sh`` makes): a script is
+warned once per command on stderr and goes on; at the prompt the completion menu marks
+the deprecated command and Enter warns once. Skipped where the wrapper is absent;
+``test_deprecation.py`` proves the same rules on the recorded 11.1 schema everywhere.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.places import short_tempdir
+from tests.support.qemu import listening
+from tests.support.qmpsh_process import run_plain
+from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.qemu
+
+SID = Path("/srv/bin/qemu-sid")
+
+
+@pytest.fixture
+def sid() -> Iterator[Path]:
+    """QEMU 11.1 (``-machine none``, TCG) with its QMP socket; yields the socket."""
+    if not SID.exists():
+        pytest.skip(f"{SID} is absent: ../shared/qemu-chroots/setup.sh sid makes it (as root)")
+    directory = short_tempdir()  # under /tmp, which the wrapper shows the chroot
+    socket = directory / "qmp.sock"
+    command = [
+        str(SID), "-machine", "none", "-accel", "tcg", "-nodefaults", "-display", "none",
+        "-m", "64", "-name", "testvm", "-qmp", f"unix:{socket},server=on,wait=off",
+    ]  # fmt: skip
+    with open(directory / "qemu.log", "wb") as log:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        wait_until(
+            lambda: process.poll() is not None or listening(socket),
+            "QEMU 11.1's QMP socket",
+            describe=lambda: (directory / "qemu.log").read_text(errors="replace"),
+        )
+        assert process.poll() is None, (directory / "qemu.log").read_text(errors="replace")
+        yield socket
+    finally:
+        process.terminate()  # the wrapper execs QEMU: this is QEMU's own PID
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_script_is_warned_once_per_deprecated_command_or_argument(sid: Path) -> None:
+    script = "\n".join(
+        [
+            "qom-list path=/machine",  # arguments: the schema is read (and with it, features)
+            "query-kvm",
+            "query-kvm",
+            "block-job-pause device=nojob",  # no such job: fails, -k goes on
+            "block-job-pause device=nojob",
+            "block-commit device=nodev top=a",
+            "query-status",
+        ]
+    )
+    done = run_plain("-k", str(sid), input=script + "\n")
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: 'query-kvm' is deprecated",
+        "warning: 'block-job-pause' is deprecated (use 'job-pause')",
+        "warning: block-commit argument 'top' is deprecated (use 'top-node')",
+    ]
+    assert done.code == 1  # the block commands failed; the deprecated query-kvm did not
+    replies = done.stdout.splitlines()
+    assert len([r for r in replies if '"present"' in r]) == 2  # both query-kvm replies
+    assert '"status"' in replies[-1]  # and the script went on to its end
+
+
+def test_the_menu_marks_and_enter_warns_once_in_a_real_terminal(
+    sid: Path, terminal: Terminal, tmp_path: Path
+) -> None:
+    term = terminal
+    term.start_qmpsh(str(sid), env={"XDG_STATE_HOME": str(tmp_path / "state")}, width=160)
+    term.wait_for(lambda s: prompt_line(s) == PROMPT.rstrip(), "the prompt")
+    line = "block-job-p"
+    term.type(line)
+
+    def retype() -> None:  # the schema is learned in the background: redraw the menu
+        term.press("BSpace")
+        term.type("p")
+
+    screen = term.wait_for(
+        lambda s: prompt_line(s) == PROMPT + line and "block-job-pause" in s,
+        "block-job-pause with its features in the menu",
+        nudge=retype,
+    )
+    assert [" ".join(row.split()) for row in below_prompt(screen)] == [
+        "block-job-pause command, deprecated"
+    ]
+    term.press("C-u")
+    for _ in range(2):
+        term.type("query-kvm")
+        term.press("Enter")
+    screen = term.wait_for(
+        lambda s: s.count("present") == 2 and prompt_line(s) == PROMPT.rstrip(),
+        "both replies to query-kvm",
+    )
+    assert screen.count("warning: 'query-kvm' is deprecated") == 1
+    term.press("C-d")
+    assert term.exit_status() == 0
