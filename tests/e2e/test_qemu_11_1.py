@@ -1,12 +1,14 @@
 """What QEMU 11.1 deprecates, against the real 11.1 (Debian sid's, in a chroot behind the
 ``/srv/bin/qemu-sid`` wrapper ``../shared/qemu-chroots/setup.sh`` makes): a script is
 warned once per command on stderr and goes on; at the prompt the completion menu marks
-the deprecated command and Enter warns once. Skipped where the wrapper is absent;
+the deprecated command and Enter warns once (in tmux, and in a real PromptSession
+driven through a pipe). Skipped where the wrapper is absent;
 ``test_deprecation.py`` proves the same rules on the recorded 11.1 schema everywhere.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -14,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from qmpsh.session.session import Session
+from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.support.places import short_tempdir
 from tests.support.qemu import listening
 from tests.support.qmpsh_process import run_plain
+from tests.support.repldriver import CTRL_D, repl_over
 from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
 from tests.support.waiting import wait_until
 
@@ -113,3 +118,39 @@ def test_the_menu_marks_and_enter_warns_once_in_a_real_terminal(
     assert screen.count("warning: 'query-kvm' is deprecated") == 1
     term.press("C-d")
     assert term.exit_status() == 0
+
+
+def test_the_prompt_marks_values_and_variants_and_warns_once(sid: Path) -> None:
+    """The menu's meta column in a real PromptSession: a value's feature (win-dmp,
+    allowed-by-guest) and the variant's a tag value selects (fdset); the warning once."""
+    warnings: list[str] = []
+
+    async def body() -> None:
+        transport = QmpTransport(str(sid))
+        await transport.connect(5)
+        session = Session(transport, on_warning=warnings.append)
+        await session.learn()
+        async with repl_over(session) as r:
+
+            def shown() -> dict[str, str]:
+                state = r.prompt.default_buffer.complete_state
+                found = [] if state is None else state.completions
+                return {c.text: c.display_meta_text for c in found}
+
+            for line, text, meta in [
+                ("dump-guest-memory format=win", "win-dmp", "enum, allowed-by-guest"),
+                ("blockdev-add driver=virtio-blk-vhost-vd", "virtio-blk-vhost-vdpa", "enum, fdset"),
+            ]:
+                await r.until(r.at_prompt, "the prompt")
+                r.type(line)
+                await r.until(lambda: text in shown(), f"{text} in the menu")  # noqa: B023
+                assert shown()[text] == meta
+                r.type("\x1b\x15")  # Escape closes the menu, Ctrl-U clears the line
+                await r.until(lambda: r.line == "", "the line to clear")
+            await r.enter("query-kvm", "present")
+            await r.enter("query-kvm", "present")
+            r.type(CTRL_D)
+            await r.finish()
+
+    asyncio.run(body())
+    assert warnings == ["'query-kvm' is deprecated"]
