@@ -135,7 +135,12 @@ async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool
             transport = await connect()
         for warning in connect_warnings(transport):  # once per session, not per reconnect
             renderer.warning(warning)
-        session = Session(transport, hmp_mode=args.hmp, use_schema=not args.skip_negotiation)
+        session = Session(
+            transport,
+            hmp_mode=args.hmp,
+            use_schema=not args.skip_negotiation,
+            on_warning=renderer.warning,
+        )
         if interactive:
             session.reply_timeout = args.timeout
             # A QEMU qmpsh launched is not coming back once it is gone.
@@ -215,6 +220,12 @@ async def _fleet(args: argparse.Namespace) -> int:
     aliases = {name: alias.socket for name, alias in args.settings.targets.items()}
     domains = fleet_domains(args.connect) if (args.libvirt or args.connect) else None
     fleet = Fleet(expand(args.all, aliases, domains=domains), view, keep_going=args.keep_going)
+    warned_once: set[str] = set()
+
+    def warn(text: str) -> None:  # the same words from every target: once for the fleet
+        if text not in warned_once:
+            warned_once.add(text)
+            view.problem(f"warning: {text}")
 
     async def open_session(target: str) -> Session:
         transport = make_transport(target, negotiate=not args.skip_negotiation)
@@ -228,6 +239,7 @@ async def _fleet(args: argparse.Namespace) -> int:
             hmp_mode=args.hmp,
             use_schema=not args.skip_negotiation,
             reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
+            on_warning=warn,
         )
 
     try:

@@ -94,7 +94,7 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
         return _paths(ctx.word.lstrip("\"'"))
     if ctx.kind == ctx_.EVENT_LOG:
         verbs = [Candidate(verb, meaning) for verb, meaning in ctx_.EVENT_LOG_VERBS.items()]
-        return verbs + [Candidate(name, "event") for name in sorted(index.events if index else ())]
+        return verbs + (_events(index) if index else [])
     if ctx.kind in (ctx_.COMMAND, ctx_.JSON_COMMAND):
         found = [_command(name, index) for name in _command_names(index, commands)]
         return found + (_builtins() if ctx.kind == ctx_.COMMAND else [])
@@ -107,12 +107,16 @@ def _static(ctx: Context, index: SchemaIndex | None, commands: Sequence[str]) ->
     if ctx.kind == ctx_.VALUE:
         return _values(ctx, index)
     if ctx.kind == ctx_.WAIT_EVENT:
-        return [Candidate(name, "event") for name in sorted(index.events)]
+        return _events(index)
     if ctx.kind == ctx_.ACTION:
-        return [Candidate(name, "transaction action") for name in transaction_actions(index)]
+        marks = _action_features(index)
+        return [
+            Candidate(name, ", ".join(["transaction action", *marks.get(name, ())]))
+            for name in transaction_actions(index)
+        ]
     if ctx.kind == ctx_.HELP_TOPIC:
         topics = [_command(name, index) for name in sorted(index.commands)]
-        return topics + [Candidate(name, "event") for name in sorted(index.events)]
+        return topics + _events(index)
     return []
 
 
@@ -170,14 +174,21 @@ def _command_names(index: SchemaIndex | None, commands: Sequence[str]) -> list[s
 
 def _command(name: str, index: SchemaIndex | None) -> Candidate:
     cmd = index.commands.get(name) if index else None
-    notes = [f for f in cmd.features if f in ("deprecated", "unstable")] if cmd else []
-    return Candidate(name, ", ".join(["command", *notes]))
+    return Candidate(name, ", ".join(["command", *(cmd.features if cmd else ())]))
+
+
+def _events(index: SchemaIndex) -> list[Candidate]:
+    return [
+        Candidate(name, ", ".join(["event", *index.events[name].features]))
+        for name in sorted(index.events)
+    ]
 
 
 def _member_meta(member: Member, index: SchemaIndex) -> str:
+    """Type, required or optional, and every feature the schema gives it (deprecated,
+    unstable, and whatever newer QEMUs add): the menu shows what /help shows."""
     notes = [index.type_label(member.type), "optional" if member.optional else "required"]
-    notes += [f for f in member.features if f in ("deprecated", "unstable")]
-    return ", ".join(notes)
+    return ", ".join([*notes, *member.features])
 
 
 def _unused_members(ctx: Context, index: SchemaIndex) -> list[Member]:
@@ -209,7 +220,13 @@ def _values(ctx: Context, index: SchemaIndex) -> list[Candidate]:
     member = index.member_at(ctx.command, ctx.path, ctx.given)
     if member is None:
         return []
-    return [Candidate(v, index.type_label(member.type)) for v in scalar_values(index, member.type)]
+    parent = index.object_at(ctx.command, ctx.path[:-1], ctx.given) or ""
+    features = index.value_features(parent, member)
+    label = index.type_label(member.type)
+    return [
+        Candidate(v, ", ".join([label, *features.get(v, ())]))
+        for v in scalar_values(index, member.type)
+    ]
 
 
 def transaction_actions(index: SchemaIndex) -> list[str]:
@@ -218,6 +235,14 @@ def transaction_actions(index: SchemaIndex) -> list[str]:
     if actions is None:
         return []
     return sorted(index.variants(index.element_type(actions.type)))
+
+
+def _action_features(index: SchemaIndex) -> dict[str, tuple[str, ...]]:
+    """The features of each action (``drive-backup``: deprecated), as its tag value has them."""
+    actions = next((m for m in index.arguments("transaction") if m.name == "actions"), None)
+    union = index.element_type(actions.type) if actions else ""
+    tag = next((m for m in index.members(union) if m.name == index.tag(union)), None)
+    return index.value_features(union, tag) if tag else {}
 
 
 def scalar_values(index: SchemaIndex, type_name: str, depth: int = 0) -> list[str]:

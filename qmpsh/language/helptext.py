@@ -127,7 +127,7 @@ def _members(
     lines: list[HelpLine] = []
     members = index.members(type_name, given)
     for member in sorted(members, key=lambda m: m.optional):
-        lines.append(_line(index, member, depth))
+        lines.append(_line(index, type_name, member, depth))
         nested = _expandable(index, member.type)
         if nested is not None:
             inner = given.get(member.name)
@@ -136,8 +136,15 @@ def _members(
     tag = index.tag(type_name)
     if tag is not None and not isinstance(given.get(tag), str):
         cases = sorted(index.variants(type_name))
+        tag_member = next((m for m in members if m.name == tag), None)
+        features = index.value_features(type_name, tag_member) if tag_member else {}
         lines.append(
-            HelpLine(depth, f"variants by {tag}:", "", _values(cases) + f" (/help ... {tag}=X)")
+            HelpLine(
+                depth,
+                f"variants by {tag}:",
+                "",
+                _values(cases, features) + f" (/help ... {tag}=X)",
+            )
         )
     return lines
 
@@ -155,12 +162,12 @@ def _expandable(index: SchemaIndex, type_name: str) -> str | None:
     return index.object_type(index.element_type(array)) if array is not None else None
 
 
-def _line(index: SchemaIndex, member: Member, depth: int) -> HelpLine:
+def _line(index: SchemaIndex, parent: str, member: Member, depth: int) -> HelpLine:
     notes: list[str] = ["optional" if member.optional else "required"]
     notes += member.features
     values = _enum_values(index, member.type)
     if values:
-        notes.append(_values(values))
+        notes.append(_values(values, index.value_features(parent, member)))
     return HelpLine(depth, member.name, index.type_label(member.type), ", ".join(notes))
 
 
@@ -172,6 +179,8 @@ def _enum_values(index: SchemaIndex, type_name: str) -> Sequence[str]:
     return ()
 
 
-def _values(values: Sequence[str]) -> str:
-    shown = " | ".join(values[:MAX_VALUES])
+def _values(values: Sequence[str], features: Mapping[str, Sequence[str]]) -> str:
+    """``a | b (deprecated) | c``: a value's features beside it, as a member's are."""
+    marked = [f"{v} ({', '.join(features[v])})" if features.get(v) else v for v in values]
+    shown = " | ".join(marked[:MAX_VALUES])
     return shown + (f" | ... ({len(values)} in all)" if len(values) > MAX_VALUES else "")

@@ -106,6 +106,39 @@ class SchemaIndex:
             step = _str(self.entry(step).get("element-type"), "")
         return element
 
+    def features(self, type_name: str) -> tuple[str, ...]:
+        """A type's own features: a union variant's (``fdset``) say what choosing it means."""
+        return _strings(self.entry(type_name).get("features"))
+
+    def value_features(self, parent: str, member: Member) -> dict[str, tuple[str, ...]]:
+        """The features of each value ``member`` of object ``parent`` may take: an enum
+        value's own (6.2+: ``deprecated``, ``allowed-by-guest``), and where the member is
+        the union's tag, those of the variant the value selects (``fdset``)."""
+        found: dict[str, tuple[str, ...]] = {}
+        for enum in self._enums(member.type):
+            for raw in _mappings(self.entry(enum).get("members")):
+                name, features = raw.get("name"), _strings(raw.get("features"))
+                if isinstance(name, str) and features:
+                    found[name] = features
+        if self.tag(parent) == member.name:
+            for case, variant in self.variants(parent).items():
+                features = self.features(variant)
+                if features:
+                    found[case] = (*found.get(case, ()), *features)
+        return found
+
+    def enum_names(self, type_name: str) -> tuple[str, ...]:
+        """Every enum value a value of ``type_name`` may be (see ``_enums``)."""
+        return tuple(v for enum in self._enums(type_name) for v in self.enum_values(enum))
+
+    def _enums(self, type_name: str) -> list[str]:
+        """The enums a value of ``type_name`` may come from: itself, an array's elements,
+        an alternate's branches (each once: the walk stays finite)."""
+        if self.meta(type_name) == "array":
+            type_name = self.element_type(type_name)
+        branches = self.alternatives(type_name) if self.meta(type_name) == "alternate" else ()
+        return [t for t in (type_name, *branches) if self.meta(t) == "enum"]
+
     def alternatives(self, type_name: str) -> tuple[str, ...]:
         """The branches of an alternate, never an alternate itself.
 
@@ -229,16 +262,23 @@ class SchemaIndex:
             level = nested if isinstance(nested, Mapping) else {}
         return member
 
+    def object_at(
+        self, command: str, path: Sequence[str], given: Mapping[str, object] | None = None
+    ) -> str | None:
+        """The object type at dotted ``path`` (empty path: the arguments' own)."""
+        if not path:
+            cmd = self.commands.get(command)
+            return None if cmd is None else cmd.arg_type
+        member = self.member_at(command, path, given)
+        return None if member is None else self.object_type(member.type)
+
     def nested_members(
         self, command: str, path: Sequence[str], given: Mapping[str, object] | None = None
     ) -> list[Member]:
         """Members of the object at dotted ``path`` (empty path: the arguments)."""
         if not path:
             return self.arguments(command, given)
-        member = self.member_at(command, path, given)
-        if member is None:
-            return []
-        object_type = self.object_type(member.type)
+        object_type = self.object_at(command, path, given)
         if object_type is None:
             return []
         level: object = given or {}

@@ -147,12 +147,23 @@ def _retype(index: SchemaIndex, command: str, arg: Arg, given: Mapping[str, obje
     member = index.member_at(command, arg.path, given)
     if member is None or _fits(index, member.type, arg.value):
         return arg
+    if _branch_for_shape(index, member.type, arg.value):
+        return arg  # iothread=["a",2] for str | [str]: the array branch's error, not a string
     if not isinstance(arg.value, str) and index.accepts_string(member.type):
         return replace(arg, value=arg.raw)
     size = parse_size(arg.raw)
     if size is not None and _fits(index, member.type, size):
         return replace(arg, value=size)  # size=1G where QEMU takes an integer
     return arg
+
+
+def _branch_for_shape(index: SchemaIndex, type_name: str, value: object) -> bool:
+    """Whether ``type_name`` has a branch of ``value``'s own shape (an array for a list,
+    an object for an object): a value of that shape is meant for it, as the checker
+    judges alternates, and is never re-typed as a string."""
+    if isinstance(value, list):
+        return index.array_type(type_name) is not None
+    return isinstance(value, Mapping) and index.object_type(type_name) is not None
 
 
 _SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmMgGtTpPeE])(?:i?B)?\Z")

@@ -149,5 +149,10 @@ def _wrapped(notes: str, room: int | None) -> list[str]:
         if lines[-1] and len(lines[-1] + piece.rstrip()) > room:
             lines.append("")
             piece = piece.lstrip()
+        if len(lines[-1] + piece.rstrip()) > room and piece.endswith(" | "):
+            # too long for a row with its '|' (a value and its feature): '|' opens the next
+            lines[-1] += piece[:-3]
+            lines.append("")
+            piece = "| "
         lines[-1] += piece
     return [line.rstrip() for line in lines]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from qmpsh.session.schema_cache import SchemaCache
 
 EventSink = Callable[[Mapping[str, object]], None]
+Warn = Callable[[str], None]
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Session:
     events: EventLog = field(default_factory=EventLog)
     #: Event name globs not shown at the prompt (still logged).
     muted: set[str] = field(default_factory=set)
+    #: Shown a one-line warning (a deprecated command or argument sent).
+    on_warning: Warn | None = None
+    _warned: set[str] = field(default_factory=set, repr=False)  # commands warned about
     _received: int = 0  # messages received so far: the numbering of events and replies
     _reply_seq: dict[object, int] = field(default_factory=dict, repr=False)
     _waited: int = 0  # the number of the event the latest matching /wait took
@@ -109,8 +113,32 @@ class Session:
         """Check and send one QMP command or HMP line; its reply."""
         if isinstance(item, HmpLine):
             return await self.send("human-monitor-command", item.message(), hmp=True)
-        reply = await self.send(item.command, await self.checked_message(item))
+        message = await self.checked_message(item)
+        if item.checked:
+            self._warn_deprecated(message)
+        reply = await self.send(item.command, message)
         return await self.explained(reply) if item.checked else reply
+
+    def _warn_deprecated(self, message: Mapping[str, object]) -> None:
+        """One line naming what the schema deprecates in ``message``, once per command
+        per session: a script that loops over it is told once, not every time. Only
+        with the schema at hand (a script's argument-less command goes without it)."""
+        command = message.get("execute", message.get("exec-oob"))
+        arguments = message.get("arguments", {})
+        if (
+            self.on_warning is None
+            or self.index is None
+            or not isinstance(command, str)
+            or command in self._warned
+            or not isinstance(arguments, Mapping)
+        ):
+            return
+        from qmpsh.language.deprecation import deprecations  # only once there is a schema
+
+        notes = deprecations(self.index, command, arguments)
+        if notes:
+            self._warned.add(command)
+            self.on_warning("; ".join(notes))
 
     async def explained(self, reply: Reply) -> Reply:
         """QEMU's CommandNotFound with the name likely meant, as the prompt's check says

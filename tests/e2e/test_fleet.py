@@ -137,6 +137,16 @@ def test_schema_check_per_target_and_parse_errors_once(fleet: Fleet) -> None:
     no_traceback(done.stderr)
 
 
+def test_a_deprecated_command_is_warned_about_once_for_the_fleet(fleet: Fleet) -> None:
+    """Every target says the same (nbd-server-add: deprecated in 7.2, 10.0 and 11.1): one
+    line, not three."""
+    script = "nbd-server-add device=nodev\nnbd-server-add device=nodev\nquery-name\n"
+    done = run_qmpsh("--all", *fleet.paths(), "-k", input=script, timeout=30)
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == ["warning: 'nbd-server-add' is deprecated"]
+    assert rows(done.stdout)[-3:] == [[f"vm{n}", "testvm"] for n in (1, 2, 3)]
+
+
 def test_events_are_tagged(fleet: Fleet) -> None:
     done = run_qmpsh("--all", *fleet.paths(), "--events", "-c", "stop", "-c", "cont", timeout=30)
     assert done.returncode == 0, done

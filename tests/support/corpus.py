@@ -1,4 +1,4 @@
-"""The recorded QMP conversations in ``../shared/corpus`` (QEMU 2.12 -> 7.2), as test data."""
+"""The recorded QMP conversations in ``../shared/corpus`` (QEMU 2.12 -> 11.1), as test data."""
 
 from __future__ import annotations
 

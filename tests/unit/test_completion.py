@@ -1,4 +1,4 @@
-"""Completion context (pure) and candidates, on every recorded schema (2.12 -> 7.2)."""
+"""Completion context (pure) and candidates, on every recorded schema (2.12 -> 11.1)."""
 
 from __future__ import annotations
 
@@ -195,6 +195,30 @@ def test_meta_shows_type_requirement_and_deprecation() -> None:
     deprecated = [n for n, cmd in idx.commands.items() if "deprecated" in cmd.features]
     _, found = complete(deprecated[0], Knows(idx))
     assert "deprecated" in found[0].meta
+
+
+SID = "qemu-11.1.3-x86_64.json.gz"
+
+
+@pytest.mark.parametrize(
+    ("before", "text", "meta"),
+    [
+        ("query-k", "query-kvm", "command, deprecated"),
+        ("block-job-pau", "block-job-pause", "command, deprecated"),
+        ("device_ad", "device_add", "command, json-cli, json-cli-hotplug"),
+        ("block-commit device=d to", "top=", "str, optional, deprecated"),
+        ("dump-guest-memory format=win", "win-dmp", "enum, allowed-by-guest"),
+        ("blockdev-add driver=virtio-blk-vhost-vd", "virtio-blk-vhost-vdpa", "enum, fdset"),
+        ("object-add qom-type=x-remote-o", "x-remote-object", "enum, unstable"),
+        ("transaction(drive-b", "drive-backup", "transaction action, deprecated"),
+        ("block-export-add io", "iothread=", "str | array of str, optional"),
+    ],
+)
+def test_meta_marks_every_feature_of_newer_qemus(before: str, text: str, meta: str) -> None:
+    """Commands, members, enum values and the variant a tag value selects carry their
+    schema features (QEMU 11.1: deprecated, unstable, fdset, allowed-by-guest ...)."""
+    _, found = complete(before, Knows(index(SID)))
+    assert {f.text: f.meta for f in found}[text] == meta
 
 
 def test_raw_json_keys_and_command_names() -> None:

@@ -83,6 +83,30 @@ def test_groups_cover_every_command_once(name: str) -> None:
         assert all(n.startswith("x-") for n in by_group["experimental (x-)"])
 
 
+def test_values_and_variants_carry_their_features_on_11_1() -> None:
+    """What a value or a variant means beyond its name is said beside it, as a member's is."""
+    idx = index("qemu-11.1.3-x86_64.json.gz")
+    dump = describe(idx, "dump-guest-memory", {})
+    assert dump is not None
+    notes = {line.name: line.notes for line in dump.lines}
+    assert "| win-dmp (allowed-by-guest)" in notes["format"]
+    add = describe(idx, "blockdev-add", {})
+    assert add is not None
+    variants = next(line.notes for line in add.lines if line.name == "variants by driver:")
+    assert "| virtio-blk-vhost-vdpa (fdset) |" in variants
+    assert "| file (dynamic-auto-read-only) |" in variants
+    actions = describe(idx, "transaction", {})
+    assert actions is not None
+    assert any(line.notes.endswith("| drive-backup (deprecated)") for line in actions.lines)
+    variants = next(line.notes for line in actions.lines if line.name == "variants by type:")
+    assert "| drive-backup (deprecated) (/help ... type=X)" in variants
+    commit = describe(idx, "block-commit", {})
+    assert commit is not None
+    assert {line.name: line.notes for line in commit.lines}["top"] == "optional, deprecated"
+    kvm = describe(idx, "query-kvm", {})
+    assert kvm is not None and kvm.title == "query-kvm (command; deprecated)"
+
+
 def test_groups_people_use_come_first_and_experimental_last() -> None:
     groups = [group for group, _ in group_commands(index("qemu-7.2.22-x86_64.json.gz").commands)]
     assert groups[:4] == ["query", "block", "jobs", "migration"]

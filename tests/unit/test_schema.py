@@ -20,7 +20,7 @@ def call(text: str) -> QmpCall:
 
 
 def test_corpus_is_present() -> None:
-    assert len(NAMES) == 9
+    assert len(NAMES) == 10
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -34,6 +34,38 @@ def test_index_knows_every_command_and_event(name: str) -> None:
     # query-commands may list fewer than the schema (2.12), never more
     listed = {c["name"] for c in recording(name)["replies"]["query-commands"]}
     assert listed <= commands
+
+
+EXPORT = "block-export-add type=nbd id=e0 node-name=disk0 "
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("iothread=io0", "io0"),
+        ("iothread=123", "123"),  # a bare value is the str branch's, as for a str member
+        ("iothread=true", "true"),
+        ('iothread=["io0","io1"]', ["io0", "io1"]),
+        ("iothread.0=io0 iothread.1=io1", ["io0", "io1"]),
+    ],
+)
+def test_str_or_str_array_takes_either_form_on_11_1(given: str, sent: object) -> None:
+    """QEMU 11.1's new ``str | [str]`` alternate (``block-export-add iothread=``)."""
+    idx = index("qemu-11.1.3-x86_64.json.gz")
+    assert check_call(idx, call(EXPORT + given))["iothread"] == sent
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("iothread=[1,2]", "iothread.0: expected str, got 1"),
+        ('iothread=["io0",2]', "iothread.1: expected str, got 2"),
+    ],
+)
+def test_an_array_for_str_or_str_array_is_checked_as_an_array(given: str, problem: str) -> None:
+    """A list is meant for the array branch: its own error, never re-typed into a string."""
+    with pytest.raises(InputError, match=problem):
+        check_call(index("qemu-11.1.3-x86_64.json.gz"), call(EXPORT + given))
 
 
 @pytest.mark.parametrize("name", NAMES)
