@@ -1,0 +1,309 @@
+"""The QMP reference manual read from roff: both shapes Sphinx writes (tiny snippets
+written here), then the manual installed on this machine against the recorded 7.2
+schema. The manual's words are read from the system, never kept in this repository."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from qmpsh.language.manual import Manual, first_sentence, parse_manual, unescape
+from qmpsh.language.shorthand import example_line, to_shorthand
+from qmpsh.language.syntax import RawJson, parse
+from qmpsh.language.validate import checked
+from tests.support.corpus import index
+
+INSTALLED = Path("/usr/share/man/man7/qemu-qmp-ref.7.gz")
+SCHEMA_72 = "qemu-7.2.22-x86_64.json.gz"
+
+# The shape up to QEMU 9: a .SS section per definition.
+OLD = r""".TH "QEMU-QMP-REF" "7" "Jan 1, 2000" "7.2.0" "QEMU"
+.SS \fBfrob\-it\fP (Command)
+.sp
+Frobs a thing.  Twice.
+.sp
+For the arguments, see the documentation of FrobArgs.
+.SS Returns
+.INDENT 0.0
+.IP \(bu 2
+nothing on success
+.UNINDENT
+.SS Features
+.INDENT 0.0
+.TP
+.B \fBdeprecated\fP
+Use \fBfrob\fP instead.
+.UNINDENT
+.SS Since
+.sp
+1.0
+.SS Example
+.INDENT 0.0
+.INDENT 3.5
+.sp
+.nf
+.ft C
+\-> { \(dqexecute\(dq: \(dqfrob\-it\(dq,
+     \(dqarguments\(dq: { \(dqhow\(dq: \(dqhard\(dq } }
+<\- { \(dqreturn\(dq: {} }
+.ft P
+.fi
+.UNINDENT
+.UNINDENT
+.SS \fBFrobArgs\fP (Object)
+.SS Members
+.INDENT 0.0
+.TP
+.B \fBhow\fP: \fBFrobHow\fP (optional)
+how to frob
+it, or not.
+.INDENT 7.0
+.IP \(bu 2
+\(aqhard\(aq is hard
+.UNINDENT
+.TP
+.B \fBkeys\fP: \fBarray of string\fP
+the keys
+.TP
+.B The members of \fBFrobBase\fP
+.UNINDENT
+.SS \fBFrobBase\fP (Object)
+.SS Members
+.INDENT 0.0
+.TP
+.B \fBnode\fP: \fBFrobNode\fP
+the node
+.UNINDENT
+.SS \fBFrobNode\fP (Object)
+.SS Members
+.INDENT 0.0
+.TP
+.B \fBid\fP: \fBstring\fP
+its id
+.UNINDENT
+"""
+
+# The shape from QEMU 10: a definition list with bulleted items.
+NEW = r""".TH "QEMU-QMP-REF" "7" "Jan 1, 2000" "11.1.0" "QEMU"
+.INDENT 0.0
+.TP
+.B Command frob\-it (Since: 1.0)
+Frobs a thing.
+.INDENT 7.0
+.TP
+.B Arguments
+.INDENT 7.0
+.IP \(bu 2
+\fBhow\fP (\fBstring\fP, \fIoptional\fP) \-\- how to frob
+it.
+.IP \(bu 2
+The members of \fBFrobBase\fP\&.
+.UNINDENT
+.TP
+.B Return
+\fB[\fP\fBFrobInfo\fP\fB]\fP \-\- what was frobbed
+.TP
+.B Errors
+.INDENT 7.0
+.IP \(bu 2
+If it cannot, GenericError
+.UNINDENT
+.UNINDENT
+.INDENT 7.0
+.INDENT 3.5
+.IP "Example: frob hard"
+.INDENT 0.0
+.INDENT 3.5
+.sp
+.EX
+\-> { \(dqexecute\(dq: \(dqfrob\-it\(dq }
+<\- { \(dqreturn\(dq: [] }
+.EE
+.UNINDENT
+.UNINDENT
+.UNINDENT
+.UNINDENT
+.UNINDENT
+.INDENT 0.0
+.TP
+.B Object FrobBase
+.INDENT 7.0
+.TP
+.B Members
+.INDENT 7.0
+.IP \(bu 2
+\fBnode\fP (\fBstring\fP) \-\- the node
+.UNINDENT
+.UNINDENT
+.UNINDENT
+.INDENT 0.0
+.TP
+.B Event FROBBED (Since: 2.0)
+Emitted after a frob.
+.UNINDENT
+"""
+
+
+def test_unescape_and_first_sentence() -> None:
+    assert unescape(r"\fBa\-b\fP \(dqx\(dq \(aqy\(aq\&. \e") == "a-b \"x\" 'y'. \\"
+    assert first_sentence("Frobs a thing.  Twice.") == "Frobs a thing."
+    assert first_sentence("No stop\nat all") == "No stop at all"
+    assert first_sentence("Use e.g. x") == "Use e.g. x"
+
+
+def test_the_older_shape() -> None:
+    manual = parse_manual(OLD)
+    assert manual.version == "7.2.0"
+    frob = manual.get("frob-it")
+    assert frob is not None and frob.kind == "command"
+    assert frob.summary == "Frobs a thing."
+    assert frob.includes == ("FrobArgs",)  # "see the documentation of"
+    assert frob.returns == "nothing on success"
+    assert frob.since == "1.0"
+    assert frob.notes == ("deprecated: Use frob instead.",)
+    (example,) = frob.examples
+    assert [d for d, _ in example.messages] == ["->", "<-"]
+    assert list(example.requests()) == [{"execute": "frob-it", "arguments": {"how": "hard"}}]
+    how = manual.member("frob-it", ("how",))
+    assert how is not None and how.type == "FrobHow" and how.optional
+    assert how.text == "how to frob it, or not. 'hard' is hard"  # the inner list stays in
+    keys = manual.member("frob-it", ("keys",))
+    assert keys is not None and keys.type == "array of string" and not keys.optional
+    node_id = manual.member("frob-it", ("node", "id"))  # through an include, then a type
+    assert node_id is not None and node_id.text == "its id"
+    assert manual.member("frob-it", ("nope",)) is None
+
+
+def test_the_newer_shape() -> None:
+    manual = parse_manual(NEW)
+    assert manual.version == "11.1.0"
+    frob = manual.get("frob-it")
+    assert frob is not None and frob.text == "Frobs a thing." and frob.since == "1.0"
+    assert frob.returns == "[FrobInfo] -- what was frobbed"
+    assert frob.errors == "If it cannot, GenericError"
+    assert frob.includes == ("FrobBase",)
+    how = manual.member("frob-it", ("how",))
+    assert how is not None and (how.type, how.optional, how.text) == (
+        "string",
+        True,
+        "how to frob it.",
+    )
+    node = manual.member("frob-it", ("node",))
+    assert node is not None and node.text == "the node" and not node.optional
+    (example,) = frob.examples
+    assert example.title == "frob hard"
+    assert list(example.requests()) == [{"execute": "frob-it"}]
+    event = manual.get("FROBBED")
+    assert event is not None and event.kind == "event" and event.text == "Emitted after a frob."
+    assert event.since == "2.0" and not event.members
+
+
+def test_text_that_is_no_manual() -> None:
+    assert parse_manual("") == Manual("", {})
+    assert parse_manual(".TH x\nhello\n.SS \\fBodd\n").definitions == {}
+
+
+def test_shorthand_of_a_request() -> None:
+    line = to_shorthand(
+        {
+            "execute": "blockdev-add",
+            "arguments": {
+                "node-name": "n0",
+                "file": {"driver": "file", "filename": "/tmp/a b"},
+                "read-only": True,
+                "cache": {},
+                "n": 1.5,
+                "s": "12",
+                "q": 'say "hi"\\',
+                "list": [1, "x"],
+            },
+        }
+    )
+    assert line == (
+        'blockdev-add node-name=n0 file.driver=file file.filename="/tmp/a b" read-only=true '
+        'cache={} n=1.5 s="12" q="say \\"hi\\"\\\\" list=[1,"x"]'
+    )
+    # What the shorthand cannot say is left to JSON.
+    assert to_shorthand({"execute": "x", "id": "a"}) is None
+    assert to_shorthand({"execute": "x", "arguments": {"a.b": 1}}) is None
+    assert to_shorthand({"execute": "x", "arguments": {"a": "two\nlines"}}) is None
+    assert to_shorthand({"execute": "x", "arguments": {}}) is None
+
+
+def test_example_line_is_json_where_the_shorthand_would_send_another_request() -> None:
+    idx = index(SCHEMA_72)
+    short = {"execute": "query-block"}
+    assert example_line(short, idx) == "query-block"
+    # "id" is typed bare as "123" but is a str: the shorthand re-types it, exactly
+    retyped = {"execute": "device_del", "arguments": {"id": "123"}}
+    assert example_line(retyped, idx) == 'device_del id="123"'
+    unknown = {"execute": "no-such-command"}
+    assert example_line(unknown, idx) == json.dumps(unknown)
+    assert example_line(short, None) == json.dumps(short)  # nothing to check it against
+
+
+def installed() -> Manual:
+    if not INSTALLED.is_file():
+        pytest.skip(f"{INSTALLED} is not installed (Debian: qemu-system-common)")
+    manual = parse_manual(gzip.decompress(INSTALLED.read_bytes()).decode())
+    if not manual.version.startswith("7.2."):
+        pytest.skip(f"the installed manual is QEMU {manual.version}'s, not 7.2's")
+    return manual
+
+
+def test_every_command_and_event_of_the_installed_manual_gets_its_text() -> None:
+    manual = installed()
+    idx = index(SCHEMA_72)
+    names = [*idx.commands, *idx.events]
+    documented = [n for n in names if manual.get(n) is not None]
+    undocumented = sorted(set(names) - set(documented))
+    print(f"7.2: {len(documented)} of {len(names)} documented; undocumented: {undocumented}")
+    assert len(documented) >= 0.95 * len(names)
+    for name in documented:
+        definition = manual.get(name)
+        assert definition is not None
+        # Two 7.2 commands document only what they return.
+        assert definition.text or definition.returns, name
+        assert definition.since, name
+    arguments = [
+        (name, member.name)
+        for name in documented
+        for member in idx.members(
+            (idx.commands[name] if name in idx.commands else idx.events[name]).arg_type
+        )
+    ]
+    worded = [(n, m) for n, m in arguments if (e := manual.member(n, (m,))) and e.text]
+    print(f"7.2: {len(worded)} of {len(arguments)} arguments and event members have text")
+    assert len(worded) >= 0.95 * len(arguments)
+
+
+def test_every_documented_request_converts_exactly() -> None:
+    """Each documented request, as ``/example`` offers it, parsed and checked as typed
+    against the real 7.2 schema, is the very request the manual shows."""
+    manual = installed()
+    idx = index(SCHEMA_72)
+    requests = [r for d in manual.definitions.values() for e in d.examples for r in e.requests()]
+    shorthand, as_json, refused = 0, 0, []
+    for request in requests:
+        line = example_line(request, idx)
+        item = parse(line)
+        assert item is not None and not isinstance(item, str)
+        if isinstance(item, RawJson):
+            as_json += 1
+            try:
+                sent = checked(item, idx)
+            except Exception:  # the schema has no such command (another target's)
+                refused.append(item.command)
+                continue
+        else:
+            shorthand += 1
+            sent = checked(item, idx)  # type: ignore[arg-type]
+        assert json.dumps(sent, sort_keys=True) == json.dumps(request, sort_keys=True), line
+    print(
+        f"7.2: {len(requests)} requests: {shorthand} shorthand, {as_json} JSON; refused {refused}"
+    )
+    assert len(requests) > 150 and shorthand > 0.9 * len(requests)
+    assert len(refused) <= 5
