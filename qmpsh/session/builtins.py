@@ -10,14 +10,17 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
 from qmpsh.language.builtin_registry import BUILTINS, command_start, help_lines
 from qmpsh.language.helptext import (
     CommandHelp,
+    HelpLine,
     builtin_help,
     describe,
+    describe_from_manual,
     group_commands,
     unknown_topic,
 )
@@ -61,8 +64,8 @@ async def _help(session: Session, argument: str) -> HelpList | CommandHelp:
     await session.learn()
     index = session.index
     call = parse(argument) if argument else None  # k=v select union variants, as typed
-    if isinstance(call, QmpCall) and index is not None:
-        tree = describe(index, call.command, call.arguments)
+    if isinstance(call, QmpCall):
+        tree = _described(session, call)
         if tree is not None:
             return tree
     known = session.commands or tuple(index.commands if index else ())
@@ -72,6 +75,20 @@ async def _help(session: Session, argument: str) -> HelpList | CommandHelp:
         raise InputError(unknown_topic(topic, index, known))
     groups = tuple((group, tuple(members)) for group, members in group_commands(names))
     return HelpList(help_lines(), groups, argument)
+
+
+def _described(session: Session, call: QmpCall) -> CommandHelp | None:
+    """The tree of a command or event, with the manual's words when it has them (from
+    the manual alone without a schema: a guest agent's), and once a note on them."""
+    index, manual = session.index, session.manual()
+    if index is not None:
+        tree = describe(index, call.command, call.arguments, manual)
+    else:
+        tree = describe_from_manual(manual, call.command) if manual is not None else None
+    if tree is None:
+        return None
+    said = session.manual_note()
+    return tree if said is None else replace(tree, lines=(*tree.lines, HelpLine(0, "", text=said)))
 
 
 def _match(argument: str, what: str) -> tuple[Match, dict[str, object]]:

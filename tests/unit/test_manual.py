@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from qmpsh.language.helptext import HelpLine, describe
 from qmpsh.language.manual import Manual, first_sentence, parse_manual, unescape
 from qmpsh.language.shorthand import example_line, to_shorthand
 from qmpsh.language.syntax import RawJson, parse
 from qmpsh.language.validate import checked
+from qmpsh.render.plain import tree_rows
 from tests.support.corpus import index
 
 INSTALLED = Path("/usr/share/man/man7/qemu-qmp-ref.7.gz")
@@ -307,3 +309,28 @@ def test_every_documented_request_converts_exactly() -> None:
     )
     assert len(requests) > 150 and shorthand > 0.9 * len(requests)
     assert len(refused) <= 5
+
+
+def test_help_tree_carries_the_words_and_wraps_them() -> None:
+    page = OLD.replace(r"frob\-it", r"blockdev\-snapshot\-sync").replace(
+        r"\fBhow\fP", r"\fBformat\fP"
+    )
+    manual = parse_manual(page)
+    tree = describe(index(SCHEMA_72), "blockdev-snapshot-sync", {}, manual)
+    assert tree is not None
+    assert tree.lines[0] == HelpLine(0, "", text="Frobs a thing. Twice.")
+    (fmt,) = [line for line in tree.lines if line.name == "format"]
+    assert fmt.text == "how to frob it, or not. 'hard' is hard"
+    assert tree.lines[-2] == HelpLine(0, "since:", "QEMU 1.0")
+    assert tree.lines[-1] == HelpLine(0, "", text="deprecated: Use frob instead.")
+    rows = tree_rows(tree, width=60)
+    at = next(i for i, row in enumerate(rows) if row[0].strip() == "format")
+    assert [row[2] for row in rows[at : at + 3]] == [
+        "optional",
+        "how to frob it, or not.",
+        "'hard' is hard",
+    ]
+    assert all(len("".join(row).rstrip()) <= 60 for row in rows if row[0].strip() == "")
+    assert describe(index(SCHEMA_72), "blockdev-snapshot-sync", {}, None) == describe(
+        index(SCHEMA_72), "blockdev-snapshot-sync", {}
+    )
