@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
-from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import QmpCall, bare_value, parse
 from qmpsh.language.validate import checked
+
+if TYPE_CHECKING:
+    from qmpsh.language.manual import Definition
+    from qmpsh.language.schema import SchemaIndex
 
 _KEY = re.compile(r"[^\s=.\"'{}\[\]#]+\Z")
 _COMMAND = re.compile(r"[A-Za-z_][\w-]*\Z")
@@ -57,6 +61,15 @@ def example_line(message: Mapping[str, object], index: SchemaIndex | None) -> st
         except InputError:
             pass
     return json.dumps(message, ensure_ascii=False)
+
+
+def documented_lines(doc: Definition, index: SchemaIndex | None) -> list[tuple[str, str]]:
+    """(title, line) of each documented request of ``doc``, as ``example_line`` writes it."""
+    return [
+        (example.title, example_line(request, index))
+        for example in doc.examples
+        for request in example.requests()
+    ]
 
 
 def _same(sent: Mapping[str, object], message: Mapping[str, object]) -> bool:

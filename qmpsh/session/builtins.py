@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -24,15 +25,27 @@ from qmpsh.language.helptext import (
     group_commands,
     unknown_topic,
 )
+from qmpsh.language.shorthand import documented_lines
 from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, parse
+from qmpsh.language.validate import unknown
 from qmpsh.session.events import Match, failure
-from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
+from qmpsh.session.outcomes import (
+    EventList,
+    Examples,
+    Exit,
+    HelpList,
+    Notice,
+    Outcome,
+    Reply,
+    Waited,
+)
 
 if TYPE_CHECKING:
     from qmpsh.session.session import Session
 
 #: How many events ``/events`` shows without a filter.
 RECENT = 50
+_NAME = re.compile(r"[A-Za-z_][\w-]*\Z")
 
 
 async def run_builtin(session: Session, item: Builtin) -> Outcome:
@@ -89,6 +102,36 @@ def _described(session: Session, call: QmpCall) -> CommandHelp | None:
         return None
     said = session.manual_note()
     return tree if said is None else replace(tree, lines=(*tree.lines, HelpLine(0, "", text=said)))
+
+
+async def _example(session: Session, argument: str) -> Examples:
+    """``/example CMD [N]``: the manual's requests for CMD as lines to type; the Nth
+    (the first) is the one the prompt puts on the line."""
+    name, _, number = argument.partition(" ")
+    if not name or not _NAME.match(name) or (number and not number.strip().isdigit()):
+        raise InputError("/example takes a command and a number: /example blockdev-add 2")
+    await session.learn()
+    index, manual = session.index, session.manual()
+    said = session.manual_note()
+    known = tuple(index.commands) if index is not None else session.commands
+    doc = manual.get(name) if manual is not None else None
+    if doc is None and known and name not in known:
+        raise InputError(unknown("command", name, known))
+    lines = documented_lines(doc, index) if doc is not None else []
+    if manual is None:
+        raise InputError(f"/example {name}: {said or 'no reference manual'}")
+    if not lines:
+        raise InputError(f"/example {name}: its reference manual shows no example request")
+    chosen = int(number or 1)
+    if not 1 <= chosen <= len(lines):
+        raise InputError(f"{name} has {len(lines)} documented example(s), not {chosen}")
+    rows: list[HelpLine] = []
+    for n, (title, line) in enumerate(lines, 1):
+        rows += [HelpLine(1, f"# {title}")] if title else []
+        rows.append(HelpLine(1, f"{n}  {line}"))
+    rows += [HelpLine(0, "", text=said)] if said else []
+    title = f"{name}: {len(lines)} documented example(s)"
+    return Examples(CommandHelp(title, tuple(rows)), lines[chosen - 1][1])
 
 
 def _match(argument: str, what: str) -> tuple[Match, dict[str, object]]:
@@ -157,6 +200,7 @@ async def _fd(session: Session, argument: str) -> Reply:
 #: Each built-in's handler, by the name the registry gives it (``BuiltinSpec.handler``).
 HANDLERS: dict[str, Callable[[Session, str], Awaitable[Outcome]]] = {
     "help": _help,
+    "example": _example,
     "hmp": _hmp,
     "qmp": _qmp,
     "events": _events,
