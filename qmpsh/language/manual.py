@@ -142,7 +142,11 @@ class Manual:
         for entry in definition.members:
             if entry.name == name:
                 return entry
-        for included in definition.includes:
+        # an alternate's members are its alternatives: look in their types
+        alternatives = (
+            [e.type for e in definition.members] if definition.kind == "alternate" else []
+        )
+        for included in (*definition.includes, *alternatives):
             found = self._own_member(included, name, seen)
             if found is not None:
                 return found

@@ -4,15 +4,18 @@ none are kept in this repository."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from pathlib import Path
 
 import pytest
 
-from qmpsh.language.manual import Manual, parse_manual
+from qmpsh.language.manual import Manual, first_sentence, parse_manual
 from tests.support.guest_agent import GuestAgent
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import run_qmpsh
+from tests.support.repldriver import TAB, Repl, running_repl
+from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
 
 MAN7 = Path("/usr/share/man/man7")
 TRIXIE = Path("/srv/trixie/usr/share/man")
@@ -77,3 +80,42 @@ def test_guest_agent_help_from_its_manual(guest_agent: GuestAgent) -> None:
     lines = done.stdout.splitlines()
     assert lines[:2] == ["guest-ping (command)", doc.text.split("\n\n")[0]]
     assert "arguments:" in lines
+
+
+def _device_words(manual: Manual) -> str:
+    entry = manual.member("blockdev-snapshot-sync", ("device",))
+    assert entry is not None
+    return first_sentence(entry.text)
+
+
+def test_the_menu_shows_a_members_first_sentence(qemu: Qemu) -> None:
+    """Through a real PromptSession: the meta beside ``device=``."""
+    words = _device_words(installed("qemu-qmp-ref"))
+
+    def meta_of(r: Repl, text: str) -> str:
+        state = r.prompt.default_buffer.complete_state
+        assert state is not None
+        return next(c.display_meta_text for c in state.completions if c.text == text)
+
+    async def main() -> None:
+        async with running_repl(qemu) as r:
+            r.type("blockdev-snapshot-sync " + TAB)
+            await r.until(lambda: "device=" in r.menu(), "the arguments menu")
+            assert meta_of(r, "device=") == f"str, optional \u2014 {words}"
+
+    asyncio.run(main())
+
+
+def test_the_menu_shows_it_in_a_terminal(qemu: Qemu, terminal: Terminal, tmp_path: Path) -> None:
+    words = _device_words(installed("qemu-qmp-ref"))
+    terminal.start_qmpsh(str(qemu.qmp), env={"XDG_STATE_HOME": str(tmp_path)})
+    terminal.wait_for(lambda s: prompt_line(s) == PROMPT.rstrip(), "the prompt")
+    terminal.type("blockdev-snapshot-sync ")
+    terminal.press("Tab")
+    screen = terminal.wait_for(
+        lambda s: any(line.startswith("device=") for line in below_prompt(s)), "the menu"
+    )
+    (row,) = [line for line in below_prompt(screen) if line.startswith("device=")]
+    assert row.split(None, 1)[1] == f"str, optional \u2014 {words}"
+    terminal.press("Escape", "C-u", "C-d")
+    assert terminal.exit_status() == 0
