@@ -60,7 +60,7 @@ _NEW_ITEM = re.compile(
     re.DOTALL,
 )
 _INCLUDE = re.compile(r"(?:When (?P<tag>\S+) is (?P<value>\S+): )?The members of (?P<name>[\w-]+)")
-_SEE = re.compile(r"see the documentation of ([A-Za-z][\w-]*)")
+_SEE = re.compile(r"For the arguments, see the documentation of ([A-Za-z][\w-]*)\.?")
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def _plain(code: str) -> str:
     if code in ("e", "\\"):
         return "\\"
     if code in ("-", " ", "."):
-        return code.replace(" ", " ")
+        return code
     return ""  # fonts (\fB ...), zero-width (\& \% \:)
 
 
@@ -253,11 +253,15 @@ class _Builder:
 
     def build(self) -> Definition:
         self.close_item()
-        text = _paragraphs(self.text)
         includes = list(self.includes)
-        see = _SEE.search(" ".join(text.split()))
-        if see:
-            includes.append(see.group(1))
+        kept = []
+        for paragraph in _paragraphs(self.text).split("\n\n"):
+            see = _SEE.fullmatch(paragraph)
+            if see:  # the arguments are shown with their own words instead
+                includes.append(see.group(1))
+            elif paragraph:
+                kept.append(paragraph)
+        text = "\n\n".join(kept)
         since = self.since or " ".join(" ".join(self.since_text).split())
         return Definition(
             name=self.name,

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
-from qmpsh.language.syntax import QmpCall, bare_value, parse
+from qmpsh.language.syntax import QmpCall, Transaction, bare_value, parse
 from qmpsh.language.validate import checked
 
 if TYPE_CHECKING:
@@ -28,16 +28,39 @@ _BARE = re.compile(r"[^\s\"'{\[\\][^\s]*\Z")
 
 
 def to_shorthand(message: Mapping[str, object]) -> str | None:
-    """``command k=v ...`` for ``{"execute": ..., "arguments": ...}``; None where the
-    shorthand cannot say it (other keys, odd names); not yet checked against a schema."""
+    """``command k=v ...`` for ``{"execute": ..., "arguments": ...}`` (a transaction as
+    ``transaction( a k=v ; b k=v )``); None where the shorthand cannot say it (other
+    keys, odd names); not yet checked against a schema."""
     command = message.get("execute")
     if set(message) - {"execute", "arguments"} or not isinstance(command, str):
         return None
     arguments = message.get("arguments", {})
-    if not isinstance(arguments, Mapping) or not _COMMAND.match(command):
+    if not isinstance(arguments, Mapping) or (not arguments and "arguments" in message):
+        return None  # '"arguments": {}' is not said by the shorthand
+    if command == "transaction":
+        return _transaction(arguments)
+    return _call(command, arguments)
+
+
+def _transaction(arguments: Mapping[str, object]) -> str | None:
+    actions = arguments.get("actions")
+    if set(arguments) != {"actions"} or not isinstance(actions, list) or not actions:
         return None
-    if command == "transaction" or (not arguments and "arguments" in message):
-        return None  # 'transaction' is typed as transaction( ... ); '{}' is not shorthand
+    calls = []
+    for action in actions:
+        if not isinstance(action, Mapping) or set(action) - {"type", "data"}:
+            return None
+        kind, data = action.get("type"), action.get("data", {})
+        call = _call(kind, data) if isinstance(kind, str) and isinstance(data, Mapping) else None
+        if call is None:
+            return None
+        calls.append(call)
+    return f"transaction( {' ; '.join(calls)} )"
+
+
+def _call(command: str, arguments: Mapping[str, object]) -> str | None:
+    if not _COMMAND.match(command) or command == "transaction":
+        return None
     words = [command]
     for path, value in _leaves(arguments, ()):
         if not all(_KEY.match(part) for part in path):
@@ -50,13 +73,14 @@ def to_shorthand(message: Mapping[str, object]) -> str | None:
 
 
 def example_line(message: Mapping[str, object], index: SchemaIndex | None) -> str:
-    """What ``/example`` offers for a documented request: the shorthand if qmpsh
-    sends exactly ``message`` for it, else the request as one line of JSON."""
+    """What ``/example`` offers for a documented request: the shorthand if qmpsh sends
+    exactly ``message`` for it (typed by ``index``, or as typed without one), else the
+    request as one line of JSON."""
     short = to_shorthand(message)
-    if short is not None and index is not None:
+    if short is not None:
         try:
-            call = parse(short)
-            if isinstance(call, QmpCall) and _same(checked(call, index), message):
+            item = parse(short)
+            if isinstance(item, (QmpCall, Transaction)) and _same(checked(item, index), message):
                 return short
         except InputError:
             pass

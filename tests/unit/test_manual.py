@@ -162,6 +162,7 @@ def test_the_older_shape() -> None:
     frob = manual.get("frob-it")
     assert frob is not None and frob.kind == "command"
     assert frob.summary == "Frobs a thing."
+    assert frob.text == "Frobs a thing. Twice."  # the pointer is followed, not shown
     assert frob.includes == ("FrobArgs",)  # "see the documentation of"
     assert frob.returns == "nothing on success"
     assert frob.since == "1.0"
@@ -233,6 +234,7 @@ def test_shorthand_of_a_request() -> None:
     assert to_shorthand({"execute": "x", "arguments": {"a.b": 1}}) is None
     assert to_shorthand({"execute": "x", "arguments": {"a": "two\nlines"}}) is None
     assert to_shorthand({"execute": "x", "arguments": {}}) is None
+    assert to_shorthand({"execute": "transaction", "arguments": {"actions": []}}) is None
 
 
 def test_example_line_is_json_where_the_shorthand_would_send_another_request() -> None:
@@ -244,7 +246,23 @@ def test_example_line_is_json_where_the_shorthand_would_send_another_request() -
     assert example_line(retyped, idx) == 'device_del id="123"'
     unknown = {"execute": "no-such-command"}
     assert example_line(unknown, idx) == json.dumps(unknown)
-    assert example_line(short, None) == json.dumps(short)  # nothing to check it against
+    assert example_line(short, None) == "query-block"  # without a schema: sent as typed
+    typed = {"execute": "x", "arguments": {"id": "123"}}
+    assert example_line(typed, None) == 'x id="123"'
+    assert example_line({"execute": "x", "arguments": {"n": 1}}, None) == "x n=1"
+    both = {
+        "execute": "transaction",
+        "arguments": {
+            "actions": [
+                {"type": "block-dirty-bitmap-add", "data": {"node": "d0", "name": "b0"}},
+                {"type": "abort", "data": {}},
+            ]
+        },
+    }
+    line = "transaction( block-dirty-bitmap-add node=d0 name=b0 ; abort )"
+    assert to_shorthand(both) == line and example_line(both, idx) == line
+    no_data = {"execute": "transaction", "arguments": {"actions": [{"type": "abort"}]}}
+    assert example_line(no_data, idx) == json.dumps(no_data)  # qmpsh would add "data"
 
 
 def installed() -> Manual:
