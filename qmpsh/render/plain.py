@@ -11,7 +11,6 @@ import contextlib
 import re
 import shutil
 import sys
-import textwrap
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING
 
@@ -147,6 +146,8 @@ def _words(text: str, room: int | None) -> list[str]:
     """The manual's text in lines of ``room`` (on one line without a width or room)."""
     if room is None or room < MIN_NOTES:
         return [text]
+    import textwrap  # only for help with the manual's words: not on a script's start-up
+
     return textwrap.wrap(text, room, break_on_hyphens=False) or [""]
 
 
