@@ -164,7 +164,7 @@ def _with_words(ctx: Context, found: list[Candidate], manual: Manual) -> list[Ca
     path = tuple(part for part in ctx.path if not part.isdigit())  # array elements
     values = None
     if ctx.kind == ctx_.VALUE:
-        member = manual.member(ctx.command, path)
+        member = manual.member(ctx.command, path, ctx.given)
         values = manual.get(member.type) if member is not None else None
         if values is None:
             return found
@@ -173,7 +173,7 @@ def _with_words(ctx: Context, found: list[Candidate], manual: Manual) -> list[Ca
         if values is not None:
             entry = next((e for e in values.members if e.name == cand.text), None)
         else:
-            entry = manual.member(ctx.command, (*path, cand.text.rstrip("=.")))
+            entry = manual.member(ctx.command, (*path, cand.text.rstrip("=.")), ctx.given)
         out.append(Candidate(cand.text, _fitted(cand.meta, entry.text if entry else "")))
     return out
 

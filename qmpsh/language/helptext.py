@@ -69,7 +69,7 @@ def describe(
 ) -> CommandHelp | None:
     """The tree for command or event ``name``; None if the schema has neither."""
     doc = manual.get(name) if manual is not None else None
-    words = _words(manual, name) if manual is not None and doc is not None else _no_words
+    words = _words(manual, name, given) if manual is not None and doc is not None else _no_words
     command = index.commands.get(name)
     if command is not None:
         notes = [*command.features, *(["allow-oob"] if command.allow_oob else [])]
@@ -119,11 +119,12 @@ def _no_words(path: tuple[str, ...]) -> str:
     return ""
 
 
-def _words(manual: Manual, owner: str) -> Words:
-    """The manual's text for a member path of ``owner`` ("" where it says nothing)."""
+def _words(manual: Manual, owner: str, given: Mapping[str, object]) -> Words:
+    """The manual's text for a member path of ``owner`` ("" where it says nothing), of
+    the union variants ``given`` selects."""
 
     def text(path: tuple[str, ...]) -> str:
-        entry = manual.member(owner, path)
+        entry = manual.member(owner, path, given)
         return entry.text if entry is not None else ""
 
     return text

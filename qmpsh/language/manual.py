@@ -59,7 +59,10 @@ _NEW_ITEM = re.compile(
     r"(?: -- (?P<text>.*))?\Z",
     re.DOTALL,
 )
-_INCLUDE = re.compile(r"(?:When (?P<tag>\S+) is (?P<value>\S+): )?The members of (?P<name>[\w-]+)")
+_INCLUDE = re.compile(
+    r"(?:When (?P<tag>\S+) is (?P<value>\S+): )?The members of (?P<name>[\w-]+)"
+    r"(?: when (?P<tag2>\S+) is (?P<value2>\S+))?"
+)
 _SEE = re.compile(r"For the arguments, see the documentation of ([A-Za-z][\w-]*)\.?")
 
 
@@ -97,8 +100,10 @@ class Definition:
     kind: str
     text: str = ""
     members: tuple[Entry, ...] = ()
-    #: Types whose members are this one's too ("The members of X", a union's variants).
+    #: Types whose members are this one's too ("The members of X").
     includes: tuple[str, ...] = ()
+    #: A union's variants: (tag, value, type) for "The members of X when TAG is VALUE".
+    variants: tuple[tuple[str, str, str], ...] = ()
     returns: str = ""
     #: The errors it documents (a newer manual's own section, an older one's in returns).
     errors: str = ""
@@ -122,19 +127,24 @@ class Manual:
     def get(self, name: str) -> Definition | None:
         return self.definitions.get(name)
 
-    def member(self, owner: str, path: tuple[str, ...]) -> Entry | None:
+    def member(
+        self, owner: str, path: tuple[str, ...], given: Mapping[str, object] | None = None
+    ) -> Entry | None:
         """The words for member ``path`` (a.b.c) of definition ``owner``, following
-        included types and each member's type down the path."""
+        included types and each member's type down the path; ``given`` (the arguments
+        typed so far) picks a union's variant, as it picks the schema's."""
         entry: Entry | None = None
         current = owner
+        level: object = given or {}
         for part in path:
-            entry = self._own_member(current, part, set())
+            entry = self._own_member(current, part, level, set())
             if entry is None:
                 return None
             current = entry.type.strip("[]").removeprefix("array of ")
+            level = level.get(part) if isinstance(level, Mapping) else None
         return entry
 
-    def _own_member(self, owner: str, name: str, seen: set[str]) -> Entry | None:
+    def _own_member(self, owner: str, name: str, given: object, seen: set[str]) -> Entry | None:
         definition = self.definitions.get(owner)
         if definition is None or owner in seen:
             return None
@@ -146,8 +156,11 @@ class Manual:
         alternatives = (
             [e.type for e in definition.members] if definition.kind == "alternate" else []
         )
-        for included in (*definition.includes, *alternatives):
-            found = self._own_member(included, name, seen)
+        tags = given if isinstance(given, Mapping) else {}
+        chosen = [t for tag, value, t in definition.variants if tags.get(tag) == value]
+        variants = chosen or [t for _, _, t in definition.variants]
+        for included in (*definition.includes, *alternatives, *variants):
+            found = self._own_member(included, name, given, seen)
             if found is not None:
                 return found
         return None
@@ -189,6 +202,7 @@ class _Builder:
         self.text: list[str] = []
         self.members: list[Entry] = []
         self.includes: list[str] = []
+        self.variants: list[tuple[str, str, str]] = []
         self.returns: list[str] = []
         self.errors: list[str] = []
         self.since_text: list[str] = []
@@ -224,7 +238,12 @@ class _Builder:
         head = " ".join(part for part in lines if part).strip()
         include = _INCLUDE.match(head)
         if include:
-            self.includes.append(include.group("name"))
+            tag = include.group("tag") or include.group("tag2")
+            value = (include.group("value") or include.group("value2") or "").strip("\"'.")
+            if tag:
+                self.variants.append((tag, value, include.group("name")))
+            else:
+                self.includes.append(include.group("name"))
             return
         if self.section == "features":
             name, dash, text = head.partition(" -- ")
@@ -269,6 +288,7 @@ class _Builder:
             text=text,
             members=tuple(self.members),
             includes=tuple(includes),
+            variants=tuple(self.variants),
             returns=_paragraphs(self.returns),
             errors=_paragraphs(self.errors),
             since=since,

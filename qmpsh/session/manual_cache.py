@@ -23,8 +23,8 @@ from typing import Any
 from qmpsh.files import open_private, state_dir
 from qmpsh.language.manual import Definition, Entry, Example, Manual, parse_manual
 
-#: Bumped when the cached index's layout changes.
-FORMAT = 1
+#: Bumped when the cached index's layout (or what the parser reads into it) changes.
+FORMAT = 2
 #: The manual page for each kind of server, and the Debian package that installs it.
 QMP_PAGE = "qemu-qmp-ref"
 GUEST_AGENT_PAGE = "qemu-ga-ref"
@@ -127,6 +127,7 @@ def _definition(d: dict[str, Any]) -> Definition:
         text=str(d["text"]),
         members=tuple(Entry(**m) for m in d["members"]),
         includes=tuple(map(str, d["includes"])),
+        variants=tuple((str(t), str(v), str(n)) for t, v, n in d["variants"]),
         returns=str(d["returns"]),
         errors=str(d["errors"]),
         since=str(d["since"]),

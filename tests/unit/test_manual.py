@@ -299,6 +299,8 @@ def test_every_command_and_event_of_the_installed_manual_gets_its_text() -> None
     print(f"7.2: {len(worded)} of {len(arguments)} arguments and event members have text")
     through_alternate = manual.member("blockdev-add", ("file", "driver"))  # BlockdevRef
     assert through_alternate is not None and through_alternate.text
+    qcow2 = manual.member("blockdev-add", ("lazy-refcounts",), {"driver": "qcow2"})
+    assert qcow2 is not None and qcow2.text  # a union variant's member
     assert len(worded) >= 0.95 * len(arguments)
 
 
@@ -354,3 +356,58 @@ def test_help_tree_carries_the_words_and_wraps_them() -> None:
     assert describe(index(SCHEMA_72), "blockdev-snapshot-sync", {}, None) == describe(
         index(SCHEMA_72), "blockdev-snapshot-sync", {}
     )
+
+
+UNION_OLD = r""".SS \fBSock\fP (Object)
+.SS Members
+.INDENT 0.0
+.TP
+.B \fBtype\fP: \fBSockType\fP
+the kind
+.TP
+.B The members of \fBSockA\fP when \fBtype\fP is \fB\(dqa\(dq\fP
+.TP
+.B The members of \fBSockB\fP when \fBtype\fP is \fB\(dqb\(dq\fP
+.UNINDENT
+"""
+UNION_NEW = r""".INDENT 0.0
+.TP
+.B Object Sock
+.INDENT 7.0
+.TP
+.B Members
+.INDENT 7.0
+.IP \(bu 2
+\fBtype\fP (\fBSockType\fP) \-\- the kind
+.IP \(bu 2
+When \fBtype\fP is \fBa\fP: The members of \fBSockA\fP\&.
+.IP \(bu 2
+When \fBtype\fP is \fBb\fP: The members of \fBSockB\fP\&.
+.UNINDENT
+.UNINDENT
+.UNINDENT
+"""
+VARIANTS = r""".SS \fBSockA\fP (Object)
+.SS Members
+.INDENT 0.0
+.TP
+.B \fBaddr\fP: \fBstring\fP
+an A address
+.UNINDENT
+.SS \fBSockB\fP (Object)
+.SS Members
+.INDENT 0.0
+.TP
+.B \fBaddr\fP: \fBstring\fP
+a B address
+.UNINDENT
+"""
+
+
+@pytest.mark.parametrize("union", [UNION_OLD, UNION_NEW], ids=["older", "newer"])
+def test_a_unions_variant_is_the_one_given(union: str) -> None:
+    manual = parse_manual(union + VARIANTS)
+    sock = manual.get("Sock")
+    assert sock is not None and sock.variants == (("type", "a", "SockA"), ("type", "b", "SockB"))
+    words = [manual.member("Sock", ("addr",), given) for given in ({"type": "b"}, {}, None)]
+    assert [e.text if e else None for e in words] == ["a B address", "an A address", "an A address"]
