@@ -7,7 +7,8 @@ names, QOM paths, HMP commands ...) come from ``language.live_values``; the
 prompt_toolkit glue at the bottom awaits them in the completion coroutine, never
 in a key handler, so typing never waits for QEMU. Arguments come required first,
 already-given ones dropped, each with its type, required/optional and
-deprecation beside it.
+deprecation beside it, and the first sentence of QEMU's manual about it where
+the meta column has room.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from qmpsh.language import completion as ctx_
 from qmpsh.language import live_values as live
 from qmpsh.language.builtin_registry import BUILTINS
 from qmpsh.language.completion import Context, context
+from qmpsh.language.manual import first_sentence
 from qmpsh.language.schema import Member, SchemaIndex
 from qmpsh.render.escape import visible
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from prompt_toolkit.buffer import Buffer
     from prompt_toolkit.completion import CompleteEvent, Completer, Completion
     from prompt_toolkit.document import Document
+
+    from qmpsh.language.manual import Manual
 
 
 @dataclass(frozen=True)
@@ -50,8 +54,18 @@ class Knowledge(Protocol):
     def hmp_mode(self) -> bool: ...
 
 
+#: The meta column's room: a member's first sentence goes beside its type only if the
+#: whole stays within it (cut at a word, with an ellipsis, when the sentence is longer).
+META_WIDTH = 72
+_MIN_WORDS = 16  # less room than this for the sentence: none of it
+
+
 class LiveKnowledge(Knowledge, Protocol):
     """A session that can also ask the running QEMU (``Session.lookup``)."""
+
+    def manual(self) -> Manual | None:
+        """QEMU's reference manual (read at its first need), or None."""
+        ...
 
     async def lookup(self, question: live.Question) -> object:
         """The reply's return value, or None if it failed or took too long."""
@@ -67,13 +81,16 @@ def candidates(
     index: SchemaIndex | None,
     commands: Sequence[str],
     found_live: Sequence[Candidate] = (),
+    manual: Manual | None = None,
 ) -> list[Candidate]:
     """Everything that fits ``ctx``, in the order it should be offered before ranking.
 
     ``found_live`` (from ``live_candidates``) follows what the schema offers; a name
-    both know is offered once.
+    both know is offered once. ``manual`` adds its words to the members' meta.
     """
     static = _static(ctx, index, commands)
+    if manual is not None and ctx.kind in (ctx_.ARGUMENT, ctx_.JSON_ARGUMENT, ctx_.VALUE):
+        static = _with_words(ctx, static, manual)
     if not found_live:
         return static
     if ctx.kind == ctx_.ARGUMENT:
@@ -140,6 +157,41 @@ def live_candidates(
         else:
             found += [Candidate(text, meta) for text, meta in values]
     return [Candidate(c.text, ", ".join(filter(None, (c.meta, notes.get(c.text))))) for c in found]
+
+
+def needs_words(ctx: Context) -> bool:
+    """Whether the candidates for ``ctx`` carry the manual's words (members, values)."""
+    return ctx.kind in (ctx_.ARGUMENT, ctx_.JSON_ARGUMENT, ctx_.VALUE)
+
+
+def _with_words(ctx: Context, found: list[Candidate], manual: Manual) -> list[Candidate]:
+    """Each member's (or enum value's) first sentence after its meta, where it fits."""
+    path = tuple(part for part in ctx.path if not part.isdigit())  # array elements
+    values = None
+    if ctx.kind == ctx_.VALUE:
+        member = manual.member(ctx.command, path, ctx.given)
+        values = manual.get(member.type) if member is not None else None
+        if values is None:
+            return found
+    out = []
+    for cand in found:
+        if values is not None:
+            entry = next((e for e in values.members if e.name == cand.text), None)
+        else:
+            entry = manual.member(ctx.command, (*path, cand.text.rstrip("=.")), ctx.given)
+        out.append(Candidate(cand.text, _fitted(cand.meta, entry.text if entry else "")))
+    return out
+
+
+def _fitted(meta: str, text: str) -> str:
+    """``meta — first sentence``, cut to ``META_WIDTH``; ``meta`` alone without room."""
+    sentence = first_sentence(text)
+    room = META_WIDTH - len(meta) - 3
+    if not sentence or room < _MIN_WORDS:
+        return meta
+    if len(sentence) > room:
+        sentence = sentence[: room - 1].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
+    return f"{meta} \u2014 {sentence}" if meta else sentence
 
 
 def _builtins() -> list[Candidate]:
@@ -303,6 +355,7 @@ def complete(
     before_cursor: str,
     knowledge: Knowledge,
     replies: Callable[[live.Question], object] | None = None,
+    manual: Manual | None = None,
 ) -> tuple[str, list[Candidate]]:
     """The word to replace and the ranked candidates for it.
 
@@ -311,7 +364,7 @@ def complete(
     """
     ctx = context(before_cursor, hmp_mode=knowledge.hmp_mode)
     found_live = live_candidates(live.wanted(ctx, knowledge.index), replies) if replies else []
-    return _ranked(ctx, knowledge, found_live)
+    return _ranked(ctx, knowledge, found_live, manual)
 
 
 async def complete_live(
@@ -319,18 +372,22 @@ async def complete_live(
 ) -> tuple[str, list[Candidate]]:
     """``complete`` with live values fetched first (each bounded by the session's timeout)."""
     ctx = context(before_cursor, hmp_mode=knowledge.hmp_mode)
+    manual = knowledge.manual() if needs_words(ctx) else None
     wants = live.wanted(ctx, knowledge.index)
     if wants:
         got = await asyncio.gather(*(knowledge.lookup(w.question) for w in wants))
         answers = {w.question: reply for w, reply in zip(wants, got, strict=True)}
-        return _ranked(ctx, knowledge, live_candidates(wants, answers.get))
-    return _ranked(ctx, knowledge, [])
+        return _ranked(ctx, knowledge, live_candidates(wants, answers.get), manual)
+    return _ranked(ctx, knowledge, [], manual)
 
 
 def _ranked(
-    ctx: Context, knowledge: Knowledge, found_live: Sequence[Candidate]
+    ctx: Context,
+    knowledge: Knowledge,
+    found_live: Sequence[Candidate],
+    manual: Manual | None = None,
 ) -> tuple[str, list[Candidate]]:
-    found = candidates(ctx, knowledge.index, knowledge.commands, found_live)
+    found = candidates(ctx, knowledge.index, knowledge.commands, found_live, manual)
     word = ctx.word
     if ctx.kind == ctx_.VALUE and word[:1] in ("'", '"'):
         return word, [Candidate(word[0] + c.text + word[0], c.meta) for c in rank(word[1:], found)]
@@ -359,7 +416,10 @@ def make_completer(knowledge: LiveKnowledge) -> Completer:
         def get_completions(
             self, document: Document, complete_event: CompleteEvent
         ) -> Iterator[Completion]:
-            word, found = complete(document.text_before_cursor, knowledge, knowledge.looked_up)
+            before = document.text_before_cursor
+            wants = needs_words(context(before, hmp_mode=knowledge.hmp_mode))
+            manual = knowledge.manual() if wants else None
+            word, found = complete(before, knowledge, knowledge.looked_up, manual)
             for cand in found:
                 yield _shown(cand, word)
 

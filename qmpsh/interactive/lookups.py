@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Collection, Mapping
 
 from qmpsh.language.live_values import Question
+from qmpsh.language.manual import Manual
 from qmpsh.language.schema import SchemaIndex
 from qmpsh.session.session import Session
 
@@ -46,6 +47,10 @@ class Lookups:
     @property
     def hmp_mode(self) -> bool:
         return self.session.hmp_mode
+
+    def manual(self) -> Manual | None:
+        """QEMU's reference manual, read at the first completion that shows its words."""
+        return self.session.manual()
 
     def known_commands(self) -> Collection[str]:
         """Command names for highlighting: the schema's, or those listed before it came."""

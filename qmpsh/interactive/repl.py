@@ -31,7 +31,7 @@ from qmpsh.language.syntax import Builtin, HmpLine, Parsed
 from qmpsh.language.validate import needs_schema
 from qmpsh.render import output as render
 from qmpsh.session.dispatch import run
-from qmpsh.session.outcomes import Exit, Outcome, succeeded
+from qmpsh.session.outcomes import Examples, Exit, Outcome, succeeded
 from qmpsh.session.session import Session
 
 if TYPE_CHECKING:
@@ -193,6 +193,8 @@ async def _loop(
             raise _Lost(f"{err}; the command may or may not have taken effect") from None
         if outcome is not None:
             renderer.outcome(outcome)
+            if isinstance(outcome, Examples):  # on the line to edit, never sent by itself
+                typed = outcome.chosen
             if isinstance(outcome, Exit):
                 return ExitStatus.OK
             if is_quit(item) and succeeded(outcome):  # QEMU is going away, as asked

@@ -92,6 +92,24 @@ BUILTINS: dict[str, BuiltinSpec] = {
             secret=True,
         ),
         BuiltinSpec(
+            name="example",
+            uses_schema=True,
+            usage="/example CMD [N]",
+            summary="QEMU's documented examples of CMD, as lines to edit",
+            arguments=(
+                BuiltinArgument(
+                    "CMD",
+                    "a command: the requests its reference manual shows, in shorthand "
+                    "(JSON where the shorthand cannot say it); at the prompt the first goes "
+                    "on the line to edit, never sent by itself",
+                ),
+                BuiltinArgument("N", "the Nth example instead of the first", optional=True),
+            ),
+            argument="topic",
+            handler="example",
+            secret=True,
+        ),
+        BuiltinSpec(
             name="hmp",
             usage="/hmp [LINE]",
             summary="run one HMP line, or switch to HMP mode",

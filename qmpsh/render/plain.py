@@ -125,6 +125,11 @@ def tree_rows(tree: CommandHelp, width: int | None = None) -> list[tuple[str, st
     types = max((len(line.type) for line in tree.lines), default=0) + 2
     rows = []
     for name, line in names:
+        if not line.name and line.text:  # a paragraph of the manual's
+            indent = "  " * line.depth
+            room = None if width is None else width - len(indent)
+            rows += [(indent + part, "", "") for part in _words(line.text, room)]
+            continue
         if not line.type and not line.notes:
             rows.append((name, "", ""))
             continue
@@ -132,8 +137,18 @@ def tree_rows(tree: CommandHelp, width: int | None = None) -> list[tuple[str, st
         room = None if width is None else width - len(name_cell) - len(type_cell)
         first, *more = _wrapped(line.notes, room)
         rows.append((name_cell, type_cell, first))
+        more += _words(line.text, room) if line.text else []
         rows += [(" " * len(name_cell), " " * len(type_cell), part) for part in more]
     return rows
+
+
+def _words(text: str, room: int | None) -> list[str]:
+    """The manual's text in lines of ``room`` (on one line without a width or room)."""
+    if room is None or room < MIN_NOTES:
+        return [text]
+    import textwrap  # only for help with the manual's words: not on a script's start-up
+
+    return textwrap.wrap(text, room, break_on_hyphens=False) or [""]
 
 
 def _wrapped(notes: str, room: int | None) -> list[str]:

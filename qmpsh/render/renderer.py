@@ -17,7 +17,16 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from qmpsh.render.output import Output, Relabel
-from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
+from qmpsh.session.outcomes import (
+    EventList,
+    Examples,
+    Exit,
+    HelpList,
+    Notice,
+    Outcome,
+    Reply,
+    Waited,
+)
 
 if TYPE_CHECKING:
     from qmpsh.language.helptext import CommandHelp
@@ -167,6 +176,8 @@ class Renderer:
                     self.messages.event(logged.message)
             elif isinstance(outcome, Waited):
                 self._waited(outcome, where)
+            elif isinstance(outcome, Examples):
+                self.replies.command_help(outcome.listing)
             elif not isinstance(outcome, Exit):  # what is left: one command's /help
                 self.replies.command_help(outcome)
 

@@ -9,27 +9,43 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
 from qmpsh.language.builtin_registry import BUILTINS, command_start, help_lines
 from qmpsh.language.helptext import (
     CommandHelp,
+    HelpLine,
     builtin_help,
     describe,
+    describe_from_manual,
     group_commands,
     unknown_topic,
 )
+from qmpsh.language.shorthand import documented_lines
 from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, parse
+from qmpsh.language.validate import unknown
 from qmpsh.session.events import Match, failure
-from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
+from qmpsh.session.outcomes import (
+    EventList,
+    Examples,
+    Exit,
+    HelpList,
+    Notice,
+    Outcome,
+    Reply,
+    Waited,
+)
 
 if TYPE_CHECKING:
     from qmpsh.session.session import Session
 
 #: How many events ``/events`` shows without a filter.
 RECENT = 50
+_NAME = re.compile(r"[A-Za-z_][\w-]*\Z")
 
 
 async def run_builtin(session: Session, item: Builtin) -> Outcome:
@@ -61,8 +77,8 @@ async def _help(session: Session, argument: str) -> HelpList | CommandHelp:
     await session.learn()
     index = session.index
     call = parse(argument) if argument else None  # k=v select union variants, as typed
-    if isinstance(call, QmpCall) and index is not None:
-        tree = describe(index, call.command, call.arguments)
+    if isinstance(call, QmpCall):
+        tree = _described(session, call)
         if tree is not None:
             return tree
     known = session.commands or tuple(index.commands if index else ())
@@ -72,6 +88,50 @@ async def _help(session: Session, argument: str) -> HelpList | CommandHelp:
         raise InputError(unknown_topic(topic, index, known))
     groups = tuple((group, tuple(members)) for group, members in group_commands(names))
     return HelpList(help_lines(), groups, argument)
+
+
+def _described(session: Session, call: QmpCall) -> CommandHelp | None:
+    """The tree of a command or event, with the manual's words when it has them (from
+    the manual alone without a schema: a guest agent's), and once a note on them."""
+    index, manual = session.index, session.manual()
+    if index is not None:
+        tree = describe(index, call.command, call.arguments, manual)
+    else:
+        tree = describe_from_manual(manual, call.command) if manual is not None else None
+    if tree is None:
+        return None
+    said = session.manual_note()
+    return tree if said is None else replace(tree, lines=(*tree.lines, HelpLine(0, "", text=said)))
+
+
+async def _example(session: Session, argument: str) -> Examples:
+    """``/example CMD [N]``: the manual's requests for CMD as lines to type; the Nth
+    (the first) is the one the prompt puts on the line."""
+    name, _, number = argument.partition(" ")
+    if not name or not _NAME.match(name) or (number and not number.strip().isdigit()):
+        raise InputError("/example takes a command and a number: /example blockdev-add 2")
+    await session.learn()
+    index, manual = session.index, session.manual()
+    said = session.manual_note()
+    known = tuple(index.commands) if index is not None else session.commands
+    doc = manual.get(name) if manual is not None else None
+    if doc is None and known and name not in known:
+        raise InputError(unknown("command", name, known))
+    lines = documented_lines(doc, index) if doc is not None else []
+    if manual is None:
+        raise InputError(f"/example {name}: {said or 'no reference manual'}")
+    if not lines:
+        raise InputError(f"/example {name}: its reference manual shows no example request")
+    chosen = int(number or 1)
+    if not 1 <= chosen <= len(lines):
+        raise InputError(f"{name} has {len(lines)} documented example(s), not {chosen}")
+    rows: list[HelpLine] = []
+    for n, (title, line) in enumerate(lines, 1):
+        rows += [HelpLine(1, f"# {title}")] if title else []
+        rows.append(HelpLine(1, f"{n}  {line}"))
+    rows += [HelpLine(0, "", text=said)] if said else []
+    title = f"{name}: {len(lines)} documented example(s)"
+    return Examples(CommandHelp(title, tuple(rows)), lines[chosen - 1][1])
 
 
 def _match(argument: str, what: str) -> tuple[Match, dict[str, object]]:
@@ -140,6 +200,7 @@ async def _fd(session: Session, argument: str) -> Reply:
 #: Each built-in's handler, by the name the registry gives it (``BuiltinSpec.handler``).
 HANDLERS: dict[str, Callable[[Session, str], Awaitable[Outcome]]] = {
     "help": _help,
+    "example": _example,
     "hmp": _hmp,
     "qmp": _qmp,
     "events": _events,

@@ -112,11 +112,22 @@ class Waited:
 
 
 @dataclass(frozen=True)
+class Examples:
+    """``/example CMD [N]``: the documented requests as lines to type, listed; at the
+    prompt ``chosen`` goes on the line to edit, never sent by itself."""
+
+    listing: CommandHelp
+    chosen: str = ""
+
+
+@dataclass(frozen=True)
 class Exit:
     """``/exit``: the user wants to leave."""
 
 
-Outcome: TypeAlias = "Reply | Notice | HelpList | CommandHelp | EventList | Waited | Exit"
+Outcome: TypeAlias = (
+    "Reply | Notice | HelpList | CommandHelp | Examples | EventList | Waited | Exit"
+)
 
 
 def succeeded(outcome: Outcome) -> bool:

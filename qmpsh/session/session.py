@@ -23,6 +23,7 @@ from qmpsh.session.outcomes import Reply
 from qmpsh.transport.interface import Transport
 
 if TYPE_CHECKING:
+    from qmpsh.language.manual import Manual
     from qmpsh.language.schema import SchemaIndex
     from qmpsh.session.schema_cache import SchemaCache
 
@@ -60,6 +61,9 @@ class Session:
     #: The cache ``index`` was read from, until QEMU's own schema confirms it.
     _unconfirmed: SchemaCache | None = field(default=None, repr=False)
     _learned: bool = field(default=False, repr=False)
+    _manual: Manual | None = field(default=None, repr=False)
+    _manual_read: bool = field(default=False, repr=False)
+    _manual_noted: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         self.transport.observe(self._observe)
@@ -256,6 +260,26 @@ class Session:
             name = await self.ask("query-name")
             if isinstance(name, dict) and isinstance(name.get("name"), str):
                 self.vm_name = name["name"]
+
+    def manual(self) -> Manual | None:
+        """QEMU's reference manual as installed (the guest agent's with ``-N``), read at
+        first need: a script that never asks for help never reads it."""
+        if not self._manual_read:
+            self._manual_read = True
+            from qmpsh.session.manual_cache import load_manual, page_for
+
+            self._manual = load_manual(page_for(guest_agent=not self.use_schema))
+        return self._manual
+
+    def manual_note(self) -> str | None:
+        """Once per session: that the manual is another QEMU's, or not installed."""
+        if self._manual_noted:
+            return None
+        self._manual_noted = True
+        from qmpsh.session.manual_cache import note, page_for
+
+        page = page_for(guest_agent=not self.use_schema)
+        return note(self.manual(), page, self.transport.info.version)
 
 
 def _names(items: object, key: str) -> list[str]:

@@ -13,7 +13,8 @@ def test_help_on_real_qemu(qemu: Qemu) -> None:
     assert lines[0] == "blockdev-add (command)"
     assert any(line.split()[:2] == ["size", "int"] for line in lines)
     done = run_qmpsh(str(qemu.qmp), "-c", "/help SHUTDOWN")
-    assert done.stdout.splitlines()[:2] == ["SHUTDOWN (event)", "data:"]
+    lines = done.stdout.splitlines()  # the manual's description may come between
+    assert lines[0] == "SHUTDOWN (event)" and "data:" in lines
     done = run_qmpsh(str(qemu.qmp), "-c", "/help query-sta")  # not a command: a filter
     assert "query-status" in done.stdout.splitlines()
 

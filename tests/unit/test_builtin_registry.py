@@ -30,9 +30,11 @@ from qmpsh.language.builtin_registry import (
     help_lines,
 )
 from qmpsh.language.helptext import CommandHelp
+from qmpsh.language.manual import Definition, Example, Manual
 from qmpsh.language.redact import REDACTED, redact_input
 from qmpsh.language.schema import SchemaIndex
 from qmpsh.language.syntax import Builtin, HmpLine, parse
+from qmpsh.session import manual_cache
 from qmpsh.session.builtins import HANDLERS
 from qmpsh.session.dispatch import run_text
 from qmpsh.session.outcomes import HelpList, Outcome, Waited
@@ -43,9 +45,21 @@ from tests.support.stub_transport import StubTransport
 SPECS = list(BUILTINS.values())
 NAMES = list(BUILTINS)
 
+#: The reference manual these sessions read: one example of the sample command.
+GETFD = Example("", (("->", '{"execute": "getfd", "arguments": {"fdname": "f0"}}'),))
+MANUAL = Manual("", {"getfd": Definition("getfd", "command", examples=(GETFD,))})
+
+
+@pytest.fixture(autouse=True)
+def manual(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not the one installed on this machine, if any: the same everywhere."""
+    monkeypatch.setattr(manual_cache, "load_manual", lambda page: MANUAL)
+
+
 #: ``/help``'s list in scripts, byte for byte: scripts and people's notes rely on it.
 HELP_IN_SCRIPTS = """\
 /help [CMD]      list built-ins and commands
+/example CMD [N]  QEMU's documented examples of CMD, as lines to edit
 /hmp [LINE]      run one HMP line, or switch to HMP mode
 /qmp             switch to QMP mode
 /events [GLOB] [k=v]  recent events; /events mute|unmute NAME
@@ -203,6 +217,7 @@ def test_a_secret_in_a_builtins_argument_is_redacted_as_its_entry_says(spec: Bui
 #: What each placeholder of a usage line stands for in an example.
 SAMPLES = {
     "CMD": "getfd",
+    "N": "1",
     "...": "fdname=f0",  # CMD's arguments
     "LINE": "info version",
     "GLOB": "SHUT*",
