@@ -203,11 +203,23 @@ class BlockingTransport:
                 raise NoReply(failures.no_reply(self.target, command, timeout or 0)) from None
             if "event" in msg:
                 continue
+            if "id" not in msg and "error" in msg:
+                return self._parse_error(msg, msg_id)
             got = msg.get("id")
             if got == msg_id:
                 return msg
             if isinstance(got, str) and got in self._due:  # one submitted: keep it for result
                 self._early[got] = msg
+
+    def _parse_error(self, msg: Message, msg_id: object) -> Message:
+        """An error without an id: QEMU could not parse a command. With one command in
+        flight it is that command's answer; with more, nobody can tell whose."""
+        in_flight = {msg_id} | (self._due - self._early.keys())
+        if len(in_flight) == 1:
+            return msg
+        self._failure = failures.unattributed_error(msg)
+        self._end()
+        raise ConnectionLost(self._closed_message())
 
     def _receive(self, deadline: float | None, *, eager: bool = False) -> Message:
         """The next message, handed to the observers first.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Mapping
 
 from qmpsh.transport.address import Address
 
@@ -75,6 +76,18 @@ def no_reply(target: str, command: object, timeout: float) -> str:
     return (
         f"{target}: no reply to {command or 'the command'} within {timeout:g} s "
         "(QEMU is stalled or still busy with it; --timeout waits longer)"
+    )
+
+
+def unattributed_error(msg: Mapping[str, object]) -> str:
+    """An error without an id (QEMU could not parse a command) while several were in
+    flight: nobody can tell whose it is, so the connection cannot go on."""
+    error = msg.get("error")
+    desc = error.get("desc") if isinstance(error, Mapping) else None
+    said = f": {str(desc)[:200]}" if desc else ""
+    return (
+        f"QEMU could not parse a command{said}; several were in flight, so qmpsh "
+        "cannot tell which, and gave up on the connection"
     )
 
 

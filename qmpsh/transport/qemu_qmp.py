@@ -62,6 +62,17 @@ class _Client(QMPClient):
             direction, dict(held) if type(held) is dict else dict(msg), quiet=quiet
         )
 
+    async def _on_message(self, msg: Message) -> None:
+        """An error without an id (QEMU could not parse a command) while one command
+        is in flight is that command's answer; with more, nobody can tell whose."""
+        if "id" not in msg and "error" in msg and "event" not in msg:
+            waiting = [queue for queue in self._pending.values() if queue.empty()]
+            if len(waiting) == 1:  # a full queue holds a reply not yet collected
+                await waiting[0].put(msg)
+                return
+            self.failure = failures.unattributed_error(msg)
+        await super()._on_message(msg)
+
     async def _do_recv(self) -> Message:
         try:
             line = await self._readline()

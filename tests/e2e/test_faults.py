@@ -29,7 +29,7 @@ from unittest import mock
 import pytest
 
 from qmpsh.cli.run import drive as finish
-from qmpsh.errors import ConnectionLost
+from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.transport import blocking as direct
 from qmpsh.transport import qemu_qmp as protocol
 from tests.support.fakeserver import (
@@ -44,6 +44,7 @@ from tests.support.fakeserver import (
 from tests.support.pty_process import PtyProcess
 from tests.support.qemu import QEMU, Qemu, start_qemu
 from tests.support.qmpsh_process import PipedQmpsh, json_lines, run_qmpsh
+from tests.support.repldriver import CTRL_D, running_repl
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.qemu
@@ -530,3 +531,33 @@ def test_a_failing_observer_costs_a_warning_not_the_connection(
     assert (
         len(said) == 1 and "internal error while showing a message (RuntimeError: boom)" in said[0]
     )
+
+
+# -- what QEMU said, not a stall or a lost connection
+
+#: Raw JSON QEMU cannot parse (a lone surrogate): it answers at once, with no id.
+UNPARSABLE = '{"execute": "qom-get", "arguments": {"path": "\\ud800", "property": "type"}}'
+
+
+def test_what_qemu_cannot_parse_is_its_error_in_a_script(shared_vm: Qemu) -> None:
+    started = time.monotonic()
+    res = run_qmpsh(
+        str(shared_vm.qmp), "--timeout", "60", "-k", "-c", UNPARSABLE, "-c", "query-name"
+    )
+    assert time.monotonic() - started < 30  # not the whole --timeout
+    assert res.returncode == 1, res
+    (said,) = res.stderr.splitlines()
+    assert said.startswith("-c 1: qom-get: GenericError: ") and "stalled" not in said
+    assert json_lines(res.stdout) == [{"name": "testvm"}]  # the connection goes on
+
+
+def test_what_qemu_cannot_parse_is_its_error_at_the_prompt(shared_vm: Qemu) -> None:
+    async def body() -> None:
+        async with running_repl(shared_vm) as r:
+            shown = await r.enter(UNPARSABLE, "GenericError")
+            assert "closed" not in shown
+            await r.enter("query-name", '"testvm"')  # the session goes on
+            r.type(CTRL_D)
+            assert await r.finish() == ExitStatus.OK
+
+    asyncio.run(body())

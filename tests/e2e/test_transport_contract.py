@@ -705,6 +705,49 @@ def test_what_is_not_json_is_an_input_error(harness: Harness, server: Server) ->
     assert harness.run(body())["return"] == server.answers["query-name"]
 
 
+#: JSON that Python writes and QEMU cannot parse: a lone surrogate in a string.
+UNPARSABLE = query("qom-get", path="\ud800", property="type")
+
+
+@transports()
+def test_an_error_without_an_id_answers_the_one_command_in_flight(
+    harness: Harness, server: Server
+) -> None:
+    """QEMU answers what it cannot parse at once, with an error that carries no id:
+    with one command in flight that is its answer, not a stall or a lost connection."""
+
+    async def body() -> tuple[dict[str, object], float, dict[str, object]]:
+        async with connection(harness, server.target) as transport:
+            start = time.monotonic()
+            refused = await transport.execute(UNPARSABLE, timeout=DEADLINE)
+            took = time.monotonic() - start
+            return refused, took, await transport.execute(query("query-name"), timeout=DEADLINE)
+
+    refused, took, after = harness.run(body())
+    assert "error" in refused and "return" not in refused
+    assert took < DEADLINE / 2
+    assert after["return"] == server.answers["query-name"]
+
+
+@transports(not_libvirt="libvirt sends one command at a time")
+def test_an_error_without_an_id_among_many_in_flight_ends_the_connection(
+    harness: Harness, server: Server
+) -> None:
+    """Whose it is cannot be told: the connection ends saying what QEMU said."""
+
+    async def body() -> str:
+        async with connection(harness, server.target) as transport:
+            tickets = [transport.submit(UNPARSABLE), transport.submit(query("query-name"))]
+            with pytest.raises(ConnectionLost) as lost:
+                for ticket in tickets:
+                    await transport.result(ticket, DEADLINE)
+            return str(lost.value)
+
+    said = harness.run(body())
+    assert said.startswith(f"{server.target}: QEMU could not parse a command: ")
+    assert "cannot tell which" in said and "\n" not in said
+
+
 NAN_GOES_OUT = (
     "json.dumps writes NaN, which is not JSON, and {} (the language refuses "
     "non-finite numbers: only a caller of the transport can send one)"
@@ -713,9 +756,7 @@ NAN_GOES_OUT = (
 
 @transports(
     xfail={
-        QEMU_QMP: NAN_GOES_OUT.format(
-            "QEMU's parse error carries no id, so qemu.qmp drops the connection"
-        ),
+        QEMU_QMP: NAN_GOES_OUT.format("QEMU answers with a parse error"),
         LIBVIRT: NAN_GOES_OUT.format("libvirt fails the command ('cannot parse json')"),
     }
 )
