@@ -20,6 +20,7 @@ from qmpsh.interactive.prompt_style import prompt_style
 from qmpsh.language.redact import redact_input
 from qmpsh.language.syntax import is_incomplete
 from qmpsh.render import output as render
+from qmpsh.render.oneline import one_line
 from qmpsh.session.session import Session
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def prompt_message(session: Session) -> StyleAndTextTuples:
     mode = session.mode
     parts: StyleAndTextTuples = [(f"class:prompt-{mode.lower()}", mode)]
     if session.vm_name:
-        parts += [("", " "), ("class:prompt-name", session.vm_name)]
+        parts += [("", " "), ("class:prompt-name", one_line(session.vm_name))]
     parts.append(("", "> "))
     return parts
 
