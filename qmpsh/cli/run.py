@@ -135,7 +135,12 @@ async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool
             transport = await connect()
         for warning in connect_warnings(transport):  # once per session, not per reconnect
             renderer.warning(warning)
-        session = Session(transport, hmp_mode=args.hmp, use_schema=not args.skip_negotiation)
+        session = Session(
+            transport,
+            hmp_mode=args.hmp,
+            use_schema=not args.skip_negotiation,
+            max_input=args.max_input,
+        )
         if interactive:
             session.reply_timeout = args.timeout
             # A QEMU qmpsh launched is not coming back once it is gone.
@@ -228,6 +233,7 @@ async def _fleet(args: argparse.Namespace) -> int:
             hmp_mode=args.hmp,
             use_schema=not args.skip_negotiation,
             reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
+            max_input=args.max_input,
         )
 
     try:

@@ -52,7 +52,7 @@ def _bindings(session: Session, renderer: render.Output) -> KeyBindings:
     @kb.add(Keys.BracketedPaste)
     def _paste(event: KeyPressEvent) -> None:
         """prompt_toolkit's own paste, but a huge one is one line, not a frozen editor."""
-        refused = too_long(event.data)
+        refused = too_long(event.data, session.max_input)
         if refused is not None:
             run_in_terminal(lambda: renderer.problem(refused))
             return
