@@ -23,6 +23,7 @@ from qmpsh.transport import failures
 from qmpsh.transport.address import parse_target
 from qmpsh.transport.failures import MAX_MESSAGE
 from qmpsh.transport.interface import Observer, Observers, ServerInfo, greeting_info
+from qmpsh.transport.messages import BadMessage, decode
 
 Message = dict[str, object]
 
@@ -99,7 +100,8 @@ class BlockingTransport:
         try:
             line = self._line(deadline)
         except TimeoutError:
-            message = failures.no_greeting(self.target, timeout, greeted=greeted)
+            arrived = bool(self._buffer)
+            message = failures.no_greeting(self.target, timeout, greeted=greeted, arrived=arrived)
             raise ConnectFailed(message) from None
         except ConnectionLost:
             if greeted:
@@ -228,13 +230,11 @@ class BlockingTransport:
         """
         line = self._line(deadline, eager=eager)
         try:
-            msg = json.loads(line.lstrip(b"\xff"))  # qemu-ga: 0xFF before a synced reply
-        except ValueError:  # qemu.qmp ends the connection on a message that is not JSON
-            msg = None
-        if not isinstance(msg, dict):  # nothing after it can be trusted: the end, as qemu.qmp
-            self._failure = "connection closed by QEMU"
+            msg = decode(line.lstrip(b"\xff"))  # qemu-ga: 0xFF before a synced reply
+        except BadMessage as bad:  # nothing after it can be trusted: the end
+            self._failure = str(bad)
             self._end()
-            raise ConnectionLost(self._closed_message())
+            raise ConnectionLost(self._closed_message()) from None
         msg_id = msg.get("id")
         quiet = isinstance(msg_id, str) and msg_id.startswith("qmpsh-")
         self._observers.notify("recv", msg, quiet=quiet)

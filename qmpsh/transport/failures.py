@@ -38,8 +38,14 @@ def os_failure(target: str, address: Address, exc: OSError) -> str:
     return f"{target}: {exc.strerror or exc}"
 
 
-def no_greeting(target: str, timeout: float, *, greeted: bool) -> str:
-    """Connected, but the QMP handshake did not finish within ``timeout``."""
+def no_greeting(target: str, timeout: float, *, greeted: bool, arrived: bool = False) -> str:
+    """Connected, but the QMP handshake did not finish within ``timeout``; ``arrived``:
+    part of the greeting came (a slow server, not one busy with another client)."""
+    if arrived and not greeted:
+        return (
+            f"{target}: the QMP greeting was still arriving after {timeout:g} s "
+            "(the server sends it slowly; --timeout waits longer)"
+        )
     if greeted:
         return (
             f"{target}: the server greeted but did not answer qmp_capabilities within {timeout:g} s"

@@ -39,6 +39,7 @@ from tests.support.fakeserver import (
     drop_connection,
     event_flood,
     half_reply,
+    raw_reply,
     sized_value,
 )
 from tests.support.pty_process import PtyProcess
@@ -561,3 +562,32 @@ def test_what_qemu_cannot_parse_is_its_error_at_the_prompt(shared_vm: Qemu) -> N
             assert await r.finish() == ExitStatus.OK
 
     asyncio.run(body())
+
+
+# -- a server that breaks the protocol: said what was wrong, output still JSON
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])
+def test_a_message_that_is_no_qmp_message_is_named_not_blamed_on_qemu(mode: list[str]) -> None:
+    with FakeServer(commands={"odd": raw_reply(b"[1,2]\r\n")}) as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "odd", timeout=30)
+    assert done.returncode == LOST
+    assert done.stderr.splitlines()[-1] == (
+        f"qmpsh: {fake.path}: QEMU sent a message that is not a JSON object ('[1,2]'); "
+        "qmpsh ended the connection"
+    )
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])
+def test_nan_and_infinity_from_the_server_print_as_json(mode: list[str]) -> None:
+    data = b'{"return": {"a": NaN, "b": Infinity, "c": -Infinity}, "id": ID}\r\n'
+    with FakeServer(commands={"odd": raw_reply(data)}) as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "odd", timeout=30)
+    assert (done.returncode, done.stderr) == (0, ""), done
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    printed = [json.loads(line, parse_constant=refuse) for line in done.stdout.splitlines()]
+    value = {"a": None, "b": None, "c": None}
+    assert value in (printed if not mode else [m.get("return") for m in printed]), printed
