@@ -30,6 +30,7 @@ import pytest
 
 from qmpsh.cli.run import drive as finish
 from qmpsh.errors import ConnectionLost, ExitStatus
+from qmpsh.session.session import Session
 from qmpsh.transport import blocking as direct
 from qmpsh.transport import qemu_qmp as protocol
 from tests.support.fakeserver import (
@@ -45,7 +46,7 @@ from tests.support.fakeserver import (
 from tests.support.pty_process import PtyProcess
 from tests.support.qemu import QEMU, Qemu, start_qemu
 from tests.support.qmpsh_process import PipedQmpsh, json_lines, run_qmpsh
-from tests.support.repldriver import CTRL_D, running_repl
+from tests.support.repldriver import CTRL_D, repl_over, running_repl
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.qemu
@@ -591,3 +592,36 @@ def test_nan_and_infinity_from_the_server_print_as_json(mode: list[str]) -> None
     printed = [json.loads(line, parse_constant=refuse) for line in done.stdout.splitlines()]
     value = {"a": None, "b": None, "c": None}
     assert value in (printed if not mode else [m.get("return") for m in printed]), printed
+
+
+def test_a_flood_of_events_at_the_prompt_is_summarised_and_a_reply_still_comes() -> None:
+    """Every event is logged; past a display rate the rest are counted in one line."""
+    count = 30_000
+    commands = {"flood": event_flood(count, reply_first=True), "query-name": {"name": "fakevm"}}
+    with FakeServer(commands=commands) as fake:
+
+        async def body() -> None:
+            transport = protocol.QmpTransport(str(fake.path))
+            await transport.connect(5)
+            session = Session(transport, use_schema=False)
+            async with repl_over(session) as r:
+                await r.enter("!flood", "{}")
+                await r.enter("!query-name", '"fakevm"')
+
+                def accounted() -> int:
+                    """Events drawn, plus those the summary lines count."""
+                    shown = [line for line in r.output().splitlines() if "FLOOD" in line]
+                    summaries = [line for line in shown if "/events shows them" in line]
+                    counted = sum(int(s.split()[1].replace(",", "")) for s in summaries)
+                    return len(shown) - len(summaries) + counted
+
+                await r.until(lambda: accounted() == count, "each event shown or counted")
+                shown = [line for line in r.output().splitlines() if "FLOOD" in line]
+                assert "more FLOOD events; /events shows them" in r.output()
+                assert len(shown) < count // 10
+                logged = [e.message for e in session.events]
+                assert logged[-1]["data"] == {"n": count - 1}  # the log has the latest
+                r.type(CTRL_D)
+                assert await r.finish() == ExitStatus.OK
+
+        asyncio.run(body())
