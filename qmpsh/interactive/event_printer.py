@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from qmpsh.render.oneline import one_line
 from qmpsh.render.output import Output
 from qmpsh.session.builtins import muted
 from qmpsh.session.session import Session
@@ -69,7 +70,7 @@ class EventPrinter:
     def _summary(self) -> None:
         """One line for the events not drawn in the window just ended."""
         counted, self._unshown = self._unshown, Counter()
-        names = "/".join(sorted(counted)[:5]) + ("/..." if len(counted) > 5 else "")
+        names = one_line("/".join(sorted(counted)[:5]) + ("/..." if len(counted) > 5 else ""))
         self._pending.append(f"… {counted.total():,} more {names} events; /events shows them")
         if not self._printing:
             self._flush()
