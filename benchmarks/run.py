@@ -24,7 +24,11 @@ prints, from one run, medians and ratios for
 * P6 10,000 events (5,000 ``stop``/``cont`` pairs from a second monitor) while
   qmpsh is idle, in a script (``--json``) and at the prompt (pty): the burst is
   produced while qmpsh is stopped (SIGSTOP), then timed from SIGCONT until every
-  event has been printed, and counted; then again live, as QEMU emits them.
+  event has been printed (at the prompt: printed or counted in a summary line),
+  and counted; then again live, as QEMU emits them;
+* P7 a sustained flood at the prompt (a fake server offering 100,000 events a
+  second for ``FLOOD_SECONDS``; real QEMU cannot emit that many): how long a
+  command typed a second into it takes to show its reply, and qmpsh's peak RSS.
 
 Whole processes are started by ``benchmarks/launcher.py`` (so their peak RSS
 is their own) with byte code cached as an installed package has it; see
@@ -38,6 +42,8 @@ has measured (these are measurements, not tests), 1 if a part could not run.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import re
 import shlex
@@ -49,7 +55,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from benchmarks.harness import (
     BenchError,
@@ -71,15 +77,20 @@ from benchmarks.terminal import (
     terminal_environment,
     vmhwm_kb,
 )
+from tests.support.fakeserver import Connection, FakeServer, Handler
 from tests.support.places import ROOT
 from tests.support.pty_process import PtyProcess, Reader
 from tests.support.qemu import Qemu
 from tests.support.rawqmp import RawQmp
 
-PARTS = ("P1", "P2", "P3", "P4", "P5", "P6")
+PARTS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
 #: P1 and P5 (script) come from the same runs; P2 subtracts P1's one-command runs.
 NEEDS = {"P2": "P1", "P5": "P1"}
 EVENT_LINE = re.compile(rb"STOP|RESUME")
+#: The prompt's line for events it counted instead of drawing (past its display rate).
+SUMMARY = re.compile("… ([0-9,]+) more [^ ]* events; /events shows them".encode())
+#: P7: how long the fake server floods, and how many events a second it offers.
+FLOOD_SECONDS, FLOOD_RATE = 4.0, 100_000
 TOOLS = ("qmpsh", "qmp-shell", "raw")
 #: A client on qemu.qmp that does nothing else (``benchmarks.qmpfloor``): P1's floor.
 FLOOR = "qemu.qmp floor"
@@ -565,16 +576,30 @@ class Bench:
     def events_repl(self, pairs: int) -> None:
         child = self.repl()
         try:
-            self.event_rows("at the prompt (pty)", pairs, child.reader, child.process.pid)
+            self.event_rows(
+                "at the prompt (pty)",
+                pairs,
+                child.reader,
+                child.process.pid,
+                seen=lambda: shown_or_counted(child.reader),
+            )
         finally:
             child.finish(LEAVE)
 
-    def event_rows(self, where: str, pairs: int, reader: Reader, pid: int) -> None:
+    def event_rows(
+        self,
+        where: str,
+        pairs: int,
+        reader: Reader,
+        pid: int,
+        seen: Callable[[], int] | None = None,
+    ) -> None:
         """A burst while qmpsh is stopped, timed from SIGCONT; then a live stream."""
         monitor = RawQmp(self.qemu.spare, timeout=60)
+        seen = seen or (lambda: reader.counted)
         try:
-            burst = flood(monitor, reader, pairs, pid)
-            live = flood(monitor, reader, pairs) if self.settings.live else None
+            burst = flood(monitor, reader, pairs, seen, pid)
+            live = flood(monitor, reader, pairs, seen) if self.settings.live else None
         finally:
             monitor.close()
         self.rows.append(
@@ -598,6 +623,80 @@ class Bench:
                 )
             )
 
+    # -- P7 --------------------------------------------------------------------------------
+
+    def p7(self) -> None:
+        self.say(f"P7: {FLOOD_RATE:,} events/s for {FLOOD_SECONDS:g} s at the prompt (fake)")
+        written: list[int] = []
+        commands = {
+            "flood": sustained_flood(FLOOD_SECONDS, FLOOD_RATE, written),
+            "ping": {"pong": "p7-answered"},
+            "query-name": {"name": "bench"},
+        }
+        with FakeServer(commands=commands) as fake:
+            argv = [python(), "-m", "qmpsh", str(fake.path)]
+            child = on_pty(argv, self.env, re.compile(rb"FLOOD"), cwd=ROOT)
+            reader = child.reader
+            try:
+                if not reader.wait_text(r" bench>"):
+                    raise BenchError(f"qmpsh showed no prompt: {bytes(reader.data)[-500:]!r}")
+                child.type("!flood\r")
+                if not reader.wait_text(r"FLOOD"):
+                    raise BenchError(f"no events shown: {bytes(reader.data)[-500:]!r}")
+                time.sleep(1.0)  # into the flood
+                start, typed = len(reader.data), time.perf_counter()
+                child.type("!ping\r")
+                answered = reader.wait_text(r"p7-answered", start, timeout=60)
+                latency = time.perf_counter() - typed
+                hwm = vmhwm_kb(child.process.pid)
+                time.sleep(FLOOD_SECONDS)  # the flood ends; what it wrote is counted
+            finally:
+                child.finish(LEAVE)
+        total = sum(written)
+        drawn = reader.counted - len(SUMMARY.findall(reader.data))
+        self.rows += [
+            Row(
+                "P7",
+                "reply to a command typed into the flood",
+                f"{latency:.2f} s" if answered else "no reply in 60 s",
+                "",
+                "< 0.5 s",
+                verdict(answered and latency < 0.5),
+            ),
+            Row(
+                "P7",
+                "  events written / drawn / peak RSS",
+                f"{total:,} / {drawn:,} / {hwm / 1024:.0f} MiB",
+            ),
+        ]
+
+
+def sustained_flood(seconds: float, rate: int, written: list[int]) -> Handler:
+    """Answer, then offer ``rate`` events a second for ``seconds`` in the background (the
+    server goes on answering); ``written`` gets how many the socket took."""
+    tick = 0.01
+    event = json.dumps({"event": "FLOOD", "timestamp": {"seconds": 0, "microseconds": 0}})
+    blob = (event.encode() + b"\r\n") * int(rate * tick)
+    running: set[asyncio.Task[None]] = set()
+
+    async def flood(conn: Connection) -> None:
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        while loop.time() - start < seconds:
+            conn.writer.write(blob)
+            await conn.writer.drain()
+            written.append(int(rate * tick))
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * tick - loop.time()))
+
+    async def handler(conn: Connection, request: dict[str, Any]) -> None:
+        await conn.reply(request, {})
+        task = asyncio.ensure_future(flood(conn))
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    return handler
+
 
 @dataclass(frozen=True)
 class Flood:
@@ -608,10 +707,17 @@ class Flood:
     done: bool
 
 
-def flood(monitor: RawQmp, reader: Reader, pairs: int, stopped: int | None = None) -> Flood:
+def flood(
+    monitor: RawQmp,
+    reader: Reader,
+    pairs: int,
+    seen: Callable[[], int],
+    stopped: int | None = None,
+) -> Flood:
     """5,000 ``stop``/``cont`` pairs: 10,000 events. With ``stopped`` (a pid), they pile
-    up while that process is stopped, and the clock starts when it continues."""
-    before = reader.counted
+    up while that process is stopped, and the clock starts when it continues. ``seen``:
+    how many events the reader has seen so far (read under its lock)."""
+    before = seen()
     if stopped is not None:
         os.kill(stopped, signal.SIGSTOP)
     try:
@@ -626,9 +732,15 @@ def flood(monitor: RawQmp, reader: Reader, pairs: int, stopped: int | None = Non
     if made != {"STOP": pairs, "RESUME": pairs}:
         raise BenchError(f"QEMU emitted {made}, not {pairs} STOP and RESUME each")
     total = 2 * pairs
-    done = reader.wait(lambda: reader.counted - before >= total, timeout=60)
+    done = reader.wait(lambda: seen() - before >= total, timeout=60)
     seconds = time.perf_counter() - start
-    return Flood(total, total - (reader.counted - before), seconds, emitted, done)
+    return Flood(total, total - (seen() - before), seconds, emitted, done)
+
+
+def shown_or_counted(reader: Reader) -> int:
+    """Events the prompt drew (lines, as ``reader`` counts them) or counted in a summary."""
+    summaries = SUMMARY.findall(reader.data)
+    return reader.counted - len(summaries) + sum(int(n.replace(b",", b"")) for n in summaries)
 
 
 def count_replies(tool: str, stdout: bytes) -> int:

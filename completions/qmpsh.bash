@@ -44,6 +44,7 @@ _qmpsh() {
         -l|--logfile) _filedir; return ;;
         -c|--command) :; return ;;
         --timeout) :; return ;;
+        --max-input) :; return ;;
         --all) :; return ;;
         --color) COMPREPLY=($(compgen -W 'auto always never' -- "$cur")); return ;;
         --completions) COMPREPLY=($(compgen -W 'bash zsh fish' -- "$cur")); return ;;
@@ -55,13 +56,13 @@ _qmpsh() {
         case ${words[i]} in
             --) _filedir; return ;;  # QEMU's own arguments
             --launch) launch=1 ;;
-            --connect|-l|--logfile|-c|--command|--timeout|--all|--color|--completions) ((i++)) ;;
+            --connect|-l|--logfile|-c|--command|--timeout|--max-input|--all|--color|--completions) ((i++)) ;;
             -*) ;;
             *) ((positionals++)) ;;
         esac
     done
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-h --help --launch --libvirt --connect -H --hmp -p --pretty -v --verbose -N --skip-negotiation -l --logfile --events -c --command --json --return-value -k --keep-going --timeout --all --reconnect --color --no-pager --print-config --completions --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-h --help --launch --libvirt --connect -H --hmp -p --pretty -v --verbose -N --skip-negotiation -l --logfile --events -c --command --json --return-value -k --keep-going --timeout --max-input --all --reconnect --color --no-pager --print-config --completions --version' -- "$cur"))
     elif ((positionals == 0)) && [[ ! $launch ]]; then
         _qmpsh_target
     else

@@ -58,7 +58,7 @@ function __qmpsh_wants_target
         switch $word
             case '--' '--launch'
                 return 1
-            case --connect -l --logfile -c --command --timeout --all --color --completions
+            case --connect -l --logfile -c --command --timeout --max-input --all --color --completions
                 set skip 1
             case '-*'
             case '*'
@@ -86,6 +86,7 @@ complete -c qmpsh -l json -d 'print every message received (replies as sent, eve
 complete -c qmpsh -l return-value -d 'print return values as compact JSON, as scripts do, also on a terminal'
 complete -c qmpsh -s k -l keep-going -d 'in scripts, go on after a failure (exit 1 at the end if any failed)'
 complete -c qmpsh -l timeout -x -d 'how long to wait for the connection and greeting (default 5) and for each reply (default 60 in scripts, no limit at the prompt: Ctrl-C stops waiting)'
+complete -c qmpsh -l max-input -x -d 'refuse a longer input: a script line, -c, a paste (default 1,048,576; QEMU parses a long command slowly, its monitor stalled meanwhile)'
 complete -c qmpsh -l all -x -d 'run -c commands or a script on stdin on every TARGET at once (sockets, globs such as \'/run/vms/*.qmp\', aliases; domains or patterns with --libvirt); output tagged per target, exit status the worst of them'
 complete -c qmpsh -l reconnect -d 'at the prompt, when QEMU goes away, wait for it to come back without asking (scripts never reconnect: they exit 4)'
 complete -c qmpsh -l color -x -a 'auto always never'

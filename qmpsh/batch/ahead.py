@@ -9,7 +9,15 @@ import contextlib
 from typing import Protocol
 
 from qmpsh.errors import InputError
-from qmpsh.language.syntax import HmpLine, Parsed, QmpCall, RawJson, is_incomplete, parse
+from qmpsh.language.syntax import (
+    MAX_INPUT,
+    HmpLine,
+    Parsed,
+    QmpCall,
+    RawJson,
+    is_incomplete,
+    parse,
+)
 
 #: Queries sent ahead at most before the first of them is answered.
 WINDOW = 32
@@ -57,7 +65,12 @@ def next_query(
         if not stripped or stripped.startswith("#"):
             continue  # nothing to run, nothing to print
         item = None
-        if not hmp_mode and not is_incomplete(text, multiline_json=False):
+        # A line over the limit is refused in its turn (``Session.parse``), never sent.
+        if (
+            not hmp_mode
+            and len(text) <= MAX_INPUT
+            and not is_incomplete(text, multiline_json=False)
+        ):
             with contextlib.suppress(InputError):  # reported when the line runs, in its turn
                 item = parse(text)
         if may_go_ahead(item, schema_known=schema_known):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qmpsh.cli.settings import COLORS, SHELLS
 from qmpsh.language.builtin_registry import help_lines
+from qmpsh.language.syntax import MAX_INPUT
 
 #: ``--timeout`` when not given: connecting, and each reply in a script or -c.
 CONNECT_TIMEOUT = 5.0
@@ -136,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--max-input",
+        type=_characters,
+        default=MAX_INPUT,
+        metavar="CHARS",
+        help=(
+            f"refuse a longer input: a script line, -c, a paste (default {MAX_INPUT:,}; "
+            "QEMU parses a long command slowly, its monitor stalled meanwhile)"
+        ),
+    )
+    parser.add_argument(
         "--all",
         nargs="*",
         metavar="TARGET",
@@ -183,6 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the versions of qmpsh, qemu.qmp and Python, then exit",
     )
     return parser
+
+
+def _characters(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"out of range: {text!r}")
+    return value
 
 
 def _seconds(text: str) -> float:

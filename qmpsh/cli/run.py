@@ -140,6 +140,7 @@ async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool
             hmp_mode=args.hmp,
             use_schema=not args.skip_negotiation,
             on_warning=renderer.warning,
+            max_input=args.max_input,
         )
         if interactive:
             session.reply_timeout = args.timeout
@@ -240,6 +241,7 @@ async def _fleet(args: argparse.Namespace) -> int:
             use_schema=not args.skip_negotiation,
             reply_timeout=args.timeout or SCRIPT_REPLY_TIMEOUT,
             on_warning=warn,
+            max_input=args.max_input,
         )
 
     try:

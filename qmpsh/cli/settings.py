@@ -9,8 +9,10 @@ ignored: a typo in a key would otherwise look like a setting that does not work.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -82,7 +84,7 @@ def config_path(env: Mapping[str, str] = os.environ) -> Path:
 def load(path: Path) -> Settings:
     """The settings in ``path`` over the defaults; a missing file means the defaults."""
     try:
-        data = path.read_bytes()
+        data = _read_regular(path)
     except FileNotFoundError:
         return Settings(path=path)
     except OSError as err:
@@ -99,6 +101,16 @@ def load(path: Path) -> Settings:
         return _parse(table, path)
     except _Wrong as wrong:
         raise ConfigError(f"{path}: {wrong}") from None
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of ``path``, a regular file (through a symlink too). Opened without
+    blocking and refused unless regular: a FIFO there would hold qmpsh at start forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return file.read()
 
 
 class _Wrong(Exception):

@@ -5,16 +5,16 @@ far and searches all of it for the end mark, so a paste costs time quadratic in
 its size: 10 MB froze the prompt for about a minute. ``linear_pastes`` keeps the
 reads in a list and searches only the newest one (with the few characters
 before it), then hands the whole paste to prompt_toolkit's own code once. A
-paste longer than ``MAX_PASTE`` is not inserted (a QMP line that long is a
-mistake, and the editor would lay it out on every key); a script takes any size.
+paste longer than the session's input limit (``syntax.MAX_INPUT``, the limit of
+script lines too) is not inserted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-#: The longest paste inserted at the prompt.
-MAX_PASTE = 1 << 20
+from qmpsh.language.syntax import over_limit
+
 _END = "\x1b[201~"
 _installed = False
 
@@ -46,11 +46,8 @@ def linear_pastes() -> None:
     _installed = True
 
 
-def too_long(data: str) -> str | None:
+def too_long(data: str, limit: int) -> str | None:
     """Why a paste is refused, or None to insert it."""
-    if len(data) <= MAX_PASTE:
+    if len(data) <= limit:
         return None
-    return (
-        f"paste not inserted: {len(data):,} characters, more than the prompt takes "
-        f"({MAX_PASTE:,}); run it as a script (qmpsh TARGET FILE)"
-    )
+    return f"paste not inserted: {over_limit(len(data), limit)}"

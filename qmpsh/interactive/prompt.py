@@ -21,6 +21,7 @@ from qmpsh.language.redact import redact_input
 from qmpsh.language.syntax import is_incomplete
 from qmpsh.render import output as render
 from qmpsh.render.escape import visible
+from qmpsh.render.oneline import one_line
 from qmpsh.session.session import Session
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def prompt_message(session: Session) -> StyleAndTextTuples:
     mode = session.mode
     parts: StyleAndTextTuples = [(f"class:prompt-{mode.lower()}", mode)]
     if session.vm_name:
-        parts += [("", " "), ("class:prompt-name", visible(session.vm_name))]  # QEMU's text
+        parts += [("", " "), ("class:prompt-name", visible(one_line(session.vm_name)))]
     parts.append(("", "> "))
     return parts
 
@@ -52,7 +53,7 @@ def _bindings(session: Session, renderer: render.Output) -> KeyBindings:
     @kb.add(Keys.BracketedPaste)
     def _paste(event: KeyPressEvent) -> None:
         """prompt_toolkit's own paste, but a huge one is one line, not a frozen editor."""
-        refused = too_long(event.data)
+        refused = too_long(event.data, session.max_input)
         if refused is not None:
             run_in_terminal(lambda: renderer.problem(refused))
             return

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from qmpsh.errors import ConnectFailed
+from qmpsh.render.oneline import one_line
 from qmpsh.render.output import Output
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Transport
@@ -130,7 +131,7 @@ async def reattach(session: Session, renderer: Output, transport: Transport) -> 
     old = session.transport
     kept = session.attach(transport)
     await old.close()
-    before, after = old.info.version, transport.info.version
+    before, after = one_line(old.info.version), one_line(transport.info.version)
     if kept:
         schema = "same QEMU version, schema kept"
     elif before and after and before != after:

@@ -24,6 +24,16 @@ _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _WORD_END = frozenset(" \t\r\n")
 _BANGS = re.compile(r"(?:\s*!)+")
 
+#: The longest input qmpsh takes (``--max-input`` raises it): a script line, ``-c``, a
+#: paste. QEMU parses a command at about 0.2 MB/s, its monitor stalled meanwhile, and
+#: the prompt's editor lays a line out on every key: a longer one is most likely a mistake.
+MAX_INPUT = 1 << 20
+
+
+def over_limit(size: int, limit: int) -> str:
+    """What refusing an input of ``size`` characters says."""
+    return f"{size:,} characters, over the limit of {limit:,} for one input (--max-input raises it)"
+
 
 @dataclass(frozen=True)
 class Arg:

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Literal
 
 from qmpsh.language.helptext import CommandHelp
 from qmpsh.render.escape import dump_json, inert_text
+from qmpsh.render.oneline import one_line
 from qmpsh.render.output import Relabel
 from qmpsh.render.plain import tree_rows
 from qmpsh.render.renderer import JsonLines, Problems, Quiet, Renderer, Span
@@ -202,8 +203,8 @@ class TerminalPresence:
 
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:
         if info.version:
-            package = f" ({info.package})" if info.package else ""
-            head = f"Connected to QEMU {info.version}{package} at {target}"
+            package = f" ({one_line(info.package)})" if info.package else ""
+            head = f"Connected to QEMU {one_line(info.version)}{package} at {target}"
         else:
             head = f"Connected to {target} (no QMP greeting: -N)"
         self.console.print(inert_text(head, "help.builtin"))

@@ -16,7 +16,16 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError, QmpshError
-from qmpsh.language.syntax import HmpLine, Parsed, QmpCall, RawJson, Transaction, parse
+from qmpsh.language.syntax import (
+    MAX_INPUT,
+    HmpLine,
+    Parsed,
+    QmpCall,
+    RawJson,
+    Transaction,
+    over_limit,
+    parse,
+)
 from qmpsh.language.validate import checked, did_you_mean, needs_schema
 from qmpsh.session.events import EventLog, Logged, Match
 from qmpsh.session.outcomes import Reply
@@ -47,6 +56,8 @@ class Session:
     use_schema: bool = True
     #: How long a command's reply may take (``--timeout``); None: as long as it takes.
     reply_timeout: float | None = None
+    #: The longest input taken (``--max-input``).
+    max_input: int = MAX_INPUT
     #: Every event received (bounded), numbered with replies in socket order.
     events: EventLog = field(default_factory=EventLog)
     #: Event name globs not shown at the prompt (still logged).
@@ -111,6 +122,8 @@ class Session:
         return "HMP" if self.hmp_mode else "QMP"
 
     def parse(self, text: str) -> Parsed | None:
+        if len(text) > self.max_input:
+            raise InputError(over_limit(len(text), self.max_input))
         return parse(text, hmp_mode=self.hmp_mode)
 
     async def run_command(self, item: QmpCall | RawJson | HmpLine | Transaction) -> Reply:

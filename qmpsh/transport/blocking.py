@@ -23,6 +23,7 @@ from qmpsh.transport import failures
 from qmpsh.transport.address import parse_target
 from qmpsh.transport.failures import MAX_MESSAGE
 from qmpsh.transport.interface import Observer, Observers, ServerInfo, greeting_info
+from qmpsh.transport.messages import BadMessage, decode
 
 Message = dict[str, object]
 
@@ -99,7 +100,8 @@ class BlockingTransport:
         try:
             line = self._line(deadline)
         except TimeoutError:
-            message = failures.no_greeting(self.target, timeout, greeted=greeted)
+            arrived = bool(self._buffer)
+            message = failures.no_greeting(self.target, timeout, greeted=greeted, arrived=arrived)
             raise ConnectFailed(message) from None
         except ConnectionLost:
             if greeted:
@@ -203,11 +205,23 @@ class BlockingTransport:
                 raise NoReply(failures.no_reply(self.target, command, timeout or 0)) from None
             if "event" in msg:
                 continue
+            if "id" not in msg and "error" in msg:
+                return self._parse_error(msg, msg_id)
             got = msg.get("id")
             if got == msg_id:
                 return msg
             if isinstance(got, str) and got in self._due:  # one submitted: keep it for result
                 self._early[got] = msg
+
+    def _parse_error(self, msg: Message, msg_id: object) -> Message:
+        """An error without an id: QEMU could not parse a command. With one command in
+        flight it is that command's answer; with more, nobody can tell whose."""
+        in_flight = {msg_id} | (self._due - self._early.keys())
+        if len(in_flight) == 1:
+            return msg
+        self._failure = failures.unattributed_error(msg)
+        self._end()
+        raise ConnectionLost(self._closed_message())
 
     def _receive(self, deadline: float | None, *, eager: bool = False) -> Message:
         """The next message, handed to the observers first.
@@ -216,13 +230,11 @@ class BlockingTransport:
         """
         line = self._line(deadline, eager=eager)
         try:
-            msg = json.loads(line.lstrip(b"\xff"))  # qemu-ga: 0xFF before a synced reply
-        except ValueError:  # qemu.qmp ends the connection on a message that is not JSON
-            msg = None
-        if not isinstance(msg, dict):  # nothing after it can be trusted: the end, as qemu.qmp
-            self._failure = "connection closed by QEMU"
+            msg = decode(line.lstrip(b"\xff"))  # qemu-ga: 0xFF before a synced reply
+        except BadMessage as bad:  # nothing after it can be trusted: the end
+            self._failure = str(bad)
             self._end()
-            raise ConnectionLost(self._closed_message())
+            raise ConnectionLost(self._closed_message()) from None
         msg_id = msg.get("id")
         quiet = isinstance(msg_id, str) and msg_id.startswith("qmpsh-")
         self._observers.notify("recv", msg, quiet=quiet)

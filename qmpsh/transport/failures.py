@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Mapping
 
 from qmpsh.transport.address import Address
 
@@ -37,8 +38,14 @@ def os_failure(target: str, address: Address, exc: OSError) -> str:
     return f"{target}: {exc.strerror or exc}"
 
 
-def no_greeting(target: str, timeout: float, *, greeted: bool) -> str:
-    """Connected, but the QMP handshake did not finish within ``timeout``."""
+def no_greeting(target: str, timeout: float, *, greeted: bool, arrived: bool = False) -> str:
+    """Connected, but the QMP handshake did not finish within ``timeout``; ``arrived``:
+    part of the greeting came (a slow server, not one busy with another client)."""
+    if arrived and not greeted:
+        return (
+            f"{target}: the QMP greeting was still arriving after {timeout:g} s "
+            "(the server sends it slowly; --timeout waits longer)"
+        )
     if greeted:
         return (
             f"{target}: the server greeted but did not answer qmp_capabilities within {timeout:g} s"
@@ -75,6 +82,18 @@ def no_reply(target: str, command: object, timeout: float) -> str:
     return (
         f"{target}: no reply to {command or 'the command'} within {timeout:g} s "
         "(QEMU is stalled or still busy with it; --timeout waits longer)"
+    )
+
+
+def unattributed_error(msg: Mapping[str, object]) -> str:
+    """An error without an id (QEMU could not parse a command) while several were in
+    flight: nobody can tell whose it is, so the connection cannot go on."""
+    error = msg.get("error")
+    desc = error.get("desc") if isinstance(error, Mapping) else None
+    said = f": {str(desc)[:200]}" if desc else ""
+    return (
+        f"QEMU could not parse a command{said}; several were in flight, so qmpsh "
+        "cannot tell which, and gave up on the connection"
     )
 
 

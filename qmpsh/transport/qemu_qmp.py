@@ -23,6 +23,7 @@ from qmpsh.transport import failures, loop_waits
 from qmpsh.transport.address import parse_target
 from qmpsh.transport.failures import MAX_MESSAGE
 from qmpsh.transport.interface import Observer, Observers, ServerInfo, greeting_info
+from qmpsh.transport.messages import BadMessage, decode
 
 # qemu.qmp logs every failure it raises; qmpsh reports them itself, once.
 logging.getLogger("qemu.qmp").addHandler(logging.NullHandler())
@@ -62,6 +63,17 @@ class _Client(QMPClient):
             direction, dict(held) if type(held) is dict else dict(msg), quiet=quiet
         )
 
+    async def _on_message(self, msg: Message) -> None:
+        """An error without an id (QEMU could not parse a command) while one command
+        is in flight is that command's answer; with more, nobody can tell whose."""
+        if "id" not in msg and "error" in msg and "event" not in msg:
+            waiting = [queue for queue in self._pending.values() if queue.empty()]
+            if len(waiting) == 1:  # a full queue holds a reply not yet collected
+                await waiting[0].put(msg)
+                return
+            self.failure = failures.unattributed_error(msg)
+        await super()._on_message(msg)
+
     async def _do_recv(self) -> Message:
         try:
             line = await self._readline()
@@ -69,7 +81,16 @@ class _Client(QMPClient):
             self.failure = failures.too_big(MAX_MESSAGE)
             raise
         # qemu-ga sends 0xFF (never valid UTF-8) before its guest-sync-delimited reply.
-        return Message(line.lstrip(b"\xff"), eager=True)
+        line = line.lstrip(b"\xff")
+        if self.runstate is not Runstate.RUNNING:  # the greeting: qemu.qmp's own checks
+            return Message(line, eager=True)
+        if not line.endswith(b"\n"):  # the start of a message, then the end of the stream
+            raise EOFError
+        try:
+            return Message(decode(line), eager=False)
+        except BadMessage as bad:
+            self.failure = str(bad)
+            raise
 
     def _cb_inbound(self, msg: Message) -> Message:
         self._notify("recv", msg)
@@ -98,12 +119,19 @@ class QmpTransport:
         self._client.observers.add(observer, quiet=quiet)
 
     async def connect(self, timeout: float) -> None:
+        connecting = asyncio.ensure_future(self._client.connect(self.address))
         try:
-            await asyncio.wait_for(self._client.connect(self.address), timeout)
-        except TimeoutError:
-            raise ConnectFailed(self._timeout_message(timeout)) from None
+            await asyncio.wait({connecting}, timeout=timeout)
+            if not connecting.done():  # judged before cancelling, which drops what was read
+                message = self._timeout_message(timeout)
+                connecting.cancel()
+                await asyncio.wait({connecting})  # its end, without its CancelledError
+                raise ConnectFailed(message)
+            connecting.result()
         except ConnectError as err:
             raise ConnectFailed(self._connect_message(err.exc)) from None
+        finally:
+            connecting.cancel()  # cancelled from outside (Ctrl-C): not left running
         greeting = self._client.greeting
         if greeting is not None:
             self.info = greeting_info(greeting.QMP.version, greeting.QMP.capabilities)
@@ -112,7 +140,9 @@ class QmpTransport:
         if not self._client.await_greeting:
             return f"{self.target}: could not connect within {timeout:g} s"
         greeted = self._client.greeting is not None
-        return failures.no_greeting(self.target, timeout, greeted=greeted)
+        # Part of a greeting read (StreamReader keeps it until its newline): a slow server.
+        arrived = bool(getattr(self._client._reader, "_buffer", b""))
+        return failures.no_greeting(self.target, timeout, greeted=greeted, arrived=arrived)
 
     def _connect_message(self, exc: BaseException) -> str:
         target = self.target

@@ -9,6 +9,7 @@ Reading the file into settings, on its own, is ``test_settings.py``.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -44,6 +45,25 @@ def test_an_unreadable_or_undecodable_file_is_one_line(tmp_path: Path) -> None:
     path.mkdir()  # a directory where the file should be
     done = run_qmpsh("--print-config", env=env)
     assert done.returncode == 2 and lines(done.stderr)[0].startswith(f"qmpsh: {path}: cannot read")
+
+
+@pytest.mark.parametrize("how", ["fifo", "symlink to a fifo", "character device"])
+def test_a_config_that_is_not_a_regular_file_is_one_line_not_a_hang(
+    tmp_path: Path, how: str
+) -> None:
+    env = write_config(tmp_path, "")
+    path = tmp_path / "qmpsh" / "config.toml"
+    path.unlink()
+    if how == "character device":
+        path.symlink_to("/dev/zero")  # endless: read whole, it would never end either
+    else:
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo if how != "fifo" else path)
+        if how != "fifo":
+            path.symlink_to(fifo)
+    done = run_qmpsh("/nonexistent.sock", "-c", "query-status", env=env, timeout=20)
+    assert (done.returncode, done.stdout) == (2, ""), done
+    assert lines(done.stderr) == [f"qmpsh: {path}: cannot read: not a regular file"]
 
 
 def test_print_config_shows_each_value_and_where_it_came_from(tmp_path: Path) -> None:

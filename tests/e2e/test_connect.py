@@ -446,3 +446,26 @@ def test_the_banner_is_there_on_a_terminal() -> None:
     with FakeServer(Behaviour.QMP, version=version) as fake:
         shown = on_a_terminal(str(fake.path))
     assert f"Connected to QEMU 9.1.2 (fake-pkg) at {fake.path}" in shown, shown
+
+
+def test_a_huge_server_string_is_shortened_in_the_banner_and_the_prompt() -> None:
+    """A greeting's 10 MB package and a long VM name stay one line each."""
+    package = "p" * (10 << 20)
+    version = {"qemu": {"major": 9, "minor": 1, "micro": 2}, "package": package}
+    name = "n" * 5000
+    with FakeServer(
+        Behaviour.QMP, version=version, commands={"query-name": {"name": name}}
+    ) as fake:
+        env = {"XDG_STATE_HOME": str(short_tempdir())}
+        term = PtyProcess.qmpsh(str(fake.path), env=env, rows=40, cols=400)
+        try:
+            shortened = "n" * 120 + "... (5,000 characters)"
+            term.expect(shortened, timeout=30)  # the prompt, once query-name is answered
+            term.finish("/exit\r")
+            shown = term.text()
+        finally:
+            term.close()
+            shutil.rmtree(env["XDG_STATE_HOME"], ignore_errors=True)
+    head = f"Connected to QEMU 9.1.2 ({'p' * 120}... (10,485,760 characters)) at {fake.path}"
+    assert head in shown
+    assert len(shown) < 20_000

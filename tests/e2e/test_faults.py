@@ -29,7 +29,8 @@ from unittest import mock
 import pytest
 
 from qmpsh.cli.run import drive as finish
-from qmpsh.errors import ConnectionLost
+from qmpsh.errors import ConnectionLost, ExitStatus
+from qmpsh.session.session import Session
 from qmpsh.transport import blocking as direct
 from qmpsh.transport import qemu_qmp as protocol
 from tests.support.fakeserver import (
@@ -39,11 +40,13 @@ from tests.support.fakeserver import (
     drop_connection,
     event_flood,
     half_reply,
+    raw_reply,
     sized_value,
 )
 from tests.support.pty_process import PtyProcess
 from tests.support.qemu import QEMU, Qemu, start_qemu
 from tests.support.qmpsh_process import PipedQmpsh, json_lines, run_qmpsh
+from tests.support.repldriver import CTRL_D, repl_over, running_repl
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.qemu
@@ -530,3 +533,95 @@ def test_a_failing_observer_costs_a_warning_not_the_connection(
     assert (
         len(said) == 1 and "internal error while showing a message (RuntimeError: boom)" in said[0]
     )
+
+
+# -- what QEMU said, not a stall or a lost connection
+
+#: Raw JSON QEMU cannot parse (a lone surrogate): it answers at once, with no id.
+UNPARSABLE = '{"execute": "qom-get", "arguments": {"path": "\\ud800", "property": "type"}}'
+
+
+def test_what_qemu_cannot_parse_is_its_error_in_a_script(shared_vm: Qemu) -> None:
+    started = time.monotonic()
+    res = run_qmpsh(
+        str(shared_vm.qmp), "--timeout", "60", "-k", "-c", UNPARSABLE, "-c", "query-name"
+    )
+    assert time.monotonic() - started < 30  # not the whole --timeout
+    assert res.returncode == 1, res
+    (said,) = res.stderr.splitlines()
+    assert said.startswith("-c 1: qom-get: GenericError: ") and "stalled" not in said
+    assert json_lines(res.stdout) == [{"name": "testvm"}]  # the connection goes on
+
+
+def test_what_qemu_cannot_parse_is_its_error_at_the_prompt(shared_vm: Qemu) -> None:
+    async def body() -> None:
+        async with running_repl(shared_vm) as r:
+            shown = await r.enter(UNPARSABLE, "GenericError")
+            assert "closed" not in shown
+            await r.enter("query-name", '"testvm"')  # the session goes on
+            r.type(CTRL_D)
+            assert await r.finish() == ExitStatus.OK
+
+    asyncio.run(body())
+
+
+# -- a server that breaks the protocol: said what was wrong, output still JSON
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])
+def test_a_message_that_is_no_qmp_message_is_named_not_blamed_on_qemu(mode: list[str]) -> None:
+    with FakeServer(commands={"odd": raw_reply(b"[1,2]\r\n")}) as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "odd", timeout=30)
+    assert done.returncode == LOST
+    assert done.stderr.splitlines()[-1] == (
+        f"qmpsh: {fake.path}: QEMU sent a message that is not a JSON object ('[1,2]'); "
+        "qmpsh ended the connection"
+    )
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])
+def test_nan_and_infinity_from_the_server_print_as_json(mode: list[str]) -> None:
+    data = b'{"return": {"a": NaN, "b": Infinity, "c": -Infinity}, "id": ID}\r\n'
+    with FakeServer(commands={"odd": raw_reply(data)}) as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "odd", timeout=30)
+    assert (done.returncode, done.stderr) == (0, ""), done
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    printed = [json.loads(line, parse_constant=refuse) for line in done.stdout.splitlines()]
+    value = {"a": None, "b": None, "c": None}
+    assert value in (printed if not mode else [m.get("return") for m in printed]), printed
+
+
+def test_a_flood_of_events_at_the_prompt_is_summarised_and_a_reply_still_comes() -> None:
+    """Every event is logged; past a display rate the rest are counted in one line."""
+    count = 30_000
+    commands = {"flood": event_flood(count, reply_first=True), "query-name": {"name": "fakevm"}}
+    with FakeServer(commands=commands) as fake:
+
+        async def body() -> None:
+            transport = protocol.QmpTransport(str(fake.path))
+            await transport.connect(5)
+            session = Session(transport, use_schema=False)
+            async with repl_over(session) as r:
+                await r.enter("!flood", "{}")
+                await r.enter("!query-name", '"fakevm"')
+
+                def accounted() -> int:
+                    """Events drawn, plus those the summary lines count."""
+                    shown = [line for line in r.output().splitlines() if "FLOOD" in line]
+                    summaries = [line for line in shown if "/events shows them" in line]
+                    counted = sum(int(s.split()[1].replace(",", "")) for s in summaries)
+                    return len(shown) - len(summaries) + counted
+
+                await r.until(lambda: accounted() == count, "each event shown or counted")
+                shown = [line for line in r.output().splitlines() if "FLOOD" in line]
+                assert "more FLOOD events; /events shows them" in r.output()
+                assert len(shown) < count // 10
+                logged = [e.message for e in session.events]
+                assert logged[-1]["data"] == {"n": count - 1}  # the log has the latest
+                r.type(CTRL_D)
+                assert await r.finish() == ExitStatus.OK
+
+        asyncio.run(body())

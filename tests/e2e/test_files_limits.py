@@ -307,7 +307,7 @@ def test_schema_cache_on_a_full_disk_costs_nothing(vm: Qemu, tmp_path: Path) -> 
 # -- input limits
 
 
-BIG_LINE = "query-name x=" + "a" * (10 << 20)  # 10 MiB, refused by the schema check
+BIG_LINE = "query-name x=" + "a" * (10 << 20)  # 10 MiB: over the input limit
 
 
 def test_script_input_past_every_limit_is_one_line_each_and_keep_going_runs_the_next(
@@ -322,7 +322,8 @@ def test_script_input_past_every_limit_is_one_line_each_and_keep_going_runs_the_
     assert done.returncode == 1, done.stderr[:2000]
     assert lines(done.stdout) == ['{"name":"testvm"}'] * 5
     assert lines(done.stderr) == [
-        "line 1: unknown argument 'x' (column 12)",
+        "line 1: 10,485,773 characters, over the limit of 1,048,576 for one input "
+        "(--max-input raises it)",
         "line 3: invalid JSON: nested too deeply (column 1)",
         "line 5: invalid JSON in value of 'a': nested too deeply (column 14)",
         "line 7: input contains a NUL byte (column 22)",
@@ -360,3 +361,35 @@ def test_repl_input_past_every_limit_is_one_line_each_and_the_next_input_works(
 
     repl(body)
     assert mode(history) == 0o600  # odd input stored as prompt_toolkit stores it, no failure
+
+
+def test_a_valid_command_over_the_input_limit_is_refused_unsent(vm: Qemu) -> None:
+    """QEMU parses a long command at about 0.2 MB/s, its monitor stalled meanwhile: a
+    line over the limit is refused before it is sent; ``--max-input`` moves the limit."""
+    value = "a" * (1 << 20)
+    big = json.dumps({"execute": "qom-set", "arguments": {"path": "/machine", "property": "x"}})
+    big = big.replace('"x"', json.dumps("x" + value))  # valid JSON, a name QEMU lacks
+    script = f"{big}\nquery-name\n{big}\nquery-name\n"
+    started = time.monotonic()
+    done = run_qmpsh(str(vm.qmp), "-k", input=script, timeout=30)
+    assert time.monotonic() - started < 10  # nothing sent for QEMU to chew on
+    size = f"{len(big):,} characters"
+    refusal = f"{size}, over the limit of 1,048,576 for one input (--max-input raises it)"
+    assert (done.returncode, lines(done.stderr)) == (
+        1,
+        [f"line 1: {refusal}", f"line 3: {refusal}"],
+    )
+    assert lines(done.stdout) == ['{"name":"testvm"}'] * 2
+    # Lowered, a short command is refused too; raised, the long one reaches the schema check.
+    done = run_qmpsh(str(vm.qmp), "--max-input", "5", "-c", "query-name")
+    assert (done.returncode, lines(done.stderr)) == (
+        1,
+        ["-c 1: 10 characters, over the limit of 5 for one input (--max-input raises it)"],
+    )
+    done = run_qmpsh(str(vm.qmp), "--max-input", "2000000", input="query-name x=" + value)
+    assert (done.returncode, lines(done.stderr)) == (
+        1,
+        ["line 1: unknown argument 'x' (column 12)"],
+    )
+    done = run_qmpsh(str(vm.qmp), "--max-input", "0", "-c", "query-name")
+    assert done.returncode == 2 and "--max-input: out of range: '0'" in done.stderr

@@ -41,6 +41,7 @@ from tests.support.fakeserver import (
     drop_connection,
     event_flood,
     half_reply,
+    raw_reply,
 )
 from tests.support.guest_agent import GuestAgent
 from tests.support.libvirt import Libvirt
@@ -705,6 +706,49 @@ def test_what_is_not_json_is_an_input_error(harness: Harness, server: Server) ->
     assert harness.run(body())["return"] == server.answers["query-name"]
 
 
+#: JSON that Python writes and QEMU cannot parse: a lone surrogate in a string.
+UNPARSABLE = query("qom-get", path="\ud800", property="type")
+
+
+@transports()
+def test_an_error_without_an_id_answers_the_one_command_in_flight(
+    harness: Harness, server: Server
+) -> None:
+    """QEMU answers what it cannot parse at once, with an error that carries no id:
+    with one command in flight that is its answer, not a stall or a lost connection."""
+
+    async def body() -> tuple[dict[str, object], float, dict[str, object]]:
+        async with connection(harness, server.target) as transport:
+            start = time.monotonic()
+            refused = await transport.execute(UNPARSABLE, timeout=DEADLINE)
+            took = time.monotonic() - start
+            return refused, took, await transport.execute(query("query-name"), timeout=DEADLINE)
+
+    refused, took, after = harness.run(body())
+    assert "error" in refused and "return" not in refused
+    assert took < DEADLINE / 2
+    assert after["return"] == server.answers["query-name"]
+
+
+@transports(not_libvirt="libvirt sends one command at a time")
+def test_an_error_without_an_id_among_many_in_flight_ends_the_connection(
+    harness: Harness, server: Server
+) -> None:
+    """Whose it is cannot be told: the connection ends saying what QEMU said."""
+
+    async def body() -> str:
+        async with connection(harness, server.target) as transport:
+            tickets = [transport.submit(UNPARSABLE), transport.submit(query("query-name"))]
+            with pytest.raises(ConnectionLost) as lost:
+                for ticket in tickets:
+                    await transport.result(ticket, DEADLINE)
+            return str(lost.value)
+
+    said = harness.run(body())
+    assert said.startswith(f"{server.target}: QEMU could not parse a command: ")
+    assert "cannot tell which" in said and "\n" not in said
+
+
 NAN_GOES_OUT = (
     "json.dumps writes NaN, which is not JSON, and {} (the language refuses "
     "non-finite numbers: only a caller of the transport can send one)"
@@ -713,9 +757,7 @@ NAN_GOES_OUT = (
 
 @transports(
     xfail={
-        QEMU_QMP: NAN_GOES_OUT.format(
-            "QEMU's parse error carries no id, so qemu.qmp drops the connection"
-        ),
+        QEMU_QMP: NAN_GOES_OUT.format("QEMU answers with a parse error"),
         LIBVIRT: NAN_GOES_OUT.format("libvirt fails the command ('cannot parse json')"),
     }
 )
@@ -795,19 +837,45 @@ def test_close_lets_go_of_the_monitor(harness: Harness, server: Server) -> None:
 # -- a server that goes wrong (fake: QEMU will not, on demand)
 
 
-async def not_json(conn: Connection, request: dict[str, Any]) -> None:
-    await conn.send_raw(b"this is not JSON\r\n")
+def ended(what: str) -> str:
+    return f"QEMU sent {what}; qmpsh ended the connection"
+
+
+#: A reply that is no QMP message, and what qmpsh says (after the target) as it ends
+#: the connection over it: its own doing, never blamed on QEMU closing it.
+BROKEN_REPLIES: dict[str, tuple[bytes, str]] = {
+    "not JSON": (b"this is not JSON\r\n", ended("a message that is not JSON ('this is not JSON')")),
+    "a list": (b"[1,2]\r\n", ended("a message that is not a JSON object ('[1,2]')")),
+    "a number": (b"42\r\n", ended("a message that is not a JSON object ('42')")),
+    "a string": (b'"x"\r\n', ended("a message that is not a JSON object ('\"x\"')")),
+    "not UTF-8": (b'{"return": "caf\xe9", "id": ID}\r\n', ended("bytes that are not UTF-8")),
+    "100k digits": (
+        b'{"return": ' + b"7" * 100_000 + b', "id": ID}\r\n',
+        ended("a number too long to read"),
+    ),
+    "neither return nor error": (
+        b'{"id": ID}\r\n',
+        ended('a message with no return, error or event (\'{"id": "__qmp#00000"}\')'),
+    ),
+}
+
+LOST = "connection closed by QEMU"
 
 
 @transports(not_libvirt=LIBVIRTD_HOLDS_THE_SOCKET, qemu=False)
 @pytest.mark.parametrize(
-    "handler",
-    [half_reply(), drop_connection, not_json],
-    ids=["reply cut short", "gone on receipt", "not JSON"],
+    ("handler", "words"),
+    [
+        (half_reply(), LOST),
+        (drop_connection, LOST),
+        *((raw_reply(data), words) for data, words in BROKEN_REPLIES.values()),
+    ],
+    ids=["reply cut short", "gone on receipt", *BROKEN_REPLIES],
 )
 def test_a_reply_that_never_comes_whole_ends_the_connection(
     harness: Harness,
     handler: Callable[[Connection, dict[str, Any]], Any],
+    words: str,
 ) -> None:
     async def body(target: str) -> list[str]:
         said = []
@@ -824,7 +892,21 @@ def test_a_reply_that_never_comes_whole_ends_the_connection(
 
     with FakeServer(commands={"break": handler}) as fake:
         said = harness.run(body(str(fake.path)))
-    assert said == [f"{fake.path}: connection closed by QEMU"] * 3
+    assert said == [f"{fake.path}: {words}"] * 3
+
+
+@transports(not_libvirt=LIBVIRTD_HOLDS_THE_SOCKET, qemu=False)
+def test_nan_and_infinity_from_the_server_are_read_as_null(harness: Harness) -> None:
+    """Not JSON, though Python reads them: as null, every output stays JSON."""
+    data = b'{"return": {"a": NaN, "b": [Infinity, -Infinity], "c": 1.5}, "id": ID}\r\n'
+
+    async def body(target: str) -> dict[str, object]:
+        async with connection(harness, target) as transport:
+            return await transport.execute(query("odd"), timeout=DEADLINE)
+
+    with FakeServer(commands={"odd": raw_reply(data)}) as fake:
+        reply = harness.run(body(str(fake.path)))
+    assert reply["return"] == {"a": None, "b": [None, None], "c": 1.5}
 
 
 #: Every broken server of the fault set, and what qmpsh says of it after the target.
@@ -883,6 +965,12 @@ FAULTS: dict[str, tuple[Behaviour, bytes, str]] = {
         Behaviour.STALL_AFTER_GREETING,
         b"",
         "the server greeted but did not answer qmp_capabilities within 0.5 s",
+    ),
+    "drips": (
+        Behaviour.DRIP,
+        b"",
+        "the QMP greeting was still arriving after 0.5 s (the server sends it slowly; "
+        "--timeout waits longer)",
     ),
     "guest agent": (
         Behaviour.GUEST_AGENT,

@@ -58,6 +58,7 @@ class Behaviour(enum.Enum):
     CLOSE_AFTER_GREETING = "close_after_greeting"  # greets, hangs up on qmp_capabilities
     QMP = "qmp"  # a well-behaved QMP monitor answering from ``commands``
     GUEST_AGENT = "guest_agent"  # qemu-ga: no greeting, no negotiation
+    DRIP = "drip"  # a right greeting, a byte every 50 ms: slow, never silent
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,12 @@ class FakeServer:
                 await self._qmp(conn)
             case Behaviour.GUEST_AGENT:
                 await self._guest_agent(conn)
+            case Behaviour.DRIP:
+                greeting = {"QMP": {"version": self.version, "capabilities": []}}
+                for byte in json.dumps(greeting).encode() + b"\r\n":
+                    await conn.send_raw(bytes([byte]))
+                    await asyncio.sleep(0.05)
+                await self._qmp(conn)
 
     async def _greet(self, conn: Connection) -> None:
         await conn.send({"QMP": {"version": self.version, "capabilities": list(self.capabilities)}})
@@ -488,6 +495,15 @@ class Unanswered:
 async def drop_connection(conn: Connection, request: dict[str, Any]) -> None:
     """The server goes away the moment this request arrives."""
     conn.abort()
+
+
+def raw_reply(data: bytes) -> Handler:
+    """Answer with ``data`` as it is (``ID`` in it replaced by the request's id, as JSON)."""
+
+    async def handler(conn: Connection, request: dict[str, Any]) -> None:
+        await conn.send_raw(data.replace(b"ID", json.dumps(request.get("id")).encode()))
+
+    return handler
 
 
 def half_reply(data: bytes = b'{"return": {"sta') -> Handler:
