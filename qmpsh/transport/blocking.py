@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply
-from qmpsh.transport import failures
+from qmpsh.transport import failures, wire
 from qmpsh.transport.address import parse_target
 from qmpsh.transport.failures import MAX_MESSAGE
 from qmpsh.transport.interface import Observer, Observers, ServerInfo, greeting_info
@@ -88,7 +88,9 @@ class BlockingTransport:
         sock.sendall(b'{"execute": "qmp_capabilities"' + enable + b"}\n")
         raw = self._handshake_line(deadline, timeout, greeted=True)
         try:
-            reply = json.loads(raw)
+            reply = wire.decode(raw)
+        except wire.TooDeep:
+            raise ConnectFailed(failures.greeting_too_deep(self.target)) from None
         except ValueError:
             reply = None
         if not isinstance(reply, dict) or "return" not in reply:
@@ -215,12 +217,15 @@ class BlockingTransport:
         ``TimeoutError`` past ``deadline``; ``ConnectionLost`` when the socket ends.
         """
         line = self._line(deadline, eager=eager)
+        failure = "connection closed by QEMU"
         try:
-            msg = json.loads(line.lstrip(b"\xff"))  # qemu-ga: 0xFF before a synced reply
+            msg = wire.decode(line.lstrip(b"\xff"))  # qemu-ga: 0xFF before a synced reply
+        except wire.TooDeep:
+            msg, failure = None, failures.too_deep()
         except ValueError:  # qemu.qmp ends the connection on a message that is not JSON
             msg = None
         if not isinstance(msg, dict):  # nothing after it can be trusted: the end, as qemu.qmp
-            self._failure = "connection closed by QEMU"
+            self._failure = failure
             self._end()
             raise ConnectionLost(self._closed_message())
         msg_id = msg.get("id")
@@ -338,7 +343,9 @@ def _greeting(target: str, raw: bytes) -> ServerInfo:
     except UnicodeDecodeError:
         raise ConnectFailed(failures.not_utf8(target)) from None
     try:
-        greeting = json.loads(text)
+        greeting = wire.decode(text)
+    except wire.TooDeep:
+        raise ConnectFailed(failures.greeting_too_deep(target)) from None
     except ValueError:
         raise ConnectFailed(failures.not_qmp(target, raw)) from None
     qmp = greeting.get("QMP") if isinstance(greeting, dict) else None

@@ -19,7 +19,7 @@ from qemu.qmp.models import Greeting
 from qemu.qmp.qmp_client import GreetingError, NegotiationError
 
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply
-from qmpsh.transport import failures, loop_waits
+from qmpsh.transport import failures, loop_waits, wire
 from qmpsh.transport.address import parse_target
 from qmpsh.transport.failures import MAX_MESSAGE
 from qmpsh.transport.interface import Observer, Observers, ServerInfo, greeting_info
@@ -69,7 +69,11 @@ class _Client(QMPClient):
             self.failure = failures.too_big(MAX_MESSAGE)
             raise
         # qemu-ga sends 0xFF (never valid UTF-8) before its guest-sync-delimited reply.
-        return Message(line.lstrip(b"\xff"), eager=True)
+        try:
+            return Message(line.lstrip(b"\xff"), eager=True)
+        except RecursionError:  # json.loads inside Message: wire.decode's rule
+            self.failure = failures.too_deep()
+            raise wire.TooDeep() from None
 
     def _cb_inbound(self, msg: Message) -> Message:
         self._notify("recv", msg)
@@ -120,6 +124,8 @@ class QmpTransport:
             return f"{target}: not a QMP server ({_what_was_sent(exc.exc)})"
         if isinstance(exc, NegotiationError):
             return f"{target}: QMP capabilities negotiation failed ({_what_was_sent(exc.exc)})"
+        if isinstance(exc, wire.TooDeep):
+            return failures.greeting_too_deep(target)
         if isinstance(exc, UnicodeDecodeError):  # json.loads() of a line that is not UTF-8
             return failures.not_utf8(target)
         if isinstance(exc, EOFError):

@@ -33,6 +33,7 @@ from qmpsh.errors import ConnectionLost
 from qmpsh.transport import blocking as direct
 from qmpsh.transport import qemu_qmp as protocol
 from tests.support.fakeserver import (
+    Behaviour,
     FakeServer,
     Gate,
     Unanswered,
@@ -161,6 +162,28 @@ def test_disconnect_in_the_middle_of_a_reply(mode: list[str]) -> None:
     with FakeServer(commands={"query-status": half_reply(b'{"return": {"sta')}) as fake:
         done = run_qmpsh(str(fake.path), *mode, "-c", "query-status", timeout=DEADLINE)
     assert (done.returncode, done.stderr, done.stdout) == (LOST, lost(fake.path), "")
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+async def nested_too_deep(conn: Any, request: dict[str, Any]) -> None:
+    await conn.send_raw(b'{"return": ' + DEEP + b', "id": ' + json.dumps(request["id"]).encode())
+    await conn.send_raw(b"}\n")
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])
+def test_json_nested_too_deeply_is_one_line(mode: list[str]) -> None:
+    """100,000 levels: more than Python's decoder goes; a greeting so is not QMP (3), a
+    reply so ends the session (4), as on the prompt's transport (test_transport_contract)."""
+    with FakeServer(commands={"deep": nested_too_deep}) as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "deep", timeout=DEADLINE)
+    said = f"qmpsh: {fake.path}: QEMU sent JSON nested too deeply to read; qmpsh gave up on it\n"
+    assert (done.returncode, done.stderr, done.stdout) == (LOST, said, "")
+    with FakeServer(Behaviour.TEXT, text=b'{"QMP": ' + DEEP + b"}\n") as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "query-name", timeout=DEADLINE)
+    said = f"qmpsh: {fake.path}: not a QMP server (it sent JSON nested too deeply to read)\n"
+    assert (done.returncode, done.stderr, done.stdout) == (3, said, "")
 
 
 # -- big replies, floods of events

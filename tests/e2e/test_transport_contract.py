@@ -827,6 +827,25 @@ def test_a_reply_that_never_comes_whole_ends_the_connection(
     assert said == [f"{fake.path}: connection closed by QEMU"] * 3
 
 
+async def nested_too_deep(conn: Connection, request: dict[str, Any]) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    await conn.send_raw(b'{"return": ' + deep + b', "id": ' + json.dumps(request["id"]).encode())
+    await conn.send_raw(b"}\n")
+
+
+@transports(not_libvirt=LIBVIRTD_HOLDS_THE_SOCKET, qemu=False)
+def test_a_reply_nested_too_deeply_ends_the_connection_in_one_line(harness: Harness) -> None:
+    async def body(target: str) -> str:
+        async with connection(harness, target) as transport:
+            with pytest.raises(ConnectionLost) as lost:
+                await transport.execute(query("deep"))
+            return str(lost.value)
+
+    with FakeServer(commands={"deep": nested_too_deep}) as fake:
+        said = harness.run(body(str(fake.path)))
+    assert said == f"{fake.path}: QEMU sent JSON nested too deeply to read; qmpsh gave up on it"
+
+
 #: Every broken server of the fault set, and what qmpsh says of it after the target.
 FAULTS: dict[str, tuple[Behaviour, bytes, str]] = {
     "silent": (
@@ -867,6 +886,11 @@ FAULTS: dict[str, tuple[Behaviour, bytes, str]] = {
         Behaviour.INVALID_UTF8,
         b"",
         "not a QMP server (it sent bytes that are not UTF-8)",
+    ),
+    "nested 100,000 deep": (
+        Behaviour.TEXT,
+        b'{"QMP": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+        "not a QMP server (it sent JSON nested too deeply to read)",
     ),
     "no capabilities": (
         Behaviour.NO_CAPABILITIES,

@@ -1,0 +1,24 @@
+"""What every transport checks of the messages that cross the socket.
+
+The blocking socket and qemu.qmp read and write the same QMP, so a server that
+sends something no client can take apart, or a command whose id would pass for one
+of qmpsh's own, must meet the same rule on both; it lives here, once.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than Python's decoder goes (about 1,000 levels; QEMU never
+    sends more than a few): what a hostile server sends to crash its client. The
+    words are ``failures.too_deep``'s."""
+
+
+def decode(data: bytes | str) -> object:
+    """``json.loads``, with nesting too deep for it a ``TooDeep`` (a ``ValueError``)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise TooDeep() from None
