@@ -75,6 +75,15 @@ class _Client(QMPClient):
             self.failure = failures.too_deep()
             raise wire.TooDeep() from None
 
+    async def _on_message(self, msg: Message) -> None:
+        """A reply whose id is an object or array cannot be one of ours (qemu.qmp sends
+        only string ids); qemu.qmp's lookup would fail on it (unhashable) and drop the
+        connection. It is dropped like any reply with an unknown id, as on the blocking
+        transport; the observers have seen it."""
+        if isinstance(msg.get("id"), dict | list):
+            return
+        await super()._on_message(msg)
+
     def _cb_inbound(self, msg: Message) -> Message:
         self._notify("recv", msg)
         return msg

@@ -186,6 +186,21 @@ def test_json_nested_too_deeply_is_one_line(mode: list[str]) -> None:
     assert (done.returncode, done.stderr, done.stdout) == (3, said, "")
 
 
+async def stray_ids_first(conn: Any, request: dict[str, Any]) -> None:
+    await conn.send_raw(b'{"return": {}, "id": {"n": [1]}}\n{"return": {}, "id": [1, {}]}\n')
+    await conn.reply(request, {"name": "fake"})
+
+
+@pytest.mark.parametrize("how", [[], ["--json"], ["--all"]], ids=["plain", "json", "asyncio"])
+def test_a_reply_whose_id_is_an_object_or_array_is_dropped(how: list[str]) -> None:
+    """Replies with an id nobody sent (an object, an array) are dropped, on both
+    transports (``--all`` runs on qemu.qmp), and the command's own reply is printed."""
+    with FakeServer(commands={"stray": stray_ids_first}) as fake:
+        done = run_qmpsh(*how, str(fake.path), "-c", "stray", "-c", "stray", timeout=DEADLINE)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.count('{"name":') == 2, done.stdout
+
+
 # -- big replies, floods of events
 
 MB = 1_000_000

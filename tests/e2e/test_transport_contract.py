@@ -428,6 +428,29 @@ def test_a_non_string_id_is_kept_or_refused_never_waited_on(
     assert isinstance(last, dict) and last["return"] == server.answers["query-name"]
 
 
+async def stray_ids_first(conn: Connection, request: dict[str, Any]) -> None:
+    """Replies nobody asked for, whose ids are an object and an array, then the answer."""
+    await conn.send_raw(b'{"return": {}, "id": {"n": [1]}}\n{"return": {}, "id": [1, {}]}\n')
+    await conn.reply(request, {"name": "fake"})
+
+
+@transports(not_libvirt=LIBVIRTD_HOLDS_THE_SOCKET, qemu=False)
+def test_a_reply_whose_id_is_an_object_or_array_is_dropped(harness: Harness) -> None:
+    """QMP lets an id be any JSON value; a reply with one nobody waits for is dropped (the
+    QMP spec's rule for unknown ids), seen by the observers, and the connection goes on."""
+    seen = Seen()
+
+    async def body(target: str) -> list[dict[str, object]]:
+        async with connection(harness, target, seen=seen) as transport:
+            return [await transport.execute(query("stray"), timeout=DEADLINE) for _ in range(2)]
+
+    with FakeServer(commands={"stray": stray_ids_first}) as fake:
+        replies = harness.run(body(str(fake.path)))
+    assert [reply["return"] for reply in replies] == [{"name": "fake"}] * 2
+    received = [msg["id"] for direction, msg in seen.messages if direction == "recv"]
+    assert received[:3] == [{"n": [1]}, [1, {}], replies[0]["id"]]
+
+
 @transports(not_libvirt="libvirt numbers the commands it sends itself (libvirt-N)")
 def test_our_ids_count_up_in_order(harness: Harness, server: Server) -> None:
     seen = Seen()
