@@ -154,6 +154,7 @@ class BlockingTransport:
         """Encode ``message`` for the next write; the id its reply will carry (the
         user's own, of any JSON type, or one numbered here as qemu.qmp numbers them)."""
         if "id" in message:
+            wire.check_own_id(message)
             sent = dict(message)
         elif quiet:
             self._quiet += 1

@@ -154,6 +154,7 @@ class QmpTransport:
         client = self._client
         if client.runstate != Runstate.RUNNING:
             raise ConnectionLost(self._closed_message())
+        wire.check_own_id(message)  # before qemu.qmp's own check, in the shared words
         assign_id = "id" not in message
         if quiet:
             self._quiet_count += 1

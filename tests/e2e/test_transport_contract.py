@@ -451,6 +451,25 @@ def test_a_reply_whose_id_is_an_object_or_array_is_dropped(harness: Harness) -> 
     assert received[:3] == [{"n": [1]}, [1, {}], replies[0]["id"]]
 
 
+@transports()
+def test_an_id_that_looks_like_ours_is_refused(harness: Harness, server: Server) -> None:
+    """``__qmp#`` starts the ids qmpsh numbers its commands with: a user's id that does
+    could be taken for the reply to another command, so no transport sends it."""
+
+    async def body() -> tuple[str, dict[str, object]]:
+        async with connection(harness, server.target) as transport:
+            with pytest.raises(InputError) as refused:
+                await transport.execute(query("query-name") | {"id": "__qmp#00000"})
+            return str(refused.value), await transport.execute(query("query-name"))
+
+    said, after = harness.run(body())
+    assert said == (
+        "cannot send: the id '__qmp#00000' starts with '__qmp#', which qmpsh keeps for its "
+        "own commands; choose another"
+    )
+    assert after["return"] == server.answers["query-name"]
+
+
 @transports(not_libvirt="libvirt numbers the commands it sends itself (libvirt-N)")
 def test_our_ids_count_up_in_order(harness: Harness, server: Server) -> None:
     seen = Seen()
