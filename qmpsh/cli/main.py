@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from qmpsh.cli import streams
 from qmpsh.cli.parser import build_parser
 from qmpsh.cli.prepare import settle
 from qmpsh.cli.run import run
@@ -66,13 +67,22 @@ def _check_fleet(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    streams.mend()  # `>&-`, `2>&-`, `<&-`: before anything opens a file on their numbers
+    return streams.flushed(_main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args, qemu_args = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as err:
-        print(f"qmpsh: {err}", file=sys.stderr)
+        _say(f"qmpsh: {err}")
         return ExitStatus.USAGE
     except SystemExit as exit_:  # argparse: --help, --version, or its own usage error
         return int(exit_.code or 0)
+    except OSError as err:  # --version, --print-config ... to a stdout that refuses
+        if (status := streams.output_failed(err)) is None:
+            raise
+        return status
     try:
         return run(args, qemu_args)
     except Interrupted as err:  # SIGTERM / SIGHUP, once everything is stopped
@@ -81,27 +91,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("qmpsh: interrupted")
         return ExitStatus.INTERRUPTED
-    except BrokenPipeError:  # `qmpsh ... | head`: the reader left, nothing more to say
-        _silence_stdout()
-        return ExitStatus.OK
-    except Exception as err:  # a bug in qmpsh: still one line, unless debugging
-        if os.environ.get("QMPSH_DEBUG"):
-            raise
-        print(
-            f"qmpsh: internal error: {type(err).__name__}: {err} (QMPSH_DEBUG=1 shows where)",
-            file=sys.stderr,
-        )
-        return ExitStatus.FAILED
+    except OSError as err:  # stdout refused: a full disk, closed, or the reader left (| head)
+        if (status := streams.output_failed(err)) is None:
+            return _internal_error(err)
+        return status
+    except Exception as err:
+        return _internal_error(err)
+
+
+def _internal_error(err: Exception) -> int:
+    """A bug in qmpsh: still one line, unless debugging."""
+    if os.environ.get("QMPSH_DEBUG"):
+        raise err
+    print(
+        f"qmpsh: internal error: {type(err).__name__}: {err} (QMPSH_DEBUG=1 shows where)",
+        file=sys.stderr,
+    )
+    return ExitStatus.FAILED
 
 
 def _say(line: str) -> None:
     """A last line on stderr; after SIGHUP the terminal may be gone, which is fine."""
     with contextlib.suppress(OSError, ValueError):
         print(line, file=sys.stderr, flush=True)
-
-
-def _silence_stdout() -> None:
-    """After EPIPE, point stdout at /dev/null so the interpreter's final flush is quiet."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)

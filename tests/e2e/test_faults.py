@@ -20,6 +20,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -199,6 +201,70 @@ def test_a_reply_whose_id_is_an_object_or_array_is_dropped(how: list[str]) -> No
         done = run_qmpsh(*how, str(fake.path), "-c", "stray", "-c", "stray", timeout=DEADLINE)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.count('{"name":') == 2, done.stdout
+
+
+# -- broken standard streams (`>/dev/full`, `>&-`, `2>&-`, `<&-`)
+
+CANNOT_WRITE = "qmpsh: cannot write the output: "
+
+
+def with_streams(
+    tmp_path: Path, *args: str, closed: tuple[int, ...] = (), full: bool = False
+) -> tuple[int, str, str]:
+    """The real qmpsh with the standard streams ``closed`` as a shell's ``N>&-`` leaves
+    them, or stdout on /dev/full: (status, stdout, stderr), stdin empty."""
+
+    def close() -> None:
+        for fd in closed:
+            os.close(fd)
+
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    with open(os.devnull if not full else "/dev/full", "wb") as sink:
+        done = subprocess.run(
+            [sys.executable, "-m", "qmpsh", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=sink if full else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=close,
+            env=env,
+            timeout=DEADLINE,
+        )
+    out = "" if full else done.stdout.decode()
+    return done.returncode, out, done.stderr.decode()
+
+
+@pytest.mark.parametrize("args", [["-c", "query-name"], ["--help"], ["--version"]])
+def test_stdout_on_a_full_disk_is_one_line(
+    shared_vm: Qemu, tmp_path: Path, args: list[str]
+) -> None:
+    said = with_streams(tmp_path, str(shared_vm.qmp), *args, full=True)
+    assert said == (1, "", f"{CANNOT_WRITE}No space left on device\n")
+
+
+@pytest.mark.parametrize("args", [["-c", "query-name"], ["--help"], ["--version"]])
+def test_stdout_closed_is_one_line(shared_vm: Qemu, tmp_path: Path, args: list[str]) -> None:
+    said = with_streams(tmp_path, str(shared_vm.qmp), *args, closed=(1,))
+    assert said == (1, "", f"{CANNOT_WRITE}stdout is closed\n")
+    # Nothing to write, nothing wrong; both closed: the status alone says it.
+    assert with_streams(tmp_path, str(shared_vm.qmp), closed=(1,)) == (0, "", "")
+    assert with_streams(tmp_path, str(shared_vm.qmp), *args, closed=(1, 2)) == (1, "", "")
+
+
+def test_stderr_closed_costs_only_its_lines(shared_vm: Qemu, tmp_path: Path) -> None:
+    """The output is whole; what would have gone to stderr is lost, never put on stdout."""
+    target = str(shared_vm.qmp)
+    said = with_streams(tmp_path, target, "-c", "query-name", closed=(2,))
+    assert said == (0, '{"name":"testvm"}\n', "")
+    said = with_streams(tmp_path, target, "-k", "-c", "nosuch", "-c", "query-name", closed=(2,))
+    assert said == (1, '{"name":"testvm"}\n', "")
+    assert with_streams(tmp_path, "/nonexistent.sock", "-c", "x", closed=(2,)) == (3, "", "")
+
+
+def test_stdin_closed_reads_as_empty(shared_vm: Qemu, tmp_path: Path) -> None:
+    target = str(shared_vm.qmp)
+    assert with_streams(tmp_path, target, closed=(0,)) == (0, "", "")  # a script of nothing
+    said = with_streams(tmp_path, target, "-c", "query-name", closed=(0,))
+    assert said == (0, '{"name":"testvm"}\n', "")
 
 
 # -- big replies, floods of events
