@@ -8,22 +8,27 @@ the terminal.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from qmpsh.cli import streams
-from qmpsh.cli.parser import build_parser
-from qmpsh.cli.prepare import settle
-from qmpsh.cli.run import run
+from qmpsh.cli import parking, streams
 from qmpsh.errors import ExitStatus, Interrupted, UsageError
-from qmpsh.transport.targets import libvirt_target
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """Split off ``-- QEMU-ARGS`` for ``--launch``, then parse the rest."""
+    from qmpsh.cli.parser import build_parser  # see main(): imported once signals are handled
+    from qmpsh.cli.prepare import settle
+    from qmpsh.transport.targets import libvirt_target
+
     argv = list(argv)
     qemu_args: list[str] = []
     if "--" in argv:
@@ -67,8 +72,25 @@ def _check_fleet(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    streams.mend()  # `>&-`, `2>&-`, `<&-`: before anything opens a file on their numbers
-    return streams.flushed(_main(argv))
+    """The entry point. Signals are handled from its first line: a SIGINT, SIGTERM or
+    SIGHUP while the rest of qmpsh is imported (this module imports little, so that
+    the window before this line is short) is the same one line and 130 as later."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stopped)
+    try:
+        streams.mend()  # `>&-`, `2>&-`, `<&-`: before anything opens a file on their numbers
+        parking.park("imports")
+        return streams.flushed(_main(argv))
+    except Interrupted as err:
+        _say(f"qmpsh: {err}")
+    except KeyboardInterrupt:
+        _say("qmpsh: interrupted")
+    return ExitStatus.INTERRUPTED
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGHUP before ``run`` takes them over: unwind to ``main``."""
+    raise Interrupted(f"interrupted ({signal.Signals(signum).name})")
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -84,6 +106,8 @@ def _main(argv: Sequence[str] | None) -> int:
             raise
         return status
     try:
+        from qmpsh.cli.run import run
+
         return run(args, qemu_args)
     except Interrupted as err:  # SIGTERM / SIGHUP, once everything is stopped
         _say(f"qmpsh: {err}")

@@ -521,17 +521,37 @@ def test_signal_while_the_launched_qemu_starts_stops_it_too(
             os.kill(qemu, signal.SIGKILL)
 
 
+def parked_at(point: str, tmp_path: Path) -> dict[str, str]:
+    """The environment that parks qmpsh at ``point`` (``qmpsh.cli.parking``): it creates
+    the file returned under ``"file"`` there and waits for a signal."""
+    return {"QMPSH_TEST_PARK": f"{point}:{tmp_path / 'parked'}", "file": str(tmp_path / "parked")}
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
+def test_signal_while_modules_import(sig: signal.Signals, spawn: Spawn, tmp_path: Path) -> None:
+    """The first moments of a run, before most of qmpsh is imported: the same line and
+    status as later, never a traceback or a death by the signal (143, 129)."""
+    park = parked_at("imports", tmp_path)
+    run = spawn("/nonexistent.sock", "-c", "query-name", env=park)
+    wait_until(
+        lambda: run.process.poll() is not None or Path(park["file"]).exists(), "qmpsh parked"
+    )
+    run.process.send_signal(sig)
+    assert run.exit_status() == INTERRUPTED
+    assert (run.stderr(), run.stdout()) == (interrupted(sig), "")
+
+
 # -- the interactive prompt on a real terminal
 
 
 @pytest.fixture
-def on_terminal(tmp_path: Path) -> Iterator[Callable[[str], PtyProcess]]:
+def on_terminal(tmp_path: Path) -> Iterator[Callable[..., PtyProcess]]:
     """qmpsh at its prompt on a terminal; stderr goes to a file, so what it says there
     is seen even after a hang-up."""
     started: list[PtyProcess] = []
 
-    def start(target: str) -> PtyProcess:
-        env = {"NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path / "state")}
+    def start(target: str, **more: str) -> PtyProcess:
+        env = {"NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path / "state"), **more}
         term = PtyProcess.qmpsh("--no-pager", target, env=env, stderr=tmp_path / "stderr")
         started.append(term)
         return term
@@ -634,3 +654,25 @@ def test_a_failing_observer_costs_a_warning_not_the_connection(
     assert (
         len(said) == 1 and "internal error while showing a message (RuntimeError: boom)" in said[0]
     )
+
+
+def test_ctrl_c_before_the_prompt_reads_keys_only_clears_them(
+    shared_vm: Qemu, on_terminal: Callable[..., PtyProcess], tmp_path: Path
+) -> None:
+    """Between the banner and the prompt reading keys the terminal is still in line
+    mode: Ctrl-C there is a signal, and it clears what was typed (the terminal throws
+    it away), as at the prompt; it does not end qmpsh. Keys typed there are kept."""
+    park = parked_at("prompt", tmp_path)
+    term = on_terminal(str(shared_vm.qmp), QMPSH_TEST_PARK=park["QMPSH_TEST_PARK"])
+    wait_until(
+        lambda: term.process.poll() is not None or Path(park["file"]).exists(), "qmpsh parked"
+    )
+    assert not term.reading()
+    term.type("junk\x03")  # typed, then cleared: SIGINT while qmpsh is parked
+    term.wait_reading()
+    assert term.process.poll() is None, term.tail()
+    start = len(term.text())
+    term.type("query-name\r")
+    term.expect('"testvm"', start)
+    assert term.finish() == 0
+    assert "junk" not in term.text()[start:]
