@@ -1,4 +1,4 @@
-"""``python -m qmpsh``."""
+"""``python -m qmpsh``: ``cli.main`` imports little, and handles signals from its first line."""
 
 import sys
 

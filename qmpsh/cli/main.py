@@ -8,21 +8,27 @@ the terminal.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from qmpsh.cli.parser import build_parser
-from qmpsh.cli.prepare import settle
-from qmpsh.cli.run import run
+from qmpsh.cli import parking, streams
 from qmpsh.errors import ExitStatus, Interrupted, UsageError
-from qmpsh.transport.targets import libvirt_target
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """Split off ``-- QEMU-ARGS`` for ``--launch``, then parse the rest."""
+    from qmpsh.cli.parser import build_parser  # see main(): imported once signals are handled
+    from qmpsh.cli.prepare import settle
+    from qmpsh.transport.targets import libvirt_target
+
     argv = list(argv)
     qemu_args: list[str] = []
     if "--" in argv:
@@ -66,14 +72,42 @@ def _check_fleet(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The entry point. Signals are handled from its first line: a SIGINT, SIGTERM or
+    SIGHUP while the rest of qmpsh is imported (this module imports little, so that
+    the window before this line is short) is the same one line and 130 as later."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stopped)
+    try:
+        streams.mend()  # `>&-`, `2>&-`, `<&-`: before anything opens a file on their numbers
+        parking.park("imports")
+        return streams.flushed(_main(argv))
+    except Interrupted as err:
+        _say(f"qmpsh: {err}")
+    except KeyboardInterrupt:
+        _say("qmpsh: interrupted")
+    return ExitStatus.INTERRUPTED
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGHUP before ``run`` takes them over: unwind to ``main``."""
+    raise Interrupted(f"interrupted ({signal.Signals(signum).name})")
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args, qemu_args = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as err:
-        print(f"qmpsh: {err}", file=sys.stderr)
+        _say(f"qmpsh: {err}")
         return ExitStatus.USAGE
     except SystemExit as exit_:  # argparse: --help, --version, or its own usage error
         return int(exit_.code or 0)
+    except OSError as err:  # --version, --print-config ... to a stdout that refuses
+        if (status := streams.output_failed(err)) is None:
+            raise
+        return status
     try:
+        from qmpsh.cli.run import run
+
         return run(args, qemu_args)
     except Interrupted as err:  # SIGTERM / SIGHUP, once everything is stopped
         _say(f"qmpsh: {err}")
@@ -81,27 +115,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("qmpsh: interrupted")
         return ExitStatus.INTERRUPTED
-    except BrokenPipeError:  # `qmpsh ... | head`: the reader left, nothing more to say
-        _silence_stdout()
-        return ExitStatus.OK
-    except Exception as err:  # a bug in qmpsh: still one line, unless debugging
-        if os.environ.get("QMPSH_DEBUG"):
-            raise
-        print(
-            f"qmpsh: internal error: {type(err).__name__}: {err} (QMPSH_DEBUG=1 shows where)",
-            file=sys.stderr,
-        )
-        return ExitStatus.FAILED
+    except OSError as err:  # stdout refused: a full disk, closed, or the reader left (| head)
+        if (status := streams.output_failed(err)) is None:
+            return _internal_error(err)
+        return status
+    except Exception as err:
+        return _internal_error(err)
+
+
+def _internal_error(err: Exception) -> int:
+    """A bug in qmpsh: still one line, unless debugging."""
+    if os.environ.get("QMPSH_DEBUG"):
+        raise err
+    print(
+        f"qmpsh: internal error: {type(err).__name__}: {err} (QMPSH_DEBUG=1 shows where)",
+        file=sys.stderr,
+    )
+    return ExitStatus.FAILED
 
 
 def _say(line: str) -> None:
     """A last line on stderr; after SIGHUP the terminal may be gone, which is fine."""
     with contextlib.suppress(OSError, ValueError):
         print(line, file=sys.stderr, flush=True)
-
-
-def _silence_stdout() -> None:
-    """After EPIPE, point stdout at /dev/null so the interpreter's final flush is quiet."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)

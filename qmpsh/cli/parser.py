@@ -7,11 +7,16 @@ scripts (``shells``) are generated from it, so all three always agree.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qmpsh.cli.settings import COLORS, SHELLS
 from qmpsh.language.builtin_registry import help_lines
 from qmpsh.language.syntax import MAX_INPUT
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 #: ``--timeout`` when not given: connecting, and each reply in a script or -c.
 CONNECT_TIMEOUT = 5.0
@@ -39,8 +44,17 @@ _BUILTINS = "built-ins:\n" + "".join(f"  {line}\n" for line in help_lines())
 EPILOG = "\n".join((_INPUT, _BUILTINS, _EXIT_CODES))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own, but help that cannot be written is a write error (argparse
+    drops it in silence): ``qmpsh --help > /dev/full`` fails as any output does."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if message:
+            (file or sys.stderr).write(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qmpsh",
         description="An interactive shell for QEMU's machine protocol (QMP).",
         usage=(

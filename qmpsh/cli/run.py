@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from qmpsh.batch.lines import ScriptLines
 from qmpsh.batch.runner import run_script
+from qmpsh.cli import parking
 from qmpsh.cli.parser import CONNECT_TIMEOUT, SCRIPT_REPLY_TIMEOUT
 from qmpsh.cli.prepare import history_file, make_renderer
 from qmpsh.cli.settings import OWN_STYLE, Settings
@@ -191,25 +192,28 @@ async def _interactive(
 ) -> int:
     # prompt_toolkit, rich, pygments: 135 ms that only a person at the prompt pays.
     from qmpsh.interactive.prompt import Looks
+    from qmpsh.interactive.reconnect import ctrl_c_only_clears
     from qmpsh.interactive.repl import run_repl
 
     settings: Settings = args.settings
-    renderer.banner(target, session.transport.info, session.mode)
-    if launched_note:
-        renderer.notice(launched_note)
-    session.muted.update(settings.events_mute)
-    return await run_repl(
-        session,
-        renderer,
-        history=history_file(settings),
-        looks=Looks(
-            pygments_style=None if settings.style == OWN_STYLE else settings.style,
-            vi_mode=settings.key_bindings == "vi",
-            color=settings.color,
-        ),
-        reconnect=reconnect,
-        auto_reconnect=args.reconnect,
-    )
+    with ctrl_c_only_clears():
+        renderer.banner(target, session.transport.info, session.mode)
+        parking.park("prompt")
+        if launched_note:
+            renderer.notice(launched_note)
+        session.muted.update(settings.events_mute)
+        return await run_repl(
+            session,
+            renderer,
+            history=history_file(settings),
+            looks=Looks(
+                pygments_style=None if settings.style == OWN_STYLE else settings.style,
+                vi_mode=settings.key_bindings == "vi",
+                color=settings.color,
+            ),
+            reconnect=reconnect,
+            auto_reconnect=args.reconnect,
+        )
 
 
 async def _fleet(args: argparse.Namespace) -> int:

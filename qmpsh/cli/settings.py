@@ -97,6 +97,8 @@ def load(path: Path) -> Settings:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except RecursionError:  # arrays or tables nested past what tomllib's recursion goes
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     try:
         return _parse(table, path)
     except _Wrong as wrong:

@@ -51,9 +51,28 @@ async def wait_for_server(
 
 
 @contextlib.contextmanager
+def ctrl_c_only_clears() -> Iterator[None]:
+    """From the banner on, a Ctrl-C that comes while the prompt is not reading keys
+    (before it starts, between commands) ends nothing: the terminal, still in cooked
+    mode, has thrown away what was typed, which is all Ctrl-C does at the prompt."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, _ignored)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: not set from Python, nothing to put back
+            signal.signal(signal.SIGINT, previous)
+
+
+def _ignored(signum: int, frame: object) -> None:
+    """SIGINT outside the prompt and outside a command: nothing runs for it to stop."""
+
+
+@contextlib.contextmanager
 def ctrl_c_cancels(task: asyncio.Future[Any]) -> Iterator[None]:
     """While a command or a wait runs, Ctrl-C cancels it instead of ending qmpsh."""
     loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
     try:
         loop.add_signal_handler(signal.SIGINT, task.cancel)
         interruptible = True
@@ -63,7 +82,9 @@ def ctrl_c_cancels(task: asyncio.Future[Any]) -> Iterator[None]:
         yield
     finally:
         if interruptible:
-            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGINT)  # which puts Python's default back
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
 
 def cancelled_by_user() -> bool:

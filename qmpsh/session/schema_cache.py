@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from qmpsh.files import state_dir
+from qmpsh.transport import messages
 from qmpsh.transport.interface import ServerInfo
 
 #: Bumped when the file layout changes; files of another format are not used.
@@ -138,8 +139,8 @@ class SchemaCache:
         finally:
             os.close(fd)
         try:
-            kept = json.loads(data)
-        except ValueError:  # not JSON, not UTF-8: a corrupt file is no cache
+            kept = messages.parse(data)
+        except ValueError:  # not JSON, not UTF-8, nested too deeply: a corrupt file is no cache
             return None
         if not isinstance(kept, dict):
             return None

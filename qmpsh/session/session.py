@@ -84,7 +84,7 @@ class Session:
             return
         self._received += 1
         if "event" not in msg:
-            self._reply_seq[msg.get("id")] = self._received
+            self._reply_seq[_id_key(msg.get("id"))] = self._received
             return
         self.events.add(self._received, msg)
         if self.on_event is not None:
@@ -218,7 +218,9 @@ class Session:
         return self._reply(command, reply)
 
     def _reply(self, command: str, reply: dict[str, object], *, hmp: bool = False) -> Reply:
-        return Reply(command, reply, hmp, self._reply_seq.pop(reply.get("id"), self._received))
+        return Reply(
+            command, reply, hmp, self._reply_seq.pop(_id_key(reply.get("id")), self._received)
+        )
 
     async def next_event(self, match: Match, timeout: float | None) -> Logged | None:
         """The first matching event after the one the latest matching /wait took, waiting
@@ -299,3 +301,9 @@ def _names(items: object, key: str) -> list[str]:
     if not isinstance(items, list):
         return []
     return [str(i[key]) for i in items if isinstance(i, dict) and key in i]
+
+
+def _id_key(msg_id: object) -> object:
+    """A reply's id as a dict key: QMP allows any JSON value, objects and arrays too
+    (unhashable), so all but the usual string go by their text, never equal to a string."""
+    return msg_id if type(msg_id) is str else (repr(msg_id),)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply
-from qmpsh.transport import failures
+from qmpsh.transport import failures, messages
 from qmpsh.transport.address import parse_target
 from qmpsh.transport.failures import MAX_MESSAGE
 from qmpsh.transport.interface import Observer, Observers, ServerInfo, greeting_info
@@ -89,7 +89,9 @@ class BlockingTransport:
         sock.sendall(b'{"execute": "qmp_capabilities"' + enable + b"}\n")
         raw = self._handshake_line(deadline, timeout, greeted=True)
         try:
-            reply = json.loads(raw)
+            reply = messages.parse(raw)
+        except messages.TooDeep:
+            raise ConnectFailed(failures.greeting_too_deep(self.target)) from None
         except ValueError:
             reply = None
         if not isinstance(reply, dict) or "return" not in reply:
@@ -154,6 +156,7 @@ class BlockingTransport:
         """Encode ``message`` for the next write; the id its reply will carry (the
         user's own, of any JSON type, or one numbered here as qemu.qmp numbers them)."""
         if "id" in message:
+            messages.check_own_id(message)
             sent = dict(message)
         elif quiet:
             self._quiet += 1
@@ -350,7 +353,9 @@ def _greeting(target: str, raw: bytes) -> ServerInfo:
     except UnicodeDecodeError:
         raise ConnectFailed(failures.not_utf8(target)) from None
     try:
-        greeting = json.loads(text)
+        greeting = messages.parse(text)
+    except messages.TooDeep:
+        raise ConnectFailed(failures.greeting_too_deep(target)) from None
     except ValueError:
         raise ConnectFailed(failures.not_qmp(target, raw)) from None
     qmp = greeting.get("QMP") if isinstance(greeting, dict) else None

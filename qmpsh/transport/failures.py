@@ -101,6 +101,14 @@ def too_big(limit: int) -> str:
     return f"QEMU sent a message over {limit >> 20} MiB; qmpsh gave up on it"
 
 
+def too_deep() -> str:
+    return "QEMU sent JSON nested too deeply to read; qmpsh gave up on it"
+
+
+def greeting_too_deep(target: str) -> str:
+    return f"{target}: not a QMP server (it sent JSON nested too deeply to read)"
+
+
 def _exists_not_socket(path: str) -> bool:
     try:
         return not stat.S_ISSOCK(os.stat(path).st_mode)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply, QmpshError
-from qmpsh.transport import failures, loop_waits
+from qmpsh.transport import failures, loop_waits, messages
 from qmpsh.transport.interface import Observer, Observers, ServerInfo
 from qmpsh.transport.threads import in_thread
 
@@ -306,6 +306,7 @@ class LibvirtTransport:
             raise InputError("passing file descriptors is not supported through libvirt")
         if self._reason or self._dom is None:
             raise ConnectionLost(self._reason or f"{self.target}: not connected")
+        messages.check_own_id(message)  # libvirt numbers what it sends; the rule is still one
         own_id = message.get("id")
         sent = {key: value for key, value in message.items() if key != "id"}
         try:

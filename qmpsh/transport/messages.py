@@ -1,24 +1,46 @@
-"""What one line from a QMP server is: a reply or an event, or why it is neither.
+"""What crosses the socket, checked by one rule for every transport.
 
-Both socket transports read every message through ``decode``, so a broken server
-gets the same words whichever one runs, and those words say what was wrong with
-the message (qmpsh ends the connection over it, so "closed by QEMU" would blame
-the wrong side). ``NaN`` and ``Infinity`` are not JSON, though Python reads and
-writes them; read as ``null`` (as JavaScript's ``JSON.stringify`` writes them),
-every output stays JSON that ``jq`` takes.
+What one line from a QMP server is: a reply or an event, or why it is neither.
+Both socket transports read every message through ``decode`` (the greeting, the
+schema cache through ``parse``), so a broken server gets the same words whichever
+one runs, and those words say what was wrong with the message (qmpsh ends the
+connection over it, so "closed by QEMU" would blame the wrong side). JSON nested
+deeper than Python's decoder goes (about 1,000 levels; QEMU never sends more than a
+few) is what a hostile server sends to crash its client: one line too. And what
+qmpsh sends: a user's id must not pass for one of qmpsh's own (``check_own_id``).
+``NaN`` and ``Infinity`` are not JSON, though Python reads and writes them; read
+as ``null`` (as JavaScript's ``JSON.stringify`` writes them), every output stays
+JSON that ``jq`` takes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
+from qmpsh.errors import InputError
 from qmpsh.transport import failures
+
+#: How qmpsh (and qemu.qmp) number the commands they send; a user's id must not look so.
+OWN_ID_PREFIX = "__qmp#"
 
 _DECODER = json.JSONDecoder(parse_constant=lambda name: None)
 
 
 class BadMessage(ValueError):
     """A line from the server that is no QMP message; ``str()`` says why (after the target)."""
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than Python's decoder goes; the words are ``failures.too_deep``'s."""
+
+
+def parse(data: bytes | str) -> object:
+    """Any JSON value (``NaN`` read as ``null``); ``TooDeep``, or ``ValueError`` if not JSON."""
+    try:
+        return _DECODER.decode(data.decode() if isinstance(data, bytes) else data)
+    except RecursionError:
+        raise TooDeep() from None
 
 
 def decode(line: bytes) -> dict[str, object]:
@@ -29,6 +51,8 @@ def decode(line: bytes) -> dict[str, object]:
         raise BadMessage(_ended("bytes that are not UTF-8")) from None
     try:
         msg = _DECODER.decode(text)
+    except RecursionError:
+        raise BadMessage(failures.too_deep()) from None
     except ValueError as err:
         if "integer string conversion" in str(err):  # Python reads up to 4,300 digits
             raise BadMessage(_ended("a number too long to read")) from None
@@ -46,3 +70,14 @@ def _shown(line: bytes) -> str:
 
 def _ended(what: str) -> str:
     return f"QEMU sent {what}; qmpsh ended the connection"
+
+
+def check_own_id(message: Mapping[str, object]) -> None:
+    """Refuse a user's id that starts like qmpsh's own: its reply could be taken for
+    the answer to another command."""
+    msg_id = message.get("id")
+    if isinstance(msg_id, str) and msg_id.startswith(OWN_ID_PREFIX):
+        raise InputError(
+            f"cannot send: the id {msg_id[:40]!r} starts with {OWN_ID_PREFIX!r}, "
+            "which qmpsh keeps for its own commands; choose another"
+        )

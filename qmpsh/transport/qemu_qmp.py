@@ -19,7 +19,7 @@ from qemu.qmp.models import Greeting
 from qemu.qmp.qmp_client import GreetingError, NegotiationError
 
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply
-from qmpsh.transport import failures, loop_waits
+from qmpsh.transport import failures, loop_waits, messages
 from qmpsh.transport.address import parse_target
 from qmpsh.transport.failures import MAX_MESSAGE
 from qmpsh.transport.interface import Observer, Observers, ServerInfo, greeting_info
@@ -65,7 +65,14 @@ class _Client(QMPClient):
 
     async def _on_message(self, msg: Message) -> None:
         """An error without an id (QEMU could not parse a command) while one command
-        is in flight is that command's answer; with more, nobody can tell whose."""
+        is in flight is that command's answer; with more, nobody can tell whose.
+
+        A reply whose id is an object or array cannot be one of ours (qemu.qmp sends
+        only string ids); qemu.qmp's lookup would fail on it (unhashable) and drop the
+        connection. It is dropped like any reply with an unknown id, as on the blocking
+        transport; the observers have seen it."""
+        if isinstance(msg.get("id"), dict | list):
+            return
         if "id" not in msg and "error" in msg and "event" not in msg:
             waiting = [queue for queue in self._pending.values() if queue.empty()]
             if len(waiting) == 1:  # a full queue holds a reply not yet collected
@@ -83,7 +90,10 @@ class _Client(QMPClient):
         # qemu-ga sends 0xFF (never valid UTF-8) before its guest-sync-delimited reply.
         line = line.lstrip(b"\xff")
         if self.runstate is not Runstate.RUNNING:  # the greeting: qemu.qmp's own checks
-            return Message(line, eager=True)
+            try:
+                return Message(line, eager=True)
+            except RecursionError:  # json.loads inside Message: messages.parse's rule
+                raise messages.TooDeep() from None
         if not line.endswith(b"\n"):  # the start of a message, then the end of the stream
             raise EOFError
         try:
@@ -150,6 +160,8 @@ class QmpTransport:
             return f"{target}: not a QMP server ({_what_was_sent(exc.exc)})"
         if isinstance(exc, NegotiationError):
             return f"{target}: QMP capabilities negotiation failed ({_what_was_sent(exc.exc)})"
+        if isinstance(exc, messages.TooDeep):
+            return failures.greeting_too_deep(target)
         if isinstance(exc, UnicodeDecodeError):  # json.loads() of a line that is not UTF-8
             return failures.not_utf8(target)
         if isinstance(exc, EOFError):
@@ -169,6 +181,7 @@ class QmpTransport:
         client = self._client
         if client.runstate != Runstate.RUNNING:
             raise ConnectionLost(self._closed_message())
+        messages.check_own_id(message)  # before qemu.qmp's own check, in the shared words
         assign_id = "id" not in message
         if quiet:
             self._quiet_count += 1

@@ -21,7 +21,16 @@ from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import lines, no_traceback, run_qmpsh
 
 
-@pytest.mark.parametrize("text", ["colour = 1", "[targets.web]\nsocket = 3", "pretty = "])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "colour = 1",
+        "[targets.web]\nsocket = 3",
+        "pretty = ",
+        "a = " + "[" * 100_000 + "]" * 100_000,
+    ],
+    ids=["wrong type", "wrong key", "no value", "nested 100,000 deep"],
+)
 def test_qmpsh_stops_on_a_wrong_file_with_one_line_and_status_2(tmp_path: Path, text: str) -> None:
     env = write_config(tmp_path, text + "\n")
     with pytest.raises(ConfigError) as raised:

@@ -20,6 +20,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +36,7 @@ from qmpsh.session.session import Session
 from qmpsh.transport import blocking as direct
 from qmpsh.transport import qemu_qmp as protocol
 from tests.support.fakeserver import (
+    Behaviour,
     FakeServer,
     Gate,
     Unanswered,
@@ -164,6 +167,107 @@ def test_disconnect_in_the_middle_of_a_reply(mode: list[str]) -> None:
     with FakeServer(commands={"query-status": half_reply(b'{"return": {"sta')}) as fake:
         done = run_qmpsh(str(fake.path), *mode, "-c", "query-status", timeout=DEADLINE)
     assert (done.returncode, done.stderr, done.stdout) == (LOST, lost(fake.path), "")
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+async def nested_too_deep(conn: Any, request: dict[str, Any]) -> None:
+    await conn.send_raw(b'{"return": ' + DEEP + b', "id": ' + json.dumps(request["id"]).encode())
+    await conn.send_raw(b"}\n")
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["plain", "json"])
+def test_json_nested_too_deeply_is_one_line(mode: list[str]) -> None:
+    """100,000 levels: more than Python's decoder goes; a greeting so is not QMP (3), a
+    reply so ends the session (4), as on the prompt's transport (test_transport_contract)."""
+    with FakeServer(commands={"deep": nested_too_deep}) as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "deep", timeout=DEADLINE)
+    said = f"qmpsh: {fake.path}: QEMU sent JSON nested too deeply to read; qmpsh gave up on it\n"
+    assert (done.returncode, done.stderr, done.stdout) == (LOST, said, "")
+    with FakeServer(Behaviour.TEXT, text=b'{"QMP": ' + DEEP + b"}\n") as fake:
+        done = run_qmpsh(str(fake.path), *mode, "-c", "query-name", timeout=DEADLINE)
+    said = f"qmpsh: {fake.path}: not a QMP server (it sent JSON nested too deeply to read)\n"
+    assert (done.returncode, done.stderr, done.stdout) == (3, said, "")
+
+
+async def stray_ids_first(conn: Any, request: dict[str, Any]) -> None:
+    await conn.send_raw(b'{"return": {}, "id": {"n": [1]}}\n{"return": {}, "id": [1, {}]}\n')
+    await conn.reply(request, {"name": "fake"})
+
+
+@pytest.mark.parametrize("how", [[], ["--json"], ["--all"]], ids=["plain", "json", "asyncio"])
+def test_a_reply_whose_id_is_an_object_or_array_is_dropped(how: list[str]) -> None:
+    """Replies with an id nobody sent (an object, an array) are dropped, on both
+    transports (``--all`` runs on qemu.qmp), and the command's own reply is printed."""
+    with FakeServer(commands={"stray": stray_ids_first}) as fake:
+        done = run_qmpsh(*how, str(fake.path), "-c", "stray", "-c", "stray", timeout=DEADLINE)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.count('{"name":') == 2, done.stdout
+
+
+# -- broken standard streams (`>/dev/full`, `>&-`, `2>&-`, `<&-`)
+
+CANNOT_WRITE = "qmpsh: cannot write the output: "
+
+
+def with_streams(
+    tmp_path: Path, *args: str, closed: tuple[int, ...] = (), full: bool = False
+) -> tuple[int, str, str]:
+    """The real qmpsh with the standard streams ``closed`` as a shell's ``N>&-`` leaves
+    them, or stdout on /dev/full: (status, stdout, stderr), stdin empty."""
+
+    def close() -> None:
+        for fd in closed:
+            os.close(fd)
+
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    with open(os.devnull if not full else "/dev/full", "wb") as sink:
+        done = subprocess.run(
+            [sys.executable, "-m", "qmpsh", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=sink if full else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=close,
+            env=env,
+            timeout=DEADLINE,
+        )
+    out = "" if full else done.stdout.decode()
+    return done.returncode, out, done.stderr.decode()
+
+
+@pytest.mark.parametrize("args", [["-c", "query-name"], ["--help"], ["--version"]])
+def test_stdout_on_a_full_disk_is_one_line(
+    shared_vm: Qemu, tmp_path: Path, args: list[str]
+) -> None:
+    said = with_streams(tmp_path, str(shared_vm.qmp), *args, full=True)
+    assert said == (1, "", f"{CANNOT_WRITE}No space left on device\n")
+
+
+@pytest.mark.parametrize("args", [["-c", "query-name"], ["--help"], ["--version"]])
+def test_stdout_closed_is_one_line(shared_vm: Qemu, tmp_path: Path, args: list[str]) -> None:
+    said = with_streams(tmp_path, str(shared_vm.qmp), *args, closed=(1,))
+    assert said == (1, "", f"{CANNOT_WRITE}stdout is closed\n")
+    # Nothing to write, nothing wrong; both closed: the status alone says it.
+    assert with_streams(tmp_path, str(shared_vm.qmp), closed=(1,)) == (0, "", "")
+    assert with_streams(tmp_path, str(shared_vm.qmp), *args, closed=(1, 2)) == (1, "", "")
+
+
+def test_stderr_closed_costs_only_its_lines(shared_vm: Qemu, tmp_path: Path) -> None:
+    """The output is whole; what would have gone to stderr is lost, never put on stdout."""
+    target = str(shared_vm.qmp)
+    said = with_streams(tmp_path, target, "-c", "query-name", closed=(2,))
+    assert said == (0, '{"name":"testvm"}\n', "")
+    said = with_streams(tmp_path, target, "-k", "-c", "nosuch", "-c", "query-name", closed=(2,))
+    assert said == (1, '{"name":"testvm"}\n', "")
+    assert with_streams(tmp_path, "/nonexistent.sock", "-c", "x", closed=(2,)) == (3, "", "")
+
+
+def test_stdin_closed_reads_as_empty(shared_vm: Qemu, tmp_path: Path) -> None:
+    target = str(shared_vm.qmp)
+    assert with_streams(tmp_path, target, closed=(0,)) == (0, "", "")  # a script of nothing
+    said = with_streams(tmp_path, target, "-c", "query-name", closed=(0,))
+    assert said == (0, '{"name":"testvm"}\n', "")
 
 
 # -- big replies, floods of events
@@ -420,17 +524,37 @@ def test_signal_while_the_launched_qemu_starts_stops_it_too(
             os.kill(qemu, signal.SIGKILL)
 
 
+def parked_at(point: str, tmp_path: Path) -> dict[str, str]:
+    """The environment that parks qmpsh at ``point`` (``qmpsh.cli.parking``): it creates
+    the file returned under ``"file"`` there and waits for a signal."""
+    return {"QMPSH_TEST_PARK": f"{point}:{tmp_path / 'parked'}", "file": str(tmp_path / "parked")}
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
+def test_signal_while_modules_import(sig: signal.Signals, spawn: Spawn, tmp_path: Path) -> None:
+    """The first moments of a run, before most of qmpsh is imported: the same line and
+    status as later, never a traceback or a death by the signal (143, 129)."""
+    park = parked_at("imports", tmp_path)
+    run = spawn("/nonexistent.sock", "-c", "query-name", env=park)
+    wait_until(
+        lambda: run.process.poll() is not None or Path(park["file"]).exists(), "qmpsh parked"
+    )
+    run.process.send_signal(sig)
+    assert run.exit_status() == INTERRUPTED
+    assert (run.stderr(), run.stdout()) == (interrupted(sig), "")
+
+
 # -- the interactive prompt on a real terminal
 
 
 @pytest.fixture
-def on_terminal(tmp_path: Path) -> Iterator[Callable[[str], PtyProcess]]:
+def on_terminal(tmp_path: Path) -> Iterator[Callable[..., PtyProcess]]:
     """qmpsh at its prompt on a terminal; stderr goes to a file, so what it says there
     is seen even after a hang-up."""
     started: list[PtyProcess] = []
 
-    def start(target: str) -> PtyProcess:
-        env = {"NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path / "state")}
+    def start(target: str, **more: str) -> PtyProcess:
+        env = {"NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path / "state"), **more}
         term = PtyProcess.qmpsh("--no-pager", target, env=env, stderr=tmp_path / "stderr")
         started.append(term)
         return term
@@ -625,3 +749,25 @@ def test_a_flood_of_events_at_the_prompt_is_summarised_and_a_reply_still_comes()
                 assert await r.finish() == ExitStatus.OK
 
         asyncio.run(body())
+
+
+def test_ctrl_c_before_the_prompt_reads_keys_only_clears_them(
+    shared_vm: Qemu, on_terminal: Callable[..., PtyProcess], tmp_path: Path
+) -> None:
+    """Between the banner and the prompt reading keys the terminal is still in line
+    mode: Ctrl-C there is a signal, and it clears what was typed (the terminal throws
+    it away), as at the prompt; it does not end qmpsh. Keys typed there are kept."""
+    park = parked_at("prompt", tmp_path)
+    term = on_terminal(str(shared_vm.qmp), QMPSH_TEST_PARK=park["QMPSH_TEST_PARK"])
+    wait_until(
+        lambda: term.process.poll() is not None or Path(park["file"]).exists(), "qmpsh parked"
+    )
+    assert not term.reading()
+    term.type("junk\x03")  # typed, then cleared: SIGINT while qmpsh is parked
+    term.wait_reading()
+    assert term.process.poll() is None, term.tail()
+    start = len(term.text())
+    term.type("query-name\r")
+    term.expect('"testvm"', start)
+    assert term.finish() == 0
+    assert "junk" not in term.text()[start:]

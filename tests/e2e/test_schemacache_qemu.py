@@ -120,7 +120,9 @@ def test_a_schema_served_by_a_poser_does_not_stay_in_the_way(qemu: Qemu, tmp_pat
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize("change", ["version", "package", "commands", "corrupt", "no schema"])
+@pytest.mark.parametrize(
+    "change", ["version", "package", "commands", "corrupt", "no schema", "nested 200,000 deep"]
+)
 def test_a_changed_build_or_a_corrupt_file_means_asking_again(
     qemu: Qemu, tmp_path: Path, change: str
 ) -> None:
@@ -130,6 +132,8 @@ def test_a_changed_build_or_a_corrupt_file_means_asking_again(
     kept = json.loads(path.read_bytes())
     if change == "corrupt":
         path.write_bytes(path.read_bytes()[:1000])
+    elif change.startswith("nested"):  # more than Python's JSON decoder goes
+        path.write_bytes(b"[" * 200_000 + b"]" * 200_000)
     elif change == "no schema":  # valid JSON, but its schema is not shaped like one
         path.write_text(json.dumps({**kept, "schema": [{"name": "qom-get"}, 7]}))
     else:  # as if the file came from another build of the same name

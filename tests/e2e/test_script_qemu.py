@@ -158,6 +158,17 @@ def test_raw_json_keeps_the_users_id_in_json_output(qemu: Qemu) -> None:
     assert res.stderr == ""  # the error is already on stdout, as QEMU sent it
 
 
+def test_raw_json_with_an_id_that_looks_like_qmpshs_own_is_refused(qemu: Qemu) -> None:
+    """``__qmp#`` ids number qmpsh's own commands; the same one line on every transport."""
+    script = '{"execute": "query-name", "id": "__qmp#00000"}\n{"execute": "query-name"}\n'
+    res = run_plain(str(qemu.qmp), "--keep-going", input=script)
+    assert (res.code, out_lines(res.stdout)) == (1, ['{"name":"testvm"}']), res
+    assert res.stderr == (
+        "line 1: cannot send: the id '__qmp#00000' starts with '__qmp#', which qmpsh "
+        "keeps for its own commands; choose another\n"
+    )
+
+
 # --------------------------------------------------------------------------- transactions
 
 

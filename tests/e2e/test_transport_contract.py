@@ -429,6 +429,48 @@ def test_a_non_string_id_is_kept_or_refused_never_waited_on(
     assert isinstance(last, dict) and last["return"] == server.answers["query-name"]
 
 
+async def stray_ids_first(conn: Connection, request: dict[str, Any]) -> None:
+    """Replies nobody asked for, whose ids are an object and an array, then the answer."""
+    await conn.send_raw(b'{"return": {}, "id": {"n": [1]}}\n{"return": {}, "id": [1, {}]}\n')
+    await conn.reply(request, {"name": "fake"})
+
+
+@transports(not_libvirt=LIBVIRTD_HOLDS_THE_SOCKET, qemu=False)
+def test_a_reply_whose_id_is_an_object_or_array_is_dropped(harness: Harness) -> None:
+    """QMP lets an id be any JSON value; a reply with one nobody waits for is dropped (the
+    QMP spec's rule for unknown ids), seen by the observers, and the connection goes on."""
+    seen = Seen()
+
+    async def body(target: str) -> list[dict[str, object]]:
+        async with connection(harness, target, seen=seen) as transport:
+            return [await transport.execute(query("stray"), timeout=DEADLINE) for _ in range(2)]
+
+    with FakeServer(commands={"stray": stray_ids_first}) as fake:
+        replies = harness.run(body(str(fake.path)))
+    assert [reply["return"] for reply in replies] == [{"name": "fake"}] * 2
+    received = [msg["id"] for direction, msg in seen.messages if direction == "recv"]
+    assert received[:3] == [{"n": [1]}, [1, {}], replies[0]["id"]]
+
+
+@transports()
+def test_an_id_that_looks_like_ours_is_refused(harness: Harness, server: Server) -> None:
+    """``__qmp#`` starts the ids qmpsh numbers its commands with: a user's id that does
+    could be taken for the reply to another command, so no transport sends it."""
+
+    async def body() -> tuple[str, dict[str, object]]:
+        async with connection(harness, server.target) as transport:
+            with pytest.raises(InputError) as refused:
+                await transport.execute(query("query-name") | {"id": "__qmp#00000"})
+            return str(refused.value), await transport.execute(query("query-name"))
+
+    said, after = harness.run(body())
+    assert said == (
+        "cannot send: the id '__qmp#00000' starts with '__qmp#', which qmpsh keeps for its "
+        "own commands; choose another"
+    )
+    assert after["return"] == server.answers["query-name"]
+
+
 @transports(not_libvirt="libvirt numbers the commands it sends itself (libvirt-N)")
 def test_our_ids_count_up_in_order(harness: Harness, server: Server) -> None:
     seen = Seen()
@@ -909,6 +951,25 @@ def test_nan_and_infinity_from_the_server_are_read_as_null(harness: Harness) -> 
     assert reply["return"] == {"a": None, "b": [None, None], "c": 1.5}
 
 
+async def nested_too_deep(conn: Connection, request: dict[str, Any]) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    await conn.send_raw(b'{"return": ' + deep + b', "id": ' + json.dumps(request["id"]).encode())
+    await conn.send_raw(b"}\n")
+
+
+@transports(not_libvirt=LIBVIRTD_HOLDS_THE_SOCKET, qemu=False)
+def test_a_reply_nested_too_deeply_ends_the_connection_in_one_line(harness: Harness) -> None:
+    async def body(target: str) -> str:
+        async with connection(harness, target) as transport:
+            with pytest.raises(ConnectionLost) as lost:
+                await transport.execute(query("deep"))
+            return str(lost.value)
+
+    with FakeServer(commands={"deep": nested_too_deep}) as fake:
+        said = harness.run(body(str(fake.path)))
+    assert said == f"{fake.path}: QEMU sent JSON nested too deeply to read; qmpsh gave up on it"
+
+
 #: Every broken server of the fault set, and what qmpsh says of it after the target.
 FAULTS: dict[str, tuple[Behaviour, bytes, str]] = {
     "silent": (
@@ -949,6 +1010,11 @@ FAULTS: dict[str, tuple[Behaviour, bytes, str]] = {
         Behaviour.INVALID_UTF8,
         b"",
         "not a QMP server (it sent bytes that are not UTF-8)",
+    ),
+    "nested 100,000 deep": (
+        Behaviour.TEXT,
+        b'{"QMP": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+        "not a QMP server (it sent JSON nested too deeply to read)",
     ),
     "no capabilities": (
         Behaviour.NO_CAPABILITIES,

@@ -1,0 +1,33 @@
+"""Test points: where a signal's timing matters, a test can park qmpsh and send it there.
+
+A signal that lands in a window of milliseconds (while modules import; after the
+prompt's banner, before it reads keys) cannot be aimed at from outside by timing.
+With ``QMPSH_TEST_PARK=POINT:FILE`` qmpsh creates FILE on reaching POINT and waits
+there for SIGINT, SIGTERM or SIGHUP, which is then handled as if it had just come;
+without it, a point costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def park(point: str) -> None:
+    spec = os.environ.get("QMPSH_TEST_PARK")
+    if not spec:
+        return
+    where, _, path = spec.partition(":")
+    if where != point:
+        return
+    # Blocked before FILE exists, so a signal sent as soon as it does is not missed.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        with open(path, "w"):
+            pass
+        got = signal.sigwaitinfo(_SIGNALS).si_signo
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+    signal.raise_signal(got)
