@@ -70,6 +70,7 @@ async def run_repl(
         lookups=lookups,
     )
     session.on_event = EventPrinter(prompt, renderer, session)
+    session.on_progress = renderer.progress if renderer.shows_progress else None
     typed = ""
     try:
         while True:
@@ -90,7 +91,7 @@ async def run_repl(
             await reattach(session, renderer, transport)
             lookups.reattached()
     finally:
-        session.on_event = None
+        session.on_event = session.on_progress = None
 
 
 class _Lost(Exception):

@@ -71,6 +71,11 @@ class Presence(Protocol):
 
     def waiting(self, label: str) -> AbstractContextManager[Relabel]: ...
 
+    #: Whether ``progress`` shows anything.
+    shows_progress: bool
+
+    def progress(self, lines: tuple[str, ...]) -> None: ...
+
 
 class Problems:
     """Failures and warnings, each one line on stderr, in any writer's looks."""
@@ -112,6 +117,8 @@ def _no_label(text: str) -> None:
 class Quiet:
     """A script's presence: stdout is for results, so no banner, notice or spinner."""
 
+    shows_progress = False
+
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:
         pass
 
@@ -120,6 +127,9 @@ class Quiet:
 
     def waiting(self, label: str) -> AbstractContextManager[Relabel]:
         return contextlib.nullcontext(_no_label)
+
+    def progress(self, lines: tuple[str, ...]) -> None:
+        pass
 
 
 class Renderer:
@@ -153,6 +163,7 @@ class Renderer:
         # /wait shows its event unless the event is already in line with the results.
         self._wait_shows_event = not json_lines and (above_prompt or not events)
         self.shows_traffic = json_lines or verbose
+        self.shows_progress = presence.shows_progress
 
     def outcome(self, outcome: Outcome, where: str = "") -> None:
         with self.writer.paged():
@@ -219,6 +230,9 @@ class Renderer:
 
     def waiting(self, label: str) -> AbstractContextManager[Relabel]:
         return self.presence.waiting(label)
+
+    def progress(self, lines: tuple[str, ...]) -> None:
+        self.presence.progress(lines)
 
 
 if TYPE_CHECKING:  # mypy checks, member by member, that a Renderer is an Output

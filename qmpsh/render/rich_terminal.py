@@ -20,8 +20,8 @@ from typing import IO, TYPE_CHECKING, Literal
 from qmpsh.language.helptext import CommandHelp
 from qmpsh.render.escape import dump_json, inert_text
 from qmpsh.render.output import Relabel
-from qmpsh.render.plain import tree_rows
-from qmpsh.render.renderer import JsonLines, Problems, Quiet, Renderer, Span
+from qmpsh.render.plain import script_presence, tree_rows
+from qmpsh.render.renderer import JsonLines, Problems, Renderer, Span
 from qmpsh.session.outcomes import HelpList
 from qmpsh.transport.interface import ServerInfo
 
@@ -195,10 +195,15 @@ def _event_time(msg: Mapping[str, object]) -> str:
 
 
 class TerminalPresence:
-    """A person's view of qmpsh itself: the banner, notices, a spinner while waiting."""
+    """A person's view of qmpsh itself: the banner, notices, a spinner while waiting,
+    and under the spinner's line the progress of what it waits for."""
+
+    shows_progress = True
 
     def __init__(self, consoles: Consoles) -> None:
         self.console = consoles.out
+        self._relabel: Callable[[Text], None] | None = None
+        self._label = ""
 
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:
         if info.version:
@@ -232,13 +237,29 @@ class TerminalPresence:
             later = asyncio.get_running_loop().call_later(SPINNER_DELAY, status.start)
         except RuntimeError:  # no event loop: nothing waits asynchronously here
             later = None
+        self._label, self._relabel = label, lambda text: status.update(text)
+
+        def relabel(text: str) -> None:
+            self._label = text
+            status.update(inert_text(text, "notice"))
+
         try:
-            yield lambda text: status.update(inert_text(text, "notice"))
+            yield relabel
         finally:
+            self._relabel = None
             if later is not None:
                 later.cancel()
             status.stop()
             self.console.file.flush()  # the erasing, before anything on stderr
+
+    def progress(self, lines: tuple[str, ...]) -> None:
+        """The lines under the spinner's, gone with it when the wait ends."""
+        if self._relabel is None:
+            return
+        shown = inert_text(self._label, "notice")
+        for line in lines:
+            shown.append_text(inert_text("\n" + line, "progress"))
+        self._relabel(shown)
 
 
 def rich_renderer(
@@ -276,6 +297,7 @@ def script_color_renderer(
     events: bool = False,
     file: IO[str] | None = None,
     syntax_style: str | None = None,
+    progress: bool = False,
 ) -> Renderer:
     """``--color=always`` in a script: the script's output, line for line, in colour."""
     consoles = Consoles(file=file, color=True, syntax_style=syntax_style)
@@ -284,7 +306,7 @@ def script_color_renderer(
         replies=RichReplies(consoles, pretty=pretty),
         messages=JsonLines(consoles),
         problems=Problems(consoles),
-        presence=Quiet(),
+        presence=script_presence(progress),
         json_lines=json_lines,
         verbose=verbose,
         events=events,

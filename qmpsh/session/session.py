@@ -24,6 +24,7 @@ from qmpsh.transport.interface import Transport
 
 if TYPE_CHECKING:
     from qmpsh.language.schema import SchemaIndex
+    from qmpsh.session.progress import ProgressSink
     from qmpsh.session.schema_cache import SchemaCache
 
 EventSink = Callable[[Mapping[str, object]], None]
@@ -37,6 +38,9 @@ class Session:
     hmp_mode: bool = False
     #: Called with each event as it arrives (the script runner, the prompt, ``--all``).
     on_event: EventSink | None = None
+    #: Shows the progress of running jobs while ``/wait`` waits (``()`` erases it);
+    #: None: nobody shows it, so nothing is polled.
+    on_progress: ProgressSink | None = None
     commands: tuple[str, ...] = ()
     vm_name: str = ""
     #: The server's schema, once fetched (None before, or if the server has none).
@@ -181,11 +185,26 @@ class Session:
         in between do not matter: a script that logs something between starting a job
         and waiting for it still finds an event that came at once."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (found := self.events.first(match, self._waited)) is None:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return None
-            await self.transport.wait(timeout=left)  # ConnectionLost ends the wait
+        poller = None
+        if self.on_progress is not None:  # imported here: most scripts never show progress
+            from qmpsh.session.progress import Poller
+
+            poller = Poller(self.ask, self.on_progress)
+        seen = self._received
+        try:
+            while (found := self.events.first(match, self._waited)) is None:
+                if poller is not None:
+                    await poller.poll_if_due(self.events.select(Match(), seen))
+                    seen = self._received
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                if poller is not None:
+                    left = poller.bounded(left)
+                await self.transport.wait(timeout=left)  # ConnectionLost ends the wait
+        finally:
+            if poller is not None:
+                poller.close()
         self._waited = found.seq
         return found
 

@@ -1,0 +1,136 @@
+"""Progress of long work in a real terminal (tmux) on real QEMU: ``/wait`` shows a live
+line per running job or migration, advancing, and erases it when the wait ends.
+
+The work is slowed by QEMU itself (a backup's ``speed=``, the migration's
+``max-bandwidth``) and sped up again from the spare monitor once the test has
+seen it advance, so no test waits on a clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.qemu import Qemu, start_qemu
+from tests.support.tmux import PROMPT, Terminal, prompt_line
+
+pytestmark = pytest.mark.qemu
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def q35() -> Iterator[Qemu]:
+    """A q35 machine: RAM to migrate."""
+    vm = start_qemu(machine="q35")
+    yield vm
+    vm.stop()
+
+
+def progress_values(screen: str, name: str) -> list[str]:
+    """The changing part (percent and amount done) of ``name``'s progress lines."""
+    found = re.findall(rf"^{re.escape(name)}  .*?(\d+%  [^/]*)/", screen, re.MULTILINE)
+    return [str(value) for value in found]
+
+
+def start(terminal: Terminal, qemu: Qemu, tmp_path: Path) -> None:
+    terminal.start_qmpsh(str(qemu.qmp), env={"XDG_STATE_HOME": str(tmp_path / "state")})
+    terminal.wait_for(lambda s: prompt_line(s) == PROMPT.rstrip(), "the prompt")
+
+
+def test_wait_shows_a_throttled_backup_advancing_then_erases_it(
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.raw"
+    source.write_bytes(os.urandom(8 * MiB))  # data: nothing for the backup to skip
+    spare = qemu.client()
+    spare.cmd("blockdev-add", driver="file", **{"node-name": "src"}, filename=str(source))
+    spare.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=8 * MiB)
+    start(terminal, qemu, tmp_path)
+    terminal.type("blockdev-backup job-id=b0 device=src target=tgt sync=full speed=1048576")
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: "{}" in s and prompt_line(s) == PROMPT.rstrip(), "the job")
+    terminal.type("/wait BLOCK_JOB_COMPLETED device=b0")
+    terminal.press("Enter")
+    first = terminal.wait_for(lambda s: progress_values(s, "b0") != [], "a progress line")
+    line = next(row for row in first.splitlines() if row.startswith("b0  "))
+    assert re.match(r"b0  backup  running  \d+%  [\d.]+ [KM]iB/8\.0 MiB", line), line
+    seen = progress_values(first, "b0")[0]
+    later = terminal.wait_for(
+        lambda s: progress_values(s, "b0") not in ([], [seen]), "the progress to advance"
+    )
+    assert re.search(r"^b0  backup  running  .* [\d.]+ [KM]iB/s  ETA \d+:\d\d$", later, re.M)
+    spare.cmd("block-job-set-speed", device="b0", speed=0)  # now let it finish
+    done = terminal.wait_for(
+        lambda s: "BLOCK_JOB_COMPLETED" in s and prompt_line(s) == PROMPT.rstrip(), "the end"
+    )
+    assert not re.search(r"^b0  backup", done, re.MULTILINE), done  # erased
+
+
+def test_wait_shows_an_exec_migration_advancing(
+    q35: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    spare = q35.client()
+    spare.cmd("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
+    spare.cmd("migrate-set-parameters", **{"max-bandwidth": 64 * 1024})
+    start(terminal, q35, tmp_path)
+    terminal.type('migrate uri="exec:cat>/dev/null"')
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: "{}" in s and prompt_line(s) == PROMPT.rstrip(), "migrating")
+    terminal.type("/wait MIGRATION status=completed")
+    terminal.press("Enter")
+    first = terminal.wait_for(lambda s: progress_values(s, "migration") != [], "a progress line")
+    seen = progress_values(first, "migration")[0]
+    later = terminal.wait_for(
+        lambda s: progress_values(s, "migration") not in ([], [seen]), "the migration to advance"
+    )
+    line = next(row for row in later.splitlines() if row.startswith("migration  "))
+    assert re.match(
+        r"migration  active  \d+%  RAM [\d.]+ [KM]iB/\d+\.\d MiB  [\d.]+ [KM]?i?B/s  "
+        r"dirty [\d.]+ [KM]?i?B/s  downtime \d+ ms",
+        line,
+    ), line
+    spare.cmd("migrate-set-parameters", **{"max-bandwidth": 1024 * MiB})
+    done = terminal.wait_for(
+        lambda s: '"completed"' in s and prompt_line(s) == PROMPT.rstrip(), "the end"
+    )
+    assert not re.search(r"^migration  ", done, re.MULTILINE), done  # erased
+
+
+def test_a_script_shows_progress_on_stderr_only_with_progress(qemu: Qemu, tmp_path: Path) -> None:
+    source = tmp_path / "source.raw"
+    source.write_bytes(os.urandom(2 * MiB))
+    spare = qemu.client()
+    spare.cmd("blockdev-add", driver="file", **{"node-name": "src"}, filename=str(source))
+    spare.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=2 * MiB)
+    script = (
+        "blockdev-backup job-id=b0 device=src target=tgt sync=full speed=1048576\n"
+        "/wait BLOCK_JOB_COMPLETED device=b0 timeout=60\n"
+    )
+    results = []
+    for options in ([], ["--progress"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "qmpsh", *options, str(qemu.qmp)],
+            input=script,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done
+        results.append(done)
+        spare.cmd("blockdev-del", **{"node-name": "tgt"})
+        spare.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=2 * MiB)
+    for done in results:  # nothing extra on stdout either way
+        reply, completed = done.stdout.splitlines()
+        assert reply == "{}" and json.loads(completed)["event"] == "BLOCK_JOB_COMPLETED"
+    quiet, shown = results
+    assert quiet.stderr == ""
+    rows = shown.stderr.splitlines()
+    assert rows and all(re.match(r"b0  backup  \w+  \d+%  ", row) for row in rows), rows
