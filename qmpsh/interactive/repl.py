@@ -235,6 +235,8 @@ def _awaited(item: Parsed) -> tuple[str, str]:
     if isinstance(item, Builtin) and item.name == "wait":
         event = item.argument.split(maxsplit=1)[0] if item.argument.strip() else "an event"
         return event, f"stopped waiting for {event}"
+    if isinstance(item, Builtin) and item.name == "jobs":
+        return "jobs to end", "stopped following jobs (they go on)"
     return "QEMU", "cancelled; QEMU may still complete the command"
 
 

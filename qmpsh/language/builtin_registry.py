@@ -171,6 +171,14 @@ BUILTINS: dict[str, BuiltinSpec] = {
             secret=False,
         ),
         BuiltinSpec(
+            name="jobs",
+            usage="/jobs",
+            summary="follow running jobs and the migration to their end, then how each ended",
+            argument="none",
+            handler="jobs",
+            secret=False,
+        ),
+        BuiltinSpec(
             name="fd",
             uses_schema=True,
             usage="/fd PATH CMD ...",

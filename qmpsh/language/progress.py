@@ -7,7 +7,7 @@ between them, so they follow the job's pace now, not its average since it began.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 #: How often the session polls while a job or a migration runs (seconds).
@@ -201,3 +201,80 @@ def line(shown: Progress) -> str:
 def lines(before: Sample | None, now: Sample) -> tuple[str, ...]:
     """The progress lines for ``now``: one per running job, then the migration."""
     return tuple(line(shown) for shown in progress(before, now))
+
+
+#: What a job's status change says of how it ends (other statuses say nothing of it).
+_STATUS_SAYS = {"aborting": "failed", "concluded": "concluded"}
+#: How a job ended, once said: later status changes (concluded, null) do not undo it.
+_FINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How one job, or the migration, ended: ``error`` is empty unless it failed."""
+
+    name: str
+    kind: str
+    status: str
+    error: str = ""
+
+    @property
+    def text(self) -> str:
+        head = self.name if self.name == self.kind else f"{self.name}  {self.kind}"
+        return f"{head}  {self.status}" + (f": {self.error}" if self.error else "")
+
+
+def ended(
+    watched: Mapping[str, Mapping[str, object]],
+    latest: Sample | None,
+    events: Iterable[Mapping[str, object]],
+    migrated: bool,
+) -> tuple[Ended, ...]:
+    """How each job in ``watched`` (the last listing of each, by id), each job that
+    ``events`` say ended, and the migration (if ``migrated``) ended. A job QEMU still
+    lists (``auto-dismiss=false``) says so itself; one it dropped is told by its events:
+    a job that fails and is dismissed at once is never seen listed."""
+    jobs: dict[str, dict[str, str]] = {
+        name: {"kind": str(job.get("type", "job")), "status": str(job.get("status", ""))}
+        for name, job in watched.items()
+    }
+    migration = ""
+    for message in events:
+        data = message.get("data")
+        if not isinstance(data, Mapping):
+            continue
+        name = str(message.get("event", ""))
+        if name in ("BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED", "BLOCK_JOB_ERROR"):
+            job = jobs.setdefault(str(data.get("device")), {"kind": "job", "status": ""})
+            job["kind"] = str(data.get("type", job["kind"]))
+            if name == "BLOCK_JOB_COMPLETED":
+                job["status"] = "failed" if "error" in data else "completed"
+                job["error"] = str(data.get("error", ""))
+            elif name == "BLOCK_JOB_CANCELLED":
+                job["status"] = "cancelled"
+        elif name == "JOB_STATUS_CHANGE":
+            job = jobs.setdefault(str(data.get("id")), {"kind": "job", "status": ""})
+            status = _STATUS_SAYS.get(str(data.get("status")), "")
+            if status and job["status"] not in _FINAL:
+                job["status"] = status
+        elif name == "MIGRATION":
+            migration = str(data.get("status", ""))
+    listed = {} if latest is None else {str(j.get("id")): j for j in latest.jobs}
+    ends = []
+    for name, job in jobs.items():
+        still = listed.get(name)
+        if still is not None:  # QEMU's own word, while it keeps the job
+            error = str(still.get("error", ""))
+            status = "failed" if error else str(still.get("status", ""))
+            ends.append(Ended(name, str(still.get("type", job["kind"])), status, error))
+        else:
+            status = job["status"] if job["status"] not in ("", "null") else "ended"
+            ends.append(Ended(name, job["kind"], status, job.get("error", "")))
+    if migrated or migration:
+        state = latest.migration if latest is not None else None
+        status = str(state.get("status", migration)) if state is not None else migration
+        error = str(state.get("error-desc", "")) if state is not None else ""
+        if status == "failed" and not error:
+            error = "migration failed"
+        ends.append(Ended("migration", "migration", status or "ended", error))
+    return tuple(ends)

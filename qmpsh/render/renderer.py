@@ -17,7 +17,16 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from qmpsh.render.output import Output, Relabel
-from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
+from qmpsh.session.outcomes import (
+    EventList,
+    Exit,
+    HelpList,
+    JobsEnded,
+    Notice,
+    Outcome,
+    Reply,
+    Waited,
+)
 
 if TYPE_CHECKING:
     from qmpsh.language.helptext import CommandHelp
@@ -178,6 +187,8 @@ class Renderer:
                     self.messages.event(logged.message)
             elif isinstance(outcome, Waited):
                 self._waited(outcome, where)
+            elif isinstance(outcome, JobsEnded):
+                self._jobs_ended(outcome, where)
             elif not isinstance(outcome, Exit):  # what is left: one command's /help
                 self.replies.command_help(outcome)
 
@@ -205,6 +216,14 @@ class Renderer:
             self.problems.problem(
                 f"{failed_at(where, outcome)}/wait {outcome.what}: {outcome.failure}"
             )
+
+    def _jobs_ended(self, outcome: JobsEnded, where: str) -> None:
+        """One line per job: how it ended on stdout, a failure on stderr as an error."""
+        for end in outcome.ends:
+            if end.error:
+                self.problems.problem(f"{where}: /jobs: {end.text}" if where else end.text)
+            else:
+                self.writer.line((end.text, ""))
 
     def problem(self, text: str) -> None:
         self.problems.problem(text)

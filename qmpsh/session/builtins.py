@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
@@ -23,7 +23,16 @@ from qmpsh.language.helptext import (
 )
 from qmpsh.language.syntax import Builtin, HmpLine, QmpCall, parse
 from qmpsh.session.events import Match, failure
-from qmpsh.session.outcomes import EventList, Exit, HelpList, Notice, Outcome, Reply, Waited
+from qmpsh.session.outcomes import (
+    EventList,
+    Exit,
+    HelpList,
+    JobsEnded,
+    Notice,
+    Outcome,
+    Reply,
+    Waited,
+)
 
 if TYPE_CHECKING:
     from qmpsh.session.session import Session
@@ -116,6 +125,40 @@ async def _wait(session: Session, argument: str) -> Waited:
     return Waited(found, argument, seconds, None if found is None else failure(found, match))
 
 
+async def _jobs(session: Session, argument: str) -> JobsEnded | Notice:
+    """Poll until no job or migration runs (the progress shown as it goes), then say how
+    each ended: those followed, and those whose end the events since the previous
+    ``/jobs`` tell (a job that failed at once is gone before anyone could list it)."""
+    if argument.strip():
+        raise InputError("/jobs takes no arguments")
+    from qmpsh.language.progress import ended, migration_running
+    from qmpsh.session.progress import Poller
+
+    poller = Poller(session.ask, session.on_progress or _unseen)
+    watched: dict[str, Mapping[str, object]] = {}
+    migrated = False
+    try:
+        while True:
+            await poller.poll_if_due()
+            latest = poller.latest
+            if latest is not None:
+                watched.update((str(job.get("id")), job) for job in latest.jobs)
+                migrated = migrated or migration_running(latest.migration)
+            if poller.idle:
+                break
+            await session.transport.wait(timeout=poller.bounded(None))
+    finally:
+        poller.close()
+    since = [logged.message for logged in session.events.select(Match(), session.jobs_reported)]
+    session.jobs_reported = session.received
+    ends = ended(watched, poller.latest, since, migrated)
+    return JobsEnded(ends) if ends else Notice("no jobs, no migration")
+
+
+def _unseen(lines: tuple[str, ...]) -> None:
+    """Nobody shows progress (a script into a pipe): ``/jobs`` polls all the same."""
+
+
 async def _fd(session: Session, argument: str) -> Reply:
     """``/fd PATH CMD ...``: open PATH here and pass it to QEMU with CMD (getfd, add-fd)."""
     start = command_start(BUILTINS["fd"], argument)  # where the registry says PATH ends
@@ -144,6 +187,7 @@ HANDLERS: dict[str, Callable[[Session, str], Awaitable[Outcome]]] = {
     "qmp": _qmp,
     "events": _events,
     "wait": _wait,
+    "jobs": _jobs,
     "fd": _fd,
     "exit": _exit,
 }

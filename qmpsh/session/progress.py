@@ -35,6 +35,11 @@ class Poller:
         self._shown = False
         self.latest: Sample | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Polled, and nothing ran: no poll is due until an event says otherwise."""
+        return self.latest is not None and self._due is None
+
     def bounded(self, left: float | None) -> float | None:
         """How long to wait for an event before the next poll is due (``left`` at most)."""
         if self._due is None:

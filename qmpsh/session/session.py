@@ -56,6 +56,8 @@ class Session:
     _received: int = 0  # messages received so far: the numbering of events and replies
     _reply_seq: dict[object, int] = field(default_factory=dict, repr=False)
     _waited: int = 0  # the number of the event the latest matching /wait took
+    #: The number of the latest message when the previous ``/jobs`` ended.
+    jobs_reported: int = 0
     _schema_asked: bool = field(default=False, repr=False)
     #: The cache ``index`` was read from, until QEMU's own schema confirms it.
     _unconfirmed: SchemaCache | None = field(default=None, repr=False)

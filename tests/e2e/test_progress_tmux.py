@@ -134,3 +134,81 @@ def test_a_script_shows_progress_on_stderr_only_with_progress(qemu: Qemu, tmp_pa
     assert quiet.stderr == ""
     rows = shown.stderr.splitlines()
     assert rows and all(re.match(r"b0  backup  \w+  \d+%  ", row) for row in rows), rows
+
+
+# --------------------------------------------------------------------------- /jobs
+
+
+def blkdebug_source(qemu: Qemu, tmp_path: Path) -> None:
+    """Node src whose every read fails (blkdebug), and a target tgt: a backup of src
+    fails at once."""
+    base = tmp_path / "base.raw"
+    base.write_bytes(bytes(MiB))
+    blkdebug = {
+        "driver": "blkdebug",
+        "inject-error": [{"event": "read_aio", "errno": 5}],
+        "image": {"driver": "file", "filename": str(base)},
+    }
+    spare = qemu.client()
+    spare.cmd("blockdev-add", driver="raw", **{"node-name": "src"}, file=blkdebug)
+    spare.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=MiB)
+
+
+def test_jobs_follows_a_backup_to_its_end_then_says_how_it_ended(
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.raw"
+    source.write_bytes(os.urandom(8 * MiB))
+    spare = qemu.client()
+    spare.cmd("blockdev-add", driver="file", **{"node-name": "src"}, filename=str(source))
+    spare.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=8 * MiB)
+    start(terminal, qemu, tmp_path)
+    terminal.type("blockdev-backup job-id=b0 device=src target=tgt sync=full speed=1M")
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: "{}" in s and prompt_line(s) == PROMPT.rstrip(), "the job")
+    terminal.type("/jobs")
+    terminal.press("Enter")
+    first = terminal.wait_for(lambda s: progress_values(s, "b0") != [], "the job's line")
+    seen = progress_values(first, "b0")[0]
+    terminal.wait_for(lambda s: progress_values(s, "b0") not in ([], [seen]), "it to advance")
+    spare.cmd("block-job-set-speed", device="b0", speed=0)
+    done = terminal.wait_for(
+        lambda s: "b0  backup  completed" in s and prompt_line(s) == PROMPT.rstrip(), "the end"
+    )
+    assert not re.search(r"^b0  backup  running", done, re.MULTILINE), done  # erased
+
+
+def test_jobs_says_a_failed_job_failed_with_its_error_in_the_error_style(
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    blkdebug_source(qemu, tmp_path)
+    start(terminal, qemu, tmp_path)
+    terminal.type("blockdev-backup job-id=b0 device=src target=tgt sync=full")
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: "BLOCK_JOB_COMPLETED" in s, "the job to fail")
+    terminal.type("/jobs")
+    terminal.press("Enter")
+    terminal.wait_for(
+        lambda s: "b0  backup  failed: " in s and prompt_line(s) == PROMPT.rstrip(), "its end"
+    )
+    coloured = terminal.tmux("capture-pane", "-p", "-e", "-t", terminal.target)
+    line = next(row for row in coloured.splitlines() if "b0  backup  failed: " in row)
+    assert re.match(r"\x1b\[[0-9;]*31[;m].*b0  backup  failed: .*error", line), repr(line)
+    terminal.type("/jobs")  # its end was told: the next /jobs has nothing to say of it
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: "no jobs, no migration" in s, "nothing to tell")
+
+
+def test_jobs_in_a_script_fails_on_a_failed_job(qemu: Qemu, tmp_path: Path) -> None:
+    blkdebug_source(qemu, tmp_path)
+    script = "blockdev-backup job-id=b0 device=src target=tgt sync=full\n/jobs\nquery-name\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "qmpsh", str(qemu.qmp)],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done
+    assert done.stdout == "{}\n"  # stopped there
+    assert re.fullmatch(r"line 2: /jobs: b0  backup  failed: .+\n", done.stderr), done.stderr

@@ -50,6 +50,7 @@ HELP_IN_SCRIPTS = """\
 /qmp             switch to QMP mode
 /events [GLOB] [k=v]  recent events; /events mute|unmute NAME
 /wait EVENT [timeout=S] [k=v]  wait for an event (or take one that already came)
+/jobs            follow running jobs and the migration to their end, then how each ended
 /fd PATH CMD ...  pass an open file to QEMU with CMD (getfd, add-fd)
 /exit            leave the shell (Ctrl-D too); 'quit' stops QEMU
 !CMD ...         send CMD (or raw JSON) as typed, without schema checks

@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 
 from qmpsh.cli.run import drive
 from qmpsh.language.progress import (
+    Ended,
     Progress,
     Sample,
     duration,
+    ended,
     eta,
     line,
     lines,
@@ -193,3 +195,55 @@ def test_wait_polls_once_when_nothing_runs_and_not_at_all_without_a_sink() -> No
     timeouts.clear()
     assert drive(session.next_event(Match("STOP"), None)) is not None
     assert transport.sent == []
+
+
+# --------------------------------------------------------------------------- /jobs' ends
+
+
+def status_change(name: str, status: str) -> dict[str, object]:
+    return {"event": "JOB_STATUS_CHANGE", "data": {"id": name, "status": status}}
+
+
+def test_a_job_dismissed_at_once_is_told_by_its_events() -> None:
+    failed: list[dict[str, object]] = [
+        status_change("b0", "running"),
+        status_change("b0", "aborting"),
+        status_change("b0", "concluded"),
+        {
+            "event": "BLOCK_JOB_COMPLETED",
+            "data": {"device": "b0", "type": "backup", "error": "EIO"},
+        },
+        status_change("b0", "null"),
+    ]
+    assert ended({}, sample(0, [], None), failed, False) == (
+        Ended("b0", "backup", "failed", "EIO"),
+    )
+    cancelled: list[dict[str, object]] = [
+        status_change("m0", "aborting"),
+        {"event": "BLOCK_JOB_CANCELLED", "data": {"device": "m0", "type": "mirror"}},
+        status_change("m0", "null"),
+    ]
+    assert ended({}, None, cancelled, False) == (Ended("m0", "mirror", "cancelled"),)
+    # A job that is not a block job has status changes only.
+    created = [status_change("c0", "concluded"), status_change("c0", "null")]
+    assert ended({"c0": {"id": "c0", "type": "create"}}, None, created, False) == (
+        Ended("c0", "create", "concluded"),
+    )
+
+
+def test_a_job_qemu_still_lists_says_how_it_ended_itself() -> None:
+    kept = {"id": "b0", "type": "backup", "status": "concluded", "error": "No space left"}
+    latest = sample(0, [kept], {"status": "none"})
+    assert ended({"b0": kept}, latest, [], False) == (
+        Ended("b0", "backup", "failed", "No space left"),
+    )
+
+
+def test_the_migration_ends_as_query_migrate_says() -> None:
+    latest = sample(0, [], {"status": "failed", "error-desc": "Unable to write"})
+    assert ended({}, latest, [], True) == (
+        Ended("migration", "migration", "failed", "Unable to write"),
+    )
+    done = sample(0, [], {"status": "completed"})
+    assert [end.text for end in ended({}, done, [], True)] == ["migration  completed"]
+    assert ended({}, done, [], False) == ()  # not followed, no event: not this /jobs' news
