@@ -71,6 +71,7 @@ async def run_repl(
     )
     session.on_event = EventPrinter(prompt, renderer, session)
     session.on_progress = renderer.progress if renderer.shows_progress else None
+    session.at_prompt = True
     typed = ""
     try:
         while True:
@@ -92,6 +93,7 @@ async def run_repl(
             lookups.reattached()
     finally:
         session.on_event = session.on_progress = None
+        session.at_prompt = False
 
 
 class _Lost(Exception):
@@ -219,7 +221,7 @@ async def _run_cancellable(
     try:
         with (
             ctrl_c_cancels(task),
-            renderer.waiting(f"waiting for {awaited} (Ctrl-C stops waiting)"),
+            renderer.waiting(awaited),
         ):
             return await task
     except asyncio.CancelledError:
@@ -230,14 +232,19 @@ async def _run_cancellable(
 
 
 def _awaited(item: Parsed) -> tuple[str, str]:
-    """What the spinner says is awaited, and what Ctrl-C says it left: ``/wait`` sent
-    nothing, so nothing of it may still complete."""
+    """What the spinner says is awaited, and what Ctrl-C says it left: ``/wait``,
+    ``/jobs`` and ``/watch`` sent nothing that may still complete."""
     if isinstance(item, Builtin) and item.name == "wait":
         event = item.argument.split(maxsplit=1)[0] if item.argument.strip() else "an event"
-        return event, f"stopped waiting for {event}"
+        return f"waiting for {event} (Ctrl-C stops waiting)", f"stopped waiting for {event}"
     if isinstance(item, Builtin) and item.name == "jobs":
-        return "jobs to end", "stopped following jobs (they go on)"
-    return "QEMU", "cancelled; QEMU may still complete the command"
+        return "following jobs (Ctrl-C stops)", "stopped following jobs (they go on)"
+    if isinstance(item, Builtin) and item.name == "watch":
+        return "watching (Ctrl-C stops)", "stopped watching"
+    return (
+        "waiting for QEMU (Ctrl-C stops waiting)",
+        "cancelled; QEMU may still complete the command",
+    )
 
 
 def _show_input_error(

@@ -57,6 +57,9 @@ class BuiltinSpec:
     arguments: tuple[BuiltinArgument, ...] = ()
     #: True if it reads the schema (to explain, or to check the command it carries).
     uses_schema: bool = False
+    #: True if it only makes sense at the prompt (it redraws until Ctrl-C): a script or
+    #: ``--all`` refuses it with one line.
+    prompt_only: bool = False
 
     @property
     def description(self) -> str:
@@ -177,6 +180,28 @@ BUILTINS: dict[str, BuiltinSpec] = {
             argument="none",
             handler="jobs",
             secret=False,
+        ),
+        BuiltinSpec(
+            name="watch",
+            uses_schema=True,
+            prompt_only=True,
+            usage="/watch CMD [interval=S]",
+            summary="re-run a query and redraw it in place, changes highlighted, until Ctrl-C",
+            arguments=(
+                BuiltinArgument(
+                    "CMD",
+                    "a QMP command and its k=v, run again and again (query-migrate, "
+                    "query-block-jobs); at the prompt only",
+                ),
+                BuiltinArgument(
+                    "interval=S",
+                    "seconds between runs (default 2, at least 0.1); /watch's own, not CMD's",
+                    optional=True,
+                ),
+            ),
+            argument="topic",
+            handler="watch",
+            secret=True,
         ),
         BuiltinSpec(
             name="fd",

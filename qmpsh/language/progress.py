@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+#: A line as spans of (text, role in the palette; "" for none).
+Styled = tuple[tuple[str, str], ...]
+#: A line shown live (progress, ``/watch``): plain text, or styled spans.
+Shown = str | Styled
+
 #: How often the session polls while a job or a migration runs (seconds).
 INTERVAL = 1.0
 

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from qmpsh.language.progress import Shown
     from qmpsh.session.outcomes import Outcome
     from qmpsh.transport.interface import ServerInfo
 
@@ -56,6 +57,6 @@ class Output(Protocol):
         The context gives a function that changes the label (an elapsed time).
         """
 
-    def progress(self, lines: tuple[str, ...]) -> None:
+    def progress(self, lines: tuple[Shown, ...]) -> None:
         """The live progress of running jobs while something waits for them, redrawn in
         place with each call; ``()`` erases it."""

@@ -30,6 +30,7 @@ from qmpsh.session.outcomes import (
 
 if TYPE_CHECKING:
     from qmpsh.language.helptext import CommandHelp
+    from qmpsh.language.progress import Shown
     from qmpsh.transport.interface import ServerInfo
 
 #: A piece of a line: its text and its role in the palette (``style.PALETTE``; "" none).
@@ -83,7 +84,7 @@ class Presence(Protocol):
     #: Whether ``progress`` shows anything.
     shows_progress: bool
 
-    def progress(self, lines: tuple[str, ...]) -> None: ...
+    def progress(self, lines: tuple[Shown, ...]) -> None: ...
 
 
 class Problems:
@@ -137,7 +138,7 @@ class Quiet:
     def waiting(self, label: str) -> AbstractContextManager[Relabel]:
         return contextlib.nullcontext(_no_label)
 
-    def progress(self, lines: tuple[str, ...]) -> None:
+    def progress(self, lines: tuple[Shown, ...]) -> None:
         pass
 
 
@@ -250,7 +251,7 @@ class Renderer:
     def waiting(self, label: str) -> AbstractContextManager[Relabel]:
         return self.presence.waiting(label)
 
-    def progress(self, lines: tuple[str, ...]) -> None:
+    def progress(self, lines: tuple[Shown, ...]) -> None:
         self.presence.progress(lines)
 
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.text import Text
 
+    from qmpsh.language.progress import Shown
+
 #: JSON longer than this is coloured by ``style.FastJson``, not laid out by rich's Text.
 FAST_JSON = 16 * 1024
 
@@ -252,13 +254,17 @@ class TerminalPresence:
             status.stop()
             self.console.file.flush()  # the erasing, before anything on stderr
 
-    def progress(self, lines: tuple[str, ...]) -> None:
+    def progress(self, lines: tuple[Shown, ...]) -> None:
         """The lines under the spinner's, gone with it when the wait ends."""
         if self._relabel is None:
             return
-        shown = inert_text(self._label, "notice")
+        shown = inert_text("")  # no style of its own: the label's is the label's alone
+        shown.append_text(inert_text(self._label, "notice"))
         for line in lines:
-            shown.append_text(inert_text("\n" + line, "progress"))
+            for at, (text, role) in enumerate(
+                ((line, "progress"),) if isinstance(line, str) else line
+            ):
+                shown.append_text(inert_text(("\n" if at == 0 else "") + text, role))
         self._relabel(shown)
 
 

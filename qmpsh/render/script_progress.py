@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from qmpsh.render.escape import escaped, is_terminal
 from qmpsh.render.renderer import Quiet
+
+if TYPE_CHECKING:
+    from qmpsh.language.progress import Shown
 
 
 class ScriptProgress(Quiet):
@@ -28,7 +31,8 @@ class ScriptProgress(Quiet):
     def err(self) -> IO[str]:
         return self._err or sys.stderr
 
-    def progress(self, lines: tuple[str, ...]) -> None:
+    def progress(self, shown: tuple[Shown, ...]) -> None:
+        lines = [line if isinstance(line, str) else "".join(t for t, _ in line) for line in shown]
         stream = self.err
         if not is_terminal(stream):
             stream.write("".join(escaped(line, terminal=False) + "\n" for line in lines))

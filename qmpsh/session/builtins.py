@@ -8,8 +8,11 @@ prints. ``/wait`` is what makes scripts like ``block-commit ...`` /
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
@@ -35,6 +38,7 @@ from qmpsh.session.outcomes import (
 )
 
 if TYPE_CHECKING:
+    from qmpsh.language.progress import Shown
     from qmpsh.session.session import Session
 
 #: How many events ``/events`` shows without a filter.
@@ -42,6 +46,8 @@ RECENT = 50
 
 
 async def run_builtin(session: Session, item: Builtin) -> Outcome:
+    if item.spec.prompt_only and not session.at_prompt:
+        raise InputError(f"/{item.name} works at the prompt only: it redraws until Ctrl-C")
     return await HANDLERS[item.spec.handler](session, item.argument)
 
 
@@ -155,8 +161,39 @@ async def _jobs(session: Session, argument: str) -> JobsEnded | Notice:
     return JobsEnded(ends) if ends else Notice("no jobs, no migration")
 
 
-def _unseen(lines: tuple[str, ...]) -> None:
+def _unseen(lines: tuple[Shown, ...]) -> None:
     """Nobody shows progress (a script into a pipe): ``/jobs`` polls all the same."""
+
+
+async def _watch(session: Session, argument: str) -> Outcome:
+    """Run a query every ``interval=`` seconds and redraw its reply in place, what changed
+    since the run before marked, until Ctrl-C cancels it (it never returns by itself)."""
+    from qmpsh.language import watch
+
+    call = parse(argument) if argument else None
+    if not isinstance(call, QmpCall):
+        raise InputError("/watch takes a QMP command, e.g. /watch query-migrate interval=1")
+    given = [arg.value for arg in call.args if arg.key == "interval"]
+    try:
+        every = watch.interval(given[-1]) if given else watch.DEFAULT_INTERVAL
+    except ValueError as err:
+        raise InputError(f"/watch {err}") from None
+    item = replace(call, args=tuple(arg for arg in call.args if arg.key != "interval"))
+    message = await session.checked_message(item)
+    before: tuple[str, ...] | None = None
+    show = session.on_progress or _unseen
+    while True:
+        reply = await session.send(item.command, dict(message))
+        if reply.ok:
+            now = tuple(json.dumps(reply.value, indent=2, ensure_ascii=False).splitlines())
+        else:
+            now = ("{}: {}".format(*reply.error),)
+        head = f"every {every:g} s: {argument}  ({time.strftime('%H:%M:%S')})"
+        show((((head, "help.builtin"),), *watch.marked(before, now)))
+        before = now
+        deadline = time.monotonic() + every
+        while (left := deadline - time.monotonic()) > 0:
+            await session.transport.wait(timeout=left)  # events go on arriving meanwhile
 
 
 async def _fd(session: Session, argument: str) -> Reply:
@@ -188,6 +225,7 @@ HANDLERS: dict[str, Callable[[Session, str], Awaitable[Outcome]]] = {
     "events": _events,
     "wait": _wait,
     "jobs": _jobs,
+    "watch": _watch,
     "fd": _fd,
     "exit": _exit,
 }

@@ -12,11 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
-from qmpsh.language.progress import INTERVAL, Sample, lines, running, sample
+from qmpsh.language.progress import INTERVAL, Sample, Shown, lines, running, sample
 from qmpsh.session.events import Logged
 
 #: Shows progress lines; ``()`` erases them.
-ProgressSink = Callable[[tuple[str, ...]], None]
+ProgressSink = Callable[[tuple[Shown, ...]], None]
 Ask = Callable[[str], Awaitable[object]]
 
 #: Events that say a job or the migration started or changed: polling resumes.

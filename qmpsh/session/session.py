@@ -45,6 +45,8 @@ class Session:
     vm_name: str = ""
     #: The server's schema, once fetched (None before, or if the server has none).
     index: SchemaIndex | None = None
+    #: True at the prompt: a person sees what redraws until Ctrl-C (``/watch``).
+    at_prompt: bool = False
     #: False for a guest agent (-N): it has no query-qmp-schema to ask.
     use_schema: bool = True
     #: How long a command's reply may take (``--timeout``); None: as long as it takes.

@@ -212,3 +212,52 @@ def test_jobs_in_a_script_fails_on_a_failed_job(qemu: Qemu, tmp_path: Path) -> N
     assert done.returncode == 1, done
     assert done.stdout == "{}\n"  # stopped there
     assert re.fullmatch(r"line 2: /jobs: b0  backup  failed: .+\n", done.stderr), done.stderr
+
+
+# --------------------------------------------------------------------------- /watch
+
+
+def test_watch_redraws_a_query_in_place_marking_what_changed_until_ctrl_c(
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.raw"
+    source.write_bytes(os.urandom(8 * MiB))
+    spare = qemu.client()
+    spare.cmd("blockdev-add", driver="file", **{"node-name": "src"}, filename=str(source))
+    spare.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=8 * MiB)
+    spare.cmd(
+        "blockdev-backup", **{"job-id": "b0"}, device="src", target="tgt", sync="full", speed=MiB
+    )
+    start(terminal, qemu, tmp_path)
+    terminal.type("/watch query-block-jobs interval=0.5")
+    terminal.press("Enter")
+
+    def offset(screen: str) -> str:
+        found = re.findall(r'^ *"offset": (\d+),$', screen, re.MULTILINE)
+        return found[-1] if found else ""
+
+    first = terminal.wait_for(lambda s: offset(s) != "", "the query's reply")
+    assert "every 0.5 s: query-block-jobs interval=0.5" in first
+    terminal.wait_for(lambda s: offset(s) not in ("", offset(first)), "a newer reply")
+    coloured = terminal.tmux("capture-pane", "-p", "-e", "-t", terminal.target)
+    row = next(r for r in coloured.splitlines() if '"offset": ' in r)
+    assert re.search(r"\x1b\[(?:[0-9;]*;)?7[;m]", row), repr(row)  # the changed value, reversed
+    unchanged = next(r for r in coloured.splitlines() if '"device": "b0"' in r)
+    assert not re.search(r"\x1b\[(?:[0-9;]*;)?7[;m]", unchanged), repr(unchanged)
+    terminal.press("C-c")
+    done = terminal.wait_for(
+        lambda s: "stopped watching" in s and prompt_line(s) == PROMPT.rstrip(), "Ctrl-C"
+    )
+    assert '"offset"' not in done  # erased
+
+
+def test_watch_in_a_script_is_refused_with_one_line(qemu: Qemu) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "qmpsh", "-c", "/watch query-status", str(qemu.qmp)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done
+    assert done.stdout == ""
+    assert done.stderr == "-c 1: /watch works at the prompt only: it redraws until Ctrl-C\n"

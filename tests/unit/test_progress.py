@@ -1,5 +1,6 @@
 """What progress is shown for jobs and a migration, and how rate and ETA are computed;
-and the session's polling of them (a stub transport): only while something runs.
+the session's polling of them (a stub transport), only while something runs; how
+``/jobs`` tells how each ended; and what ``/watch`` marks as changed.
 
 ``tests/e2e/test_progress_tmux.py`` shows the same lines on real QEMU's work.
 """
@@ -9,14 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from qmpsh.cli.run import drive
+from qmpsh.errors import ConnectionLost, InputError
+from qmpsh.language import watch
 from qmpsh.language.progress import (
     Ended,
     Progress,
     Sample,
+    Shown,
     duration,
     ended,
     eta,
@@ -28,6 +33,7 @@ from qmpsh.language.progress import (
     sample,
     size,
 )
+from qmpsh.session.dispatch import run_text
 from qmpsh.session.events import Match
 from qmpsh.session.session import Session
 from tests.support.stub_transport import StubTransport
@@ -153,7 +159,7 @@ def polled_session(answers: list[tuple[object, object]]) -> tuple[Session, StubT
 def test_wait_polls_while_a_job_runs_and_erases_its_line_at_the_end() -> None:
     running_job: tuple[object, object] = ([job(1 * MiB)], {"status": "none"})
     session, transport = polled_session([running_job, running_job])
-    shown: list[tuple[str, ...]] = []
+    shown: list[tuple[Shown, ...]] = []
     session.on_progress = shown.append
     waits = 0
 
@@ -247,3 +253,80 @@ def test_the_migration_ends_as_query_migrate_says() -> None:
     done = sample(0, [], {"status": "completed"})
     assert [end.text for end in ended({}, done, [], True)] == ["migration  completed"]
     assert ended({}, done, [], False) == ()  # not followed, no event: not this /jobs' news
+
+
+# --------------------------------------------------------------------------- /watch
+
+
+def test_watch_marks_from_the_first_changed_character_to_the_end_of_its_line() -> None:
+    before = ('"offset": 1024,', '"status": "running"')
+    now = ('"offset": 2048,', '"status": "running"', "]")
+    assert watch.marked(None, now) == tuple(((line, ""),) for line in now)  # first run
+    assert watch.marked(before, now) == (
+        (('"offset": ', ""), ("2048,", "changed")),
+        (('"status": "running"', ""),),
+        (("]", "changed"),),  # a line that was not there
+    )
+    assert watch.marked(("12",), ("1",)) == ((("1", "changed"),),)  # cut short: all of it
+
+
+@given(st.lists(st.text(max_size=8), max_size=5), st.lists(st.text(max_size=8), max_size=5))
+def test_watch_shows_every_line_as_it_is_and_marks_only_what_differs(
+    before: list[str], now: list[str]
+) -> None:
+    shown = watch.marked(tuple(before), tuple(now))
+    assert ["".join(text for text, _ in spans) for spans in shown] == now
+    for at, spans in enumerate(shown):
+        changed = at >= len(before) or before[at] != now[at]
+        assert any(role == "changed" for _, role in spans) == (changed and now[at] != "")
+
+
+def test_watch_interval_takes_seconds_of_at_least_a_tenth() -> None:
+    assert watch.interval(1) == 1.0 and watch.interval(0.1) == 0.1
+    for wrong in (0, 0.05, -1, True, "2", None):
+        try:
+            watch.interval(wrong)
+        except ValueError as err:
+            assert str(err) == "interval= takes seconds, at least 0.1"
+        else:
+            raise AssertionError(wrong)
+
+
+def test_watch_in_a_session_at_the_prompt_runs_the_query_and_redraws_it() -> None:
+    replies = iter([{"status": "running"}, {"status": "paused"}])
+
+    async def answer(message: Mapping[str, object]) -> dict[str, object]:
+        return {"return": next(replies)}
+
+    transport = StubTransport(answer)
+    session = Session(transport, use_schema=False, at_prompt=True)
+    drawn: list[tuple[Shown, ...]] = []
+    session.on_progress = drawn.append
+    waits = 0
+
+    async def wait(*, fd: int | None = None, timeout: float | None = None) -> bool:
+        nonlocal waits
+        waits += 1
+        if waits > 1 and len(drawn) == 2:
+            raise ConnectionLost("stub: gone")  # the only way out but Ctrl-C
+        return False
+
+    transport.wait = wait  # type: ignore[method-assign]
+    with pytest.raises(ConnectionLost):
+        drive(run_text(session, "/watch query-status interval=0.1"))
+    assert [m for m, _ in transport.sent] == [{"execute": "query-status"}] * 2
+    head, *first = drawn[0]
+    assert head[0][0].startswith("every 0.1 s: query-status interval=0.1  (")
+    assert first == [(("{", ""),), (('  "status": "running"', ""),), (("}", ""),)]
+    assert drawn[1][2] == (('  "status": "', ""), ('paused"', "changed"))
+
+
+def test_watch_refuses_bad_input_with_one_line() -> None:
+    session = Session(StubTransport(), use_schema=False, at_prompt=True)
+    for text, error in (
+        ("/watch", "/watch takes a QMP command, e.g. /watch query-migrate interval=1"),
+        ("/watch query-status interval=0", "/watch interval= takes seconds, at least 0.1"),
+    ):
+        with pytest.raises(InputError) as err:
+            drive(run_text(session, text))
+        assert str(err.value) == error
