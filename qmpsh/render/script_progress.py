@@ -40,7 +40,7 @@ class ScriptProgress(Quiet):
             return
         # Each line cut to the width, so that each takes one row to move back over.
         width = max(1, shutil.get_terminal_size().columns - 1)
-        erase = f"\x1b[{self._drawn}F\x1b[J" if self._drawn else ""
+        erase = f"\r\x1b[{self._drawn}A\x1b[J" if self._drawn else ""
         drawn = "".join(escaped(line, terminal=True)[:width] + "\n" for line in lines)
         stream.write(erase + drawn)
         stream.flush()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -134,6 +135,33 @@ def test_a_script_shows_progress_on_stderr_only_with_progress(qemu: Qemu, tmp_pa
     assert quiet.stderr == ""
     rows = shown.stderr.splitlines()
     assert rows and all(re.match(r"b0  backup  \w+  \d+%  ", row) for row in rows), rows
+
+
+def test_a_script_at_a_terminal_draws_progress_in_place_on_stderr_and_erases_it(
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    source = tmp_path / "source.raw"
+    source.write_bytes(os.urandom(8 * MiB))
+    spare = qemu.client()
+    spare.cmd("blockdev-add", driver="file", **{"node-name": "src"}, filename=str(source))
+    spare.cmd("blockdev-add", driver="null-co", **{"node-name": "tgt"}, size=8 * MiB)
+    script = tmp_path / "backup.qmp"
+    script.write_text(
+        "blockdev-backup job-id=b0 device=src target=tgt sync=full speed=1M\n"
+        "/wait BLOCK_JOB_COMPLETED device=b0\n"
+    )
+    command = shlex.join([sys.executable, "-m", "qmpsh", str(qemu.qmp)])
+    terminal.start(f"{command} < {shlex.quote(str(script))}; echo EXIT=$?", env={})
+    first = terminal.wait_for(lambda s: progress_values(s, "b0") != [], "a progress line")
+    seen = progress_values(first, "b0")[0]
+    later = terminal.wait_for(
+        lambda s: progress_values(s, "b0") not in ([], [seen]), "the progress to advance"
+    )
+    assert len(progress_values(later, "b0")) == 1  # redrawn in place, not added below
+    spare.cmd("block-job-set-speed", device="b0", speed=0)
+    done = terminal.wait_for(lambda s: "EXIT=0" in s, "the script to end")
+    assert done.startswith("{}\n{")  # the reply, then /wait's event: nothing between
+    assert "BLOCK_JOB_COMPLETED" in done and "b0  backup" not in done  # the progress erased
 
 
 # --------------------------------------------------------------------------- /jobs
