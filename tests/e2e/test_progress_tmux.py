@@ -227,6 +227,37 @@ def test_jobs_says_a_failed_job_failed_with_its_error_in_the_error_style(
     terminal.wait_for(lambda s: "no jobs, no migration" in s, "nothing to tell")
 
 
+def test_jobs_follows_a_migration_ctrl_c_leaves_it_running_and_it_ends_completed(
+    q35: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    spare = q35.client()
+    spare.cmd("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
+    spare.cmd("migrate-set-parameters", **{"max-bandwidth": 64 * 1024})
+    start(terminal, q35, tmp_path)
+    terminal.type('migrate uri="exec:cat>/dev/null"')
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: "{}" in s and prompt_line(s) == PROMPT.rstrip(), "migrating")
+    terminal.type("/jobs")
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: progress_values(s, "migration") != [], "the migration's line")
+    terminal.press("C-c")
+    terminal.wait_for(
+        lambda s: "stopped following jobs (they go on)" in s and prompt_line(s) == PROMPT.rstrip(),
+        "Ctrl-C",
+    )
+    assert spare.cmd("query-migrate")["status"] == "active"
+    terminal.type("/jobs")
+    terminal.press("Enter")
+    first = terminal.wait_for(lambda s: progress_values(s, "migration") != [], "its line again")
+    seen = progress_values(first, "migration")[0]
+    terminal.wait_for(lambda s: progress_values(s, "migration") not in ([], [seen]), "advancing")
+    spare.cmd("migrate-set-parameters", **{"max-bandwidth": 1024 * MiB})
+    done = terminal.wait_for(
+        lambda s: "\nmigration  completed\n" in s and prompt_line(s) == PROMPT.rstrip(), "the end"
+    )
+    assert not re.search(r"^migration  active", done, re.MULTILINE), done  # erased
+
+
 def test_jobs_in_a_script_fails_on_a_failed_job(qemu: Qemu, tmp_path: Path) -> None:
     blkdebug_source(qemu, tmp_path)
     script = "blockdev-backup job-id=b0 device=src target=tgt sync=full\n/jobs\nquery-name\n"
