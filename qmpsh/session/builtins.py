@@ -182,8 +182,11 @@ async def _watch(session: Session, argument: str) -> Outcome:
     message = await session.checked_message(item)
     before: tuple[str, ...] | None = None
     show = session.on_progress or _unseen
-    while True:
-        reply = await session.send(item.command, dict(message))
+    while True:  # quiet: the traffic shown (-v, --json) is not flooded with the re-runs
+        answer = await session.transport.execute(
+            dict(message), quiet=True, timeout=session.reply_timeout
+        )
+        reply = Reply(item.command, answer)
         if reply.ok:
             now = tuple(json.dumps(reply.value, indent=2, ensure_ascii=False).splitlines())
         else:

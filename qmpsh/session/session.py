@@ -38,8 +38,9 @@ class Session:
     hmp_mode: bool = False
     #: Called with each event as it arrives (the script runner, the prompt, ``--all``).
     on_event: EventSink | None = None
-    #: Shows the progress of running jobs while ``/wait`` waits (``()`` erases it);
-    #: None: nobody shows it, so nothing is polled.
+    #: Shows live lines in place: the progress of running jobs while ``/wait`` or
+    #: ``/jobs`` waits, ``/watch``'s reply (``()`` erases them); None: nobody shows
+    #: them, so ``/wait`` polls nothing.
     on_progress: ProgressSink | None = None
     commands: tuple[str, ...] = ()
     vm_name: str = ""

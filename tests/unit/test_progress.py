@@ -203,6 +203,32 @@ def test_wait_polls_once_when_nothing_runs_and_not_at_all_without_a_sink() -> No
     assert transport.sent == []
 
 
+def test_polling_that_found_nothing_resumes_when_an_event_says_a_job_changed() -> None:
+    idle: tuple[object, object] = ([], {"status": "none"})
+    started: tuple[object, object] = ([job(0)], {"status": "none"})
+    session, transport = polled_session([idle, started])
+    shown: list[tuple[Shown, ...]] = []
+    session.on_progress = shown.append
+    waits = 0
+
+    async def wait(*, fd: int | None = None, timeout: float | None = None) -> bool:
+        nonlocal waits
+        waits += 1
+        if waits == 1:
+            assert timeout is None  # nothing runs: nothing to poll for
+            transport.notify("recv", status_change("b0", "created"))
+        else:
+            assert timeout is not None  # a job runs: polled again at the interval
+            transport.notify("recv", {"event": "STOP"})
+        return False
+
+    transport.wait = wait  # type: ignore[method-assign]
+    assert drive(session.next_event(Match("STOP"), None)) is not None
+    asked = [m["execute"] for m, _ in transport.sent]
+    assert asked == ["query-jobs", "query-migrate"] * 2
+    assert shown == [("b0  backup  running  0%  0 B/8.0 MiB",), ()]
+
+
 # --------------------------------------------------------------------------- /jobs' ends
 
 
@@ -314,7 +340,7 @@ def test_watch_in_a_session_at_the_prompt_runs_the_query_and_redraws_it() -> Non
     transport.wait = wait  # type: ignore[method-assign]
     with pytest.raises(ConnectionLost):
         drive(run_text(session, "/watch query-status interval=0.1"))
-    assert [m for m, _ in transport.sent] == [{"execute": "query-status"}] * 2
+    assert transport.sent == [({"execute": "query-status"}, True)] * 2  # quiet: not traffic
     head, *first = drawn[0]
     assert head[0][0].startswith("every 0.1 s: query-status interval=0.1  (")
     assert first == [(("{", ""),), (('  "status": "running"', ""),), (("}", ""),)]
