@@ -15,12 +15,13 @@ from typing import Literal, get_args
 #: ``none``: nothing to complete; ``topic``: a command or event name, then the
 #: command's k=v; ``event``: an event name, then k=v; ``event-log``: an event
 #: name, or ``mute``/``unmute`` then event names; ``hmp-line``: an HMP command
-#: line; ``path-command``: a local file, then a QMP command.
-ArgumentKind = Literal["none", "topic", "event", "event-log", "hmp-line", "path-command"]
+#: line; ``path-command``: a local file, then a QMP command; ``command``: a QMP
+#: command and its k=v, as typed at the prompt.
+ArgumentKind = Literal["none", "topic", "event", "event-log", "hmp-line", "path-command", "command"]
 ARGUMENT_KINDS: tuple[ArgumentKind, ...] = get_args(ArgumentKind)
 
 #: The arguments in which a QMP command starts after some words (``command_start``).
-_COMMAND_AFTER: dict[ArgumentKind, int] = {"topic": 0, "path-command": 1}
+_COMMAND_AFTER: dict[ArgumentKind, int] = {"topic": 0, "path-command": 1, "command": 0}
 
 #: ``/help`` aligns each summary after the usage padded to this width.
 _USAGE_WIDTH = 15
@@ -199,7 +200,7 @@ BUILTINS: dict[str, BuiltinSpec] = {
                     optional=True,
                 ),
             ),
-            argument="topic",
+            argument="command",
             handler="watch",
             secret=True,
         ),

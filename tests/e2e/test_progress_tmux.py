@@ -292,7 +292,14 @@ def test_watch_redraws_a_query_in_place_marking_what_changed_until_ctrl_c(
         "blockdev-backup", **{"job-id": "b0"}, device="src", target="tgt", sync="full", speed=MiB
     )
     start(terminal, qemu, tmp_path)
-    terminal.type("/watch query-block-jobs interval=0.5")
+    terminal.type("/watch query-block-j")  # Tab completes the command, as at the prompt
+    terminal.wait_for(lambda s: "query-block-jobs" in s, "the completion menu")
+    terminal.press("Tab")
+    terminal.wait_for(
+        lambda s: prompt_line(s) == PROMPT + "/watch query-block-jobs", "the completed name"
+    )
+    terminal.type(" interval=0.5")
+    terminal.wait_for(lambda s: prompt_line(s).endswith("interval=0.5"), "the line typed")
     terminal.press("Enter")
 
     def offset(screen: str) -> str:

@@ -65,6 +65,7 @@ CONTEXT_OF_KIND = {
     "event-log": c.EVENT_LOG,
     "hmp-line": c.HMP,
     "path-command": c.PATH,
+    "command": c.COMMAND,
 }
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from qmpsh.cli.run import drive
 from qmpsh.errors import ConnectionLost, InputError
-from qmpsh.language import watch
+from qmpsh.language import completion, watch
 from qmpsh.language.progress import (
     Ended,
     Progress,
@@ -356,3 +356,11 @@ def test_watch_refuses_bad_input_with_one_line() -> None:
         with pytest.raises(InputError) as err:
             drive(run_text(session, text))
         assert str(err.value) == error
+
+
+def test_watch_completes_a_command_and_its_arguments_not_events() -> None:
+    """What follows /watch completes as a command line at the prompt (/help's topic
+    would offer events too, which /watch cannot run)."""
+    assert completion.context("/watch query-mig").kind == completion.COMMAND
+    at_key = completion.context("/watch query-block-jobs interval=1 ")
+    assert at_key.kind == completion.ARGUMENT
