@@ -62,7 +62,7 @@ _qmpsh() {
         esac
     done
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '-h --help --launch --libvirt --connect -H --hmp -p --pretty -v --verbose -N --skip-negotiation -l --logfile --events -c --command --json --return-value -k --keep-going --timeout --max-input --all --reconnect --color --no-pager --print-config --completions --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '-h --help --launch --libvirt --connect -H --hmp -p --pretty -v --verbose -N --skip-negotiation -l --logfile --events --progress -c --command --json --return-value -k --keep-going --timeout --max-input --all --reconnect --color --no-pager --print-config --completions --version' -- "$cur"))
     elif ((positionals == 0)) && [[ ! $launch ]]; then
         _qmpsh_target
     else

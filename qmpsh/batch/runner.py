@@ -97,10 +97,11 @@ async def run_script(
     """Run numbered lines; a ``transaction(`` may span lines up to its ``)``."""
     script = _Script(session, lines, output, keep_going=keep_going, label=label)
     session.on_event = script.ordered.event
+    session.on_progress = output.progress if output.shows_progress else None
     try:
         return await script.run()
     finally:
-        session.on_event = None
+        session.on_event = session.on_progress = None
         lines.close()
 
 

@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="in scripts, print events too (as JSON lines, in order with the results)",
     )
     parser.add_argument(
+        "--progress",
+        action="store_true",
+        help=(
+            "in scripts, show the progress of jobs and migration /wait waits for on "
+            "stderr even when it is not a terminal"
+        ),
+    )
+    parser.add_argument(
         "-c",
         "--command",
         action="append",

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from qmpsh import __version__
 from qmpsh.cli.settings import OWN_STYLE, Settings, config_path, load, toml_key
+from qmpsh.render.escape import is_terminal
 from qmpsh.render.output import Output
 from qmpsh.render.plain import plain_renderer
 
@@ -142,7 +143,13 @@ def make_renderer(args: argparse.Namespace, *, interactive: bool) -> Output:
         json_lines=args.json,
         verbose=args.settings.verbose,
         events=args.events,
+        progress=_script_progress(args),
     )
+
+
+def _script_progress(args: argparse.Namespace) -> bool:
+    """A script shows progress on stderr when it is a terminal, or with ``--progress``."""
+    return bool(args.progress) or is_terminal(sys.stderr)
 
 
 def _terminal_renderer(args: argparse.Namespace) -> Output:
@@ -173,6 +180,7 @@ def _colour_script_renderer(args: argparse.Namespace) -> Output:
         verbose=settings.verbose,
         events=args.events,
         syntax_style=_syntax_style(settings),
+        progress=_script_progress(args),
     )
 
 

@@ -70,6 +70,8 @@ async def run_repl(
         lookups=lookups,
     )
     session.on_event = EventPrinter(prompt, renderer, session)
+    session.on_progress = renderer.progress if renderer.shows_progress else None
+    session.at_prompt = True
     typed = ""
     try:
         while True:
@@ -90,7 +92,8 @@ async def run_repl(
             await reattach(session, renderer, transport)
             lookups.reattached()
     finally:
-        session.on_event = None
+        session.on_event = session.on_progress = None
+        session.at_prompt = False
 
 
 class _Lost(Exception):
@@ -220,7 +223,7 @@ async def _run_cancellable(
     try:
         with (
             ctrl_c_cancels(task),
-            renderer.waiting(f"waiting for {awaited} (Ctrl-C stops waiting)"),
+            renderer.waiting(awaited),
         ):
             return await task
     except asyncio.CancelledError:
@@ -231,12 +234,19 @@ async def _run_cancellable(
 
 
 def _awaited(item: Parsed) -> tuple[str, str]:
-    """What the spinner says is awaited, and what Ctrl-C says it left: ``/wait`` sent
-    nothing, so nothing of it may still complete."""
+    """What the spinner says is awaited, and what Ctrl-C says it left: ``/wait``,
+    ``/jobs`` and ``/watch`` sent nothing that may still complete."""
     if isinstance(item, Builtin) and item.name == "wait":
         event = item.argument.split(maxsplit=1)[0] if item.argument.strip() else "an event"
-        return event, f"stopped waiting for {event}"
-    return "QEMU", "cancelled; QEMU may still complete the command"
+        return f"waiting for {event} (Ctrl-C stops waiting)", f"stopped waiting for {event}"
+    if isinstance(item, Builtin) and item.name == "jobs":
+        return "following jobs (Ctrl-C stops)", "stopped following jobs (they go on)"
+    if isinstance(item, Builtin) and item.name == "watch":
+        return "watching (Ctrl-C stops)", "stopped watching"
+    return (
+        "waiting for QEMU (Ctrl-C stops waiting)",
+        "cancelled; QEMU may still complete the command",
+    )
 
 
 def _show_input_error(

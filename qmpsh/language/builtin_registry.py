@@ -15,12 +15,13 @@ from typing import Literal, get_args
 #: ``none``: nothing to complete; ``topic``: a command or event name, then the
 #: command's k=v; ``event``: an event name, then k=v; ``event-log``: an event
 #: name, or ``mute``/``unmute`` then event names; ``hmp-line``: an HMP command
-#: line; ``path-command``: a local file, then a QMP command.
-ArgumentKind = Literal["none", "topic", "event", "event-log", "hmp-line", "path-command"]
+#: line; ``path-command``: a local file, then a QMP command; ``command``: a QMP
+#: command and its k=v, as typed at the prompt.
+ArgumentKind = Literal["none", "topic", "event", "event-log", "hmp-line", "path-command", "command"]
 ARGUMENT_KINDS: tuple[ArgumentKind, ...] = get_args(ArgumentKind)
 
 #: The arguments in which a QMP command starts after some words (``command_start``).
-_COMMAND_AFTER: dict[ArgumentKind, int] = {"topic": 0, "path-command": 1}
+_COMMAND_AFTER: dict[ArgumentKind, int] = {"topic": 0, "path-command": 1, "command": 0}
 
 #: ``/help`` aligns each summary after the usage padded to this width.
 _USAGE_WIDTH = 15
@@ -57,6 +58,9 @@ class BuiltinSpec:
     arguments: tuple[BuiltinArgument, ...] = ()
     #: True if it reads the schema (to explain, or to check the command it carries).
     uses_schema: bool = False
+    #: True if it only makes sense at the prompt (it redraws until Ctrl-C): a script or
+    #: ``--all`` refuses it with one line.
+    prompt_only: bool = False
 
     @property
     def description(self) -> str:
@@ -187,6 +191,36 @@ BUILTINS: dict[str, BuiltinSpec] = {
             argument="event",
             handler="wait",
             secret=False,
+        ),
+        BuiltinSpec(
+            name="jobs",
+            usage="/jobs",
+            summary="follow running jobs and the migration to their end, then how each ended",
+            argument="none",
+            handler="jobs",
+            secret=False,
+        ),
+        BuiltinSpec(
+            name="watch",
+            uses_schema=True,
+            prompt_only=True,
+            usage="/watch CMD [interval=S]",
+            summary="re-run a query and redraw it in place, changes highlighted, until Ctrl-C",
+            arguments=(
+                BuiltinArgument(
+                    "CMD",
+                    "a QMP command and its k=v, run again and again (query-migrate, "
+                    "query-block-jobs); at the prompt only",
+                ),
+                BuiltinArgument(
+                    "interval=S",
+                    "seconds between runs (default 2, at least 0.1); /watch's own, not CMD's",
+                    optional=True,
+                ),
+            ),
+            argument="command",
+            handler="watch",
+            secret=True,
         ),
         BuiltinSpec(
             name="fd",

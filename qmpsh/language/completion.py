@@ -347,4 +347,5 @@ _ARGUMENT_CONTEXTS: dict[ArgumentKind, Callable[[str], Context]] = {
     "event-log": _event_log_context,
     "hmp-line": _hmp_context,
     "path-command": _path_command_context,
+    "command": context,
 }

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from qmpsh.language.progress import Shown
     from qmpsh.session.outcomes import Outcome
     from qmpsh.transport.interface import ServerInfo
 
@@ -24,6 +25,9 @@ class Output(Protocol):
     #: The traffic itself is shown (``--json`` every message received, ``-v`` every one
     #: sent), so a script may not send ahead what a lock-step run would not send yet.
     shows_traffic: bool
+    #: Progress lines are shown (at a terminal, or with ``--progress``): only then
+    #: does the session poll for them.
+    shows_progress: bool
 
     def outcome(self, outcome: Outcome, where: str = "") -> None:
         """What a command, or a built-in, came to; ``where`` (a script's ``line 4``)
@@ -52,3 +56,7 @@ class Output(Protocol):
 
         The context gives a function that changes the label (an elapsed time).
         """
+
+    def progress(self, lines: tuple[Shown, ...]) -> None:
+        """The live progress of running jobs while something waits for them, redrawn in
+        place with each call; ``()`` erases it."""

@@ -99,19 +99,30 @@ def plain_renderer(
     out: IO[str] | None = None,
     err: IO[str] | None = None,
     width: int | None = None,
+    progress: bool = False,
 ) -> Renderer:
-    """Script output: return values on stdout, errors on stderr, nothing else."""
+    """Script output: return values on stdout, errors on stderr, nothing else; with
+    ``progress``, the progress of what ``/wait`` waits for on stderr."""
     streams = Streams(out, err)
     return Renderer(
         writer=streams,
         replies=PlainReplies(streams, pretty=pretty, width=width),
         messages=JsonLines(streams),
         problems=Problems(streams),
-        presence=Quiet(),
+        presence=script_presence(progress, err),
         json_lines=json_lines,
         verbose=verbose,
         events=events,
     )
+
+
+def script_presence(progress: bool, err: IO[str] | None = None) -> Quiet:
+    """Nothing of qmpsh's own, but the progress on stderr when ``progress`` says so."""
+    if not progress:
+        return Quiet()
+    from qmpsh.render.script_progress import ScriptProgress  # only a script that shows it
+
+    return ScriptProgress(err)
 
 
 def tree_rows(tree: CommandHelp, width: int | None = None) -> list[tuple[str, str, str]]:

@@ -22,6 +22,7 @@ from qmpsh.session.outcomes import (
     Examples,
     Exit,
     HelpList,
+    JobsEnded,
     Notice,
     Outcome,
     Reply,
@@ -30,6 +31,7 @@ from qmpsh.session.outcomes import (
 
 if TYPE_CHECKING:
     from qmpsh.language.helptext import CommandHelp
+    from qmpsh.language.progress import Shown
     from qmpsh.transport.interface import ServerInfo
 
 #: A piece of a line: its text and its role in the palette (``style.PALETTE``; "" none).
@@ -80,6 +82,11 @@ class Presence(Protocol):
 
     def waiting(self, label: str) -> AbstractContextManager[Relabel]: ...
 
+    #: Whether ``progress`` shows anything.
+    shows_progress: bool
+
+    def progress(self, lines: tuple[Shown, ...]) -> None: ...
+
 
 class Problems:
     """Failures and warnings, each one line on stderr, in any writer's looks."""
@@ -121,6 +128,8 @@ def _no_label(text: str) -> None:
 class Quiet:
     """A script's presence: stdout is for results, so no banner, notice or spinner."""
 
+    shows_progress = False
+
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:
         pass
 
@@ -129,6 +138,9 @@ class Quiet:
 
     def waiting(self, label: str) -> AbstractContextManager[Relabel]:
         return contextlib.nullcontext(_no_label)
+
+    def progress(self, lines: tuple[Shown, ...]) -> None:
+        pass
 
 
 class Renderer:
@@ -162,6 +174,7 @@ class Renderer:
         # /wait shows its event unless the event is already in line with the results.
         self._wait_shows_event = not json_lines and (above_prompt or not events)
         self.shows_traffic = json_lines or verbose
+        self.shows_progress = presence.shows_progress
 
     def outcome(self, outcome: Outcome, where: str = "") -> None:
         with self.writer.paged():
@@ -178,6 +191,8 @@ class Renderer:
                 self._waited(outcome, where)
             elif isinstance(outcome, Examples):
                 self.replies.command_help(outcome.listing)
+            elif isinstance(outcome, JobsEnded):
+                self._jobs_ended(outcome, where)
             elif not isinstance(outcome, Exit):  # what is left: one command's /help
                 self.replies.command_help(outcome)
 
@@ -206,6 +221,14 @@ class Renderer:
                 f"{failed_at(where, outcome)}/wait {outcome.what}: {outcome.failure}"
             )
 
+    def _jobs_ended(self, outcome: JobsEnded, where: str) -> None:
+        """One line per job: how it ended on stdout, a failure on stderr as an error."""
+        for end in outcome.ends:
+            if end.error:
+                self.problems.problem(f"{where}: /jobs: {end.text}" if where else end.text)
+            else:
+                self.writer.line((end.text, ""))
+
     def problem(self, text: str) -> None:
         self.problems.problem(text)
 
@@ -230,6 +253,9 @@ class Renderer:
 
     def waiting(self, label: str) -> AbstractContextManager[Relabel]:
         return self.presence.waiting(label)
+
+    def progress(self, lines: tuple[Shown, ...]) -> None:
+        self.presence.progress(lines)
 
 
 if TYPE_CHECKING:  # mypy checks, member by member, that a Renderer is an Output

@@ -21,14 +21,16 @@ from qmpsh.language.helptext import CommandHelp
 from qmpsh.render.escape import dump_json, inert_text
 from qmpsh.render.oneline import one_line
 from qmpsh.render.output import Relabel
-from qmpsh.render.plain import tree_rows
-from qmpsh.render.renderer import JsonLines, Problems, Quiet, Renderer, Span
+from qmpsh.render.plain import script_presence, tree_rows
+from qmpsh.render.renderer import JsonLines, Problems, Renderer, Span
 from qmpsh.session.outcomes import HelpList
 from qmpsh.transport.interface import ServerInfo
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.text import Text
+
+    from qmpsh.language.progress import Shown
 
 #: JSON longer than this is coloured by ``style.FastJson``, not laid out by rich's Text.
 FAST_JSON = 16 * 1024
@@ -196,10 +198,15 @@ def _event_time(msg: Mapping[str, object]) -> str:
 
 
 class TerminalPresence:
-    """A person's view of qmpsh itself: the banner, notices, a spinner while waiting."""
+    """A person's view of qmpsh itself: the banner, notices, a spinner while waiting,
+    and under the spinner's line the progress of what it waits for."""
+
+    shows_progress = True
 
     def __init__(self, consoles: Consoles) -> None:
         self.console = consoles.out
+        self._relabel: Callable[[Text], None] | None = None
+        self._label = ""
 
     def banner(self, target: str, info: ServerInfo, mode: str) -> None:
         if info.version:
@@ -233,13 +240,33 @@ class TerminalPresence:
             later = asyncio.get_running_loop().call_later(SPINNER_DELAY, status.start)
         except RuntimeError:  # no event loop: nothing waits asynchronously here
             later = None
+        self._label, self._relabel = label, lambda text: status.update(text)
+
+        def relabel(text: str) -> None:
+            self._label = text
+            status.update(inert_text(text, "notice"))
+
         try:
-            yield lambda text: status.update(inert_text(text, "notice"))
+            yield relabel
         finally:
+            self._relabel = None
             if later is not None:
                 later.cancel()
             status.stop()
             self.console.file.flush()  # the erasing, before anything on stderr
+
+    def progress(self, lines: tuple[Shown, ...]) -> None:
+        """The lines under the spinner's, gone with it when the wait ends."""
+        if self._relabel is None:
+            return
+        shown = inert_text("")  # no style of its own: the label's is the label's alone
+        shown.append_text(inert_text(self._label, "notice"))
+        for line in lines:
+            for at, (text, role) in enumerate(
+                ((line, "progress"),) if isinstance(line, str) else line
+            ):
+                shown.append_text(inert_text(("\n" if at == 0 else "") + text, role))
+        self._relabel(shown)
 
 
 def rich_renderer(
@@ -277,6 +304,7 @@ def script_color_renderer(
     events: bool = False,
     file: IO[str] | None = None,
     syntax_style: str | None = None,
+    progress: bool = False,
 ) -> Renderer:
     """``--color=always`` in a script: the script's output, line for line, in colour."""
     consoles = Consoles(file=file, color=True, syntax_style=syntax_style)
@@ -285,7 +313,7 @@ def script_color_renderer(
         replies=RichReplies(consoles, pretty=pretty),
         messages=JsonLines(consoles),
         problems=Problems(consoles),
-        presence=Quiet(),
+        presence=script_presence(progress),
         json_lines=json_lines,
         verbose=verbose,
         events=events,

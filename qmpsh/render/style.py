@@ -32,6 +32,8 @@ PALETTE: dict[str, str] = {
     "prompt.name": "ansicyan",
     "help.builtin": "bold",
     "help.type": "ansicyan",
+    "progress": "ansicyan",
+    "changed": "reverse",
 }
 
 _RICH_NAMES = {"ansibrightblack": "bright_black", "ansicyan": "cyan", "ansigreen": "green"}

@@ -8,9 +8,11 @@ prints. ``/wait`` is what makes scripts like ``block-commit ...`` /
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,7 @@ from qmpsh.session.outcomes import (
     Examples,
     Exit,
     HelpList,
+    JobsEnded,
     Notice,
     Outcome,
     Reply,
@@ -41,6 +44,7 @@ from qmpsh.session.outcomes import (
 )
 
 if TYPE_CHECKING:
+    from qmpsh.language.progress import Shown
     from qmpsh.session.session import Session
 
 #: How many events ``/events`` shows without a filter.
@@ -49,6 +53,8 @@ _NAME = re.compile(r"[A-Za-z_][\w-]*\Z")
 
 
 async def run_builtin(session: Session, item: Builtin) -> Outcome:
+    if item.spec.prompt_only and not session.at_prompt:
+        raise InputError(f"/{item.name} works at the prompt only: it redraws until Ctrl-C")
     return await HANDLERS[item.spec.handler](session, item.argument)
 
 
@@ -176,6 +182,74 @@ async def _wait(session: Session, argument: str) -> Waited:
     return Waited(found, argument, seconds, None if found is None else failure(found, match))
 
 
+async def _jobs(session: Session, argument: str) -> JobsEnded | Notice:
+    """Poll until no job or migration runs (the progress shown as it goes), then say how
+    each ended: those followed, and those whose end the events since the previous
+    ``/jobs`` tell (a job that failed at once is gone before anyone could list it)."""
+    if argument.strip():
+        raise InputError("/jobs takes no arguments")
+    from qmpsh.language.progress import ended, migration_running
+    from qmpsh.session.progress import Poller
+
+    poller = Poller(session.ask, session.on_progress or _unseen)
+    watched: dict[str, Mapping[str, object]] = {}
+    migrated = False
+    try:
+        while True:
+            await poller.poll_if_due()
+            latest = poller.latest
+            if latest is not None:
+                watched.update((str(job.get("id")), job) for job in latest.jobs)
+                migrated = migrated or migration_running(latest.migration)
+            if poller.idle:
+                break
+            await session.transport.wait(timeout=poller.bounded(None))
+    finally:
+        poller.close()
+    since = [logged.message for logged in session.events.select(Match(), session.jobs_reported)]
+    session.jobs_reported = session.received
+    ends = ended(watched, poller.latest, since, migrated)
+    return JobsEnded(ends) if ends else Notice("no jobs, no migration")
+
+
+def _unseen(lines: tuple[Shown, ...]) -> None:
+    """Nobody shows progress (a script into a pipe): ``/jobs`` polls all the same."""
+
+
+async def _watch(session: Session, argument: str) -> Outcome:
+    """Run a query every ``interval=`` seconds and redraw its reply in place, what changed
+    since the run before marked, until Ctrl-C cancels it (it never returns by itself)."""
+    from qmpsh.language import watch
+
+    call = parse(argument) if argument else None
+    if not isinstance(call, QmpCall):
+        raise InputError("/watch takes a QMP command, e.g. /watch query-migrate interval=1")
+    given = [arg.value for arg in call.args if arg.key == "interval"]
+    try:
+        every = watch.interval(given[-1]) if given else watch.DEFAULT_INTERVAL
+    except ValueError as err:
+        raise InputError(f"/watch {err}") from None
+    item = replace(call, args=tuple(arg for arg in call.args if arg.key != "interval"))
+    message = await session.checked_message(item)
+    before: tuple[str, ...] | None = None
+    show = session.on_progress or _unseen
+    while True:  # quiet: the traffic shown (-v, --json) is not flooded with the re-runs
+        answer = await session.transport.execute(
+            dict(message), quiet=True, timeout=session.reply_timeout
+        )
+        reply = Reply(item.command, answer)
+        if reply.ok:
+            now = tuple(json.dumps(reply.value, indent=2, ensure_ascii=False).splitlines())
+        else:
+            now = ("{}: {}".format(*reply.error),)
+        head = f"every {every:g} s: {argument}  ({time.strftime('%H:%M:%S')})"
+        show((((head, "help.builtin"),), *watch.marked(before, now)))
+        before = now
+        deadline = time.monotonic() + every
+        while (left := deadline - time.monotonic()) > 0:
+            await session.transport.wait(timeout=left)  # events go on arriving meanwhile
+
+
 async def _fd(session: Session, argument: str) -> Reply:
     """``/fd PATH CMD ...``: open PATH here and pass it to QEMU with CMD (getfd, add-fd)."""
     start = command_start(BUILTINS["fd"], argument)  # where the registry says PATH ends
@@ -205,6 +279,8 @@ HANDLERS: dict[str, Callable[[Session, str], Awaitable[Outcome]]] = {
     "qmp": _qmp,
     "events": _events,
     "wait": _wait,
+    "jobs": _jobs,
+    "watch": _watch,
     "fd": _fd,
     "exit": _exit,
 }

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from qmpsh.session.events import Logged
 
-if TYPE_CHECKING:  # a /help outcome: plain scripts never build one, nor import the module
+if TYPE_CHECKING:  # plain scripts never build these, nor import their modules
     from qmpsh.language.helptext import CommandHelp
+    from qmpsh.language.progress import Ended
 
 
 @dataclass(frozen=True)
@@ -121,15 +122,27 @@ class Examples:
 
 
 @dataclass(frozen=True)
+class JobsEnded:
+    """``/jobs``: how each job (and the migration) it followed, or that ended since the
+    previous ``/jobs``, ended."""
+
+    ends: tuple[Ended, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(end.error for end in self.ends)
+
+
+@dataclass(frozen=True)
 class Exit:
     """``/exit``: the user wants to leave."""
 
 
 Outcome: TypeAlias = (
-    "Reply | Notice | HelpList | CommandHelp | Examples | EventList | Waited | Exit"
+    "Reply | Notice | HelpList | CommandHelp | Examples | EventList | Waited | JobsEnded | Exit"
 )
 
 
 def succeeded(outcome: Outcome) -> bool:
     """Whether a script goes on after this (exit status 0 so far)."""
-    return not isinstance(outcome, (Reply, Waited)) or outcome.ok
+    return not isinstance(outcome, (Reply, Waited, JobsEnded)) or outcome.ok

@@ -34,6 +34,7 @@ from qmpsh.transport.interface import Transport
 if TYPE_CHECKING:
     from qmpsh.language.manual import Manual
     from qmpsh.language.schema import SchemaIndex
+    from qmpsh.session.progress import ProgressSink
     from qmpsh.session.schema_cache import SchemaCache
 
 EventSink = Callable[[Mapping[str, object]], None]
@@ -48,10 +49,16 @@ class Session:
     hmp_mode: bool = False
     #: Called with each event as it arrives (the script runner, the prompt, ``--all``).
     on_event: EventSink | None = None
+    #: Shows live lines in place: the progress of running jobs while ``/wait`` or
+    #: ``/jobs`` waits, ``/watch``'s reply (``()`` erases them); None: nobody shows
+    #: them, so ``/wait`` polls nothing.
+    on_progress: ProgressSink | None = None
     commands: tuple[str, ...] = ()
     vm_name: str = ""
     #: The server's schema, once fetched (None before, or if the server has none).
     index: SchemaIndex | None = None
+    #: True at the prompt: a person sees what redraws until Ctrl-C (``/watch``).
+    at_prompt: bool = False
     #: False for a guest agent (-N): it has no query-qmp-schema to ask.
     use_schema: bool = True
     #: How long a command's reply may take (``--timeout``); None: as long as it takes.
@@ -68,6 +75,8 @@ class Session:
     _received: int = 0  # messages received so far: the numbering of events and replies
     _reply_seq: dict[object, int] = field(default_factory=dict, repr=False)
     _waited: int = 0  # the number of the event the latest matching /wait took
+    #: The number of the latest message when the previous ``/jobs`` ended.
+    jobs_reported: int = 0
     _schema_asked: bool = field(default=False, repr=False)
     #: The cache ``index`` was read from, until QEMU's own schema confirms it.
     _unconfirmed: SchemaCache | None = field(default=None, repr=False)
@@ -228,11 +237,26 @@ class Session:
         in between do not matter: a script that logs something between starting a job
         and waiting for it still finds an event that came at once."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while (found := self.events.first(match, self._waited)) is None:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return None
-            await self.transport.wait(timeout=left)  # ConnectionLost ends the wait
+        poller = None
+        if self.on_progress is not None:  # imported here: most scripts never show progress
+            from qmpsh.session.progress import Poller
+
+            poller = Poller(self.ask, self.on_progress)
+        seen = self._received
+        try:
+            while (found := self.events.first(match, self._waited)) is None:
+                if poller is not None:
+                    await poller.poll_if_due(self.events.select(Match(), seen))
+                    seen = self._received
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                if poller is not None:
+                    left = poller.bounded(left)
+                await self.transport.wait(timeout=left)  # ConnectionLost ends the wait
+        finally:
+            if poller is not None:
+                poller.close()
         self._waited = found.seq
         return found
 

@@ -182,7 +182,18 @@ def test_completer_offers_commands_and_builtins_by_context(qemu: Qemu) -> None:
                 assert all(n.startswith("query-sta") for n in names)
                 assert _completions(prompt, "query-statu") == ["query-status"]
                 assert _completions(prompt, "/he") == ["/help"]
-                builtins = {"/help", "/example", "/hmp", "/qmp", "/events", "/wait", "/fd", "/exit"}
+                builtins = {
+                    "/help",
+                    "/example",
+                    "/hmp",
+                    "/qmp",
+                    "/events",
+                    "/wait",
+                    "/jobs",
+                    "/watch",
+                    "/fd",
+                    "/exit",
+                }
                 assert set(_completions(prompt, "/")) == builtins
                 assert _completions(prompt, "query-status ") == []  # it takes no arguments
                 assert _completions(prompt, "blockdev-add driver=qcow2 file.dr") == ["driver="]
