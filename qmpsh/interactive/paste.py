@@ -7,11 +7,19 @@ reads in a list and searches only the newest one (with the few characters
 before it), then hands the whole paste to prompt_toolkit's own code once. A
 paste longer than ``MAX_PASTE`` is not inserted (a QMP line that long is a
 mistake, and the editor would lay it out on every key); a script takes any size.
+A paste of several lines runs as a non-bracketed one does, each newline that ends
+an input an Enter (``line_by_line``), so a terminal's paste mode never changes what
+runs; it asks the syntax's ``OpenInput`` line by line, in time linear in the paste.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from qmpsh.language.syntax import OpenInput
+
+if TYPE_CHECKING:
+    from prompt_toolkit.key_binding import KeyPress
 
 #: The longest paste inserted at the prompt.
 MAX_PASTE = 1 << 20
@@ -54,3 +62,52 @@ def too_long(data: str) -> str | None:
         f"paste not inserted: {len(data):,} characters, more than the prompt takes "
         f"({MAX_PASTE:,}); run it as a script (qmpsh TARGET FILE)"
     )
+
+
+def as_lines(data: str) -> str:
+    """Pasted text with a terminal's carriage returns as the editor's newlines."""
+    return data.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _Part(str):
+    """Lines of one input, already split off a paste: inserted as they are."""
+
+    __slots__ = ()
+
+
+def line_by_line(before: str, data: str, *, hmp_mode: bool) -> list[KeyPress] | None:
+    """A paste as the keys a non-bracketed paste sends, one input at a time; None to
+    insert it as it is (it holds no complete input, or is one part of a paste).
+
+    ``before`` is the text already on the line before the cursor. A newline that
+    completes an input (Enter's rule) becomes Enter: that input runs and what follows
+    waits as typeahead, echoed at the next prompt. The lines of an open JSON or
+    ``transaction(`` are inserted together, and text after the last newline stays on
+    the line, waiting for Enter as if typed.
+    """
+    from prompt_toolkit.key_binding import KeyPress
+    from prompt_toolkit.keys import Keys
+
+    if isinstance(data, _Part):
+        return None
+    *lines, last = as_lines(data).split("\n")
+    keys: list[KeyPress] = []
+    chunk: list[str] = []
+    scanner = OpenInput(hmp_mode=hmp_mode)
+    scanner.feed(before)
+    for line in lines:
+        chunk.append(line)
+        scanner.feed(line)
+        if scanner.incomplete:
+            scanner.feed("\n")
+            continue
+        if any(chunk):
+            keys.append(KeyPress(Keys.BracketedPaste, _Part("\n".join(chunk))))
+        keys.append(KeyPress(Keys.ControlM, "\r"))
+        chunk, scanner = [], OpenInput(hmp_mode=hmp_mode)
+    if not keys:
+        return None
+    tail = "\n".join([*chunk, last])
+    if tail:
+        keys.append(KeyPress(Keys.BracketedPaste, _Part(tail)))
+    return keys
