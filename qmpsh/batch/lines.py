@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Protocol
 
-from qmpsh.language.syntax import is_incomplete
+from qmpsh.language.syntax import OpenInput
 
 #: A script line and its number (from 1).
 Line = tuple[int, str]
@@ -97,10 +97,12 @@ class ScriptLines:
 
 class Inputs:
     """Joins numbered lines into whole inputs: a ``transaction(`` may span lines up to
-    its ``)``."""
+    its ``)``. Each line is looked at once (``OpenInput``), so a long transaction
+    costs time linear in its length."""
 
     def __init__(self) -> None:
         self._pending: list[str] = []
+        self._open = OpenInput(multiline_json=False)
         self.first = 0  # the number of the line the input being joined began on
 
     def add(self, line: Line, *, hmp_mode: bool) -> str | None:
@@ -108,10 +110,14 @@ class Inputs:
         number, text = line
         if not self._pending:
             self.first = number
+            self._open = OpenInput(multiline_json=False, hmp_mode=hmp_mode)
+        else:
+            self._open.feed("\n")
         self._pending.append(text)
-        joined = "\n".join(self._pending)
-        if is_incomplete(joined, multiline_json=False, hmp_mode=hmp_mode):
+        self._open.feed(text)
+        if self._open.incomplete:
             return None
+        joined = "\n".join(self._pending)
         self._pending = []
         return joined
 

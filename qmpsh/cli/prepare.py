@@ -153,7 +153,8 @@ def _script_progress(args: argparse.Namespace) -> bool:
 
 
 def _terminal_renderer(args: argparse.Namespace) -> Output:
-    """A person at a terminal: rich, colour unless told not, pretty but for ``--return-value``."""
+    """A person at a terminal: rich, colour unless told not, pretty but for ``--return-value``;
+    arrays of flat objects as tables unless JSON was asked for (``-p``, ``--return-value``)."""
     # rich costs 60 ms of start-up: only a terminal (or --color=always) pays it.
     from qmpsh.render.pager import page
     from qmpsh.render.rich_terminal import rich_renderer
@@ -166,6 +167,7 @@ def _terminal_renderer(args: argparse.Namespace) -> Output:
         color={"always": True, "never": False}.get(settings.color),
         pager=page if settings.pager else None,
         syntax_style=_syntax_style(settings),
+        tables=not (settings.pretty or args.return_value),
     )
 
 

@@ -14,14 +14,13 @@ import io
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import IO, cast
+from typing import IO
 
 from qmpsh.fleet.fleet import Result
 from qmpsh.render.escape import dump_json, escaped, is_terminal, json_safe
 from qmpsh.render.plain import plain_renderer
+from qmpsh.render.table import Row, flat_object, is_cell, table_lines
 from qmpsh.session.outcomes import Reply
-
-_Scalar = str | int | float | bool | None
 
 
 class FleetView:
@@ -91,36 +90,22 @@ class FleetView:
 
     def _table(self, results: Sequence[Result]) -> bool:
         """Flat answers from every target as aligned columns; False if they are not flat."""
-        rows: list[tuple[str, Mapping[str, _Scalar]]] = []
+        rows: list[tuple[str, Row]] = []
         for result in results:
             reply = result.outcome
             if not isinstance(reply, Reply) or not reply.ok or reply.hmp:
                 return False
             value = reply.value
-            if isinstance(value, Mapping) and value and all(_flat(v) for v in value.values()):
-                rows.append((result.member, cast(Mapping[str, _Scalar], value)))
-            elif _flat(value):
-                rows.append((result.member, {"return": cast(_Scalar, value)}))
-            else:
+            row = flat_object(value)
+            if row is None and is_cell(value):
+                row = {"return": value}
+            if row is None:
                 return False
+            rows.append((result.member, row))
         if len(rows) < 2:  # one target: its line as a script prints it
             return False
-        columns = list(dict.fromkeys(key for _, row in rows for key in row))
-        cells = [["target", *columns]]
-        cells += [[name, *(_cell(row, key) for key in columns)] for name, row in rows]
-        widths = [max(len(line[i]) for line in cells) for i in range(len(cells[0]))]
-        for line in cells:
-            padded = "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-            self._line(self.out, padded.rstrip())
+        labels = ("target", [name for name, _ in rows])
+        terminal = is_terminal(self.out)
+        for line in table_lines([row for _, row in rows], terminal=terminal, labels=labels):
+            self._line(self.out, line)
         return True
-
-
-def _flat(value: object) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-def _cell(row: Mapping[str, _Scalar], key: str) -> str:
-    if key not in row:
-        return "-"
-    value = row[key]
-    return value if isinstance(value, str) else json.dumps(value)

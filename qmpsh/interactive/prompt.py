@@ -15,7 +15,7 @@ from qmpsh.files import append_private, ensure_private_file, history_entry
 from qmpsh.interactive.completer import make_completer, press_tab
 from qmpsh.interactive.lexer import make_lexer
 from qmpsh.interactive.lookups import Lookups
-from qmpsh.interactive.paste import linear_pastes, too_long
+from qmpsh.interactive.paste import as_lines, line_by_line, linear_pastes, too_long
 from qmpsh.interactive.prompt_style import prompt_style
 from qmpsh.language.redact import redact_input
 from qmpsh.language.syntax import is_incomplete
@@ -52,12 +52,19 @@ def _bindings(session: Session, renderer: render.Output) -> KeyBindings:
 
     @kb.add(Keys.BracketedPaste)
     def _paste(event: KeyPressEvent) -> None:
-        """prompt_toolkit's own paste, but a huge one is one line, not a frozen editor."""
+        """Several lines run one by one, as typed; a huge paste is one line, not a frozen editor."""
         refused = too_long(event.data, session.max_input)
         if refused is not None:
             run_in_terminal(lambda: renderer.problem(refused))
             return
-        event.current_buffer.insert_text(event.data.replace("\r\n", "\n").replace("\r", "\n"))
+        buffer = event.current_buffer
+        keys = line_by_line(
+            buffer.document.text_before_cursor, event.data, hmp_mode=session.hmp_mode
+        )
+        if keys is None:
+            buffer.insert_text(as_lines(event.data))
+        else:
+            event.app.key_processor.feed_multiple(keys, first=True)
 
     @kb.add("tab", filter=vi_insert_mode | emacs_insert_mode)
     def _tab(event: KeyPressEvent) -> None:

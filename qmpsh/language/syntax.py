@@ -23,6 +23,11 @@ _TRANSACTION = re.compile(r"\s*transaction\s*\(", re.ASCII)
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _WORD_END = frozenset(" \t\r\n")
 _BANGS = re.compile(r"(?:\s*!)+")
+# OpenInput: what ``re.ASCII``'s \s is (``_TRANSACTION``), the characters JSON nests by.
+_ASCII_BLANK = frozenset(" \t\n\r\f\v")
+_TRANSACTION_WORD = "transaction"
+_JSON_MARK = re.compile(r'[\\"{}\[\]]')
+_UNDECIDED, _ONE_LINE, _JSON, _TRANSACTION_KIND = "undecided", "one line", "json", "transaction"
 
 #: The longest input qmpsh takes (``--max-input`` raises it): a script line, ``-c``, a
 #: paste. QEMU parses a command at about 0.2 MB/s, its monitor stalled meanwhile, and
@@ -161,21 +166,115 @@ def parse(text: str, *, hmp_mode: bool = False) -> Parsed | None:
 
 def is_incomplete(text: str, *, multiline_json: bool = True, hmp_mode: bool = False) -> bool:
     """True while an input needs more lines: an open transaction, open JSON braces (REPL)."""
-    stripped = text.strip()
-    if hmp_mode and not stripped.startswith("/"):
-        return False  # an HMP line is one line, whatever it contains
-    if stripped.startswith("{"):
-        if not multiline_json:
-            return False
-        return _bracket_depth(stripped) > 0
-    if _TRANSACTION.match(text):
-        return not stripped.endswith(")")
-    return False
+    scanner = OpenInput(multiline_json=multiline_json, hmp_mode=hmp_mode)
+    scanner.feed(text)
+    return scanner.incomplete
 
 
-def _bracket_depth(text: str) -> int:
-    *_, (_, depth) = [(0, 0), *_depths(text, 0)]
-    return depth
+class OpenInput:
+    """Whether an input needs more lines, fed piece by piece in time linear in its size.
+
+    A paste of many lines asks after each one; asking ``is_incomplete`` of the text so
+    far each time was quadratic. Each character is looked at once: the start decides
+    what the input is (raw JSON, a ``transaction(``, anything else, which is one line),
+    then JSON carries its open brackets and strings, a transaction its last visible
+    character.
+    """
+
+    __slots__ = (
+        "_depth",
+        "_escaped",
+        "_hmp_mode",
+        "_in_string",
+        "_kind",
+        "_last",
+        "_matched",
+        "_multiline_json",
+        "_plain_lead",
+    )
+
+    def __init__(self, *, multiline_json: bool = True, hmp_mode: bool = False) -> None:
+        self._multiline_json = multiline_json
+        self._hmp_mode = hmp_mode
+        self._kind = _UNDECIDED
+        self._plain_lead = True  # only ASCII blanks so far: "transaction(" may still start
+        self._matched = 0  # characters of "transaction" seen
+        self._depth, self._in_string, self._escaped = 0, False, False
+        self._last = ""
+
+    @property
+    def incomplete(self) -> bool:
+        if self._kind is _JSON:
+            return self._depth > 0
+        if self._kind is _TRANSACTION_KIND:
+            return self._last != ")"
+        return False
+
+    def feed(self, text: str) -> None:
+        """Take the next piece of the input (a line break is a character like any other)."""
+        i = self._decide(text) if self._kind is _UNDECIDED else 0
+        if self._kind is _JSON:
+            self._feed_json(text, i)
+        elif self._kind is _TRANSACTION_KIND:
+            visible = text[i:].rstrip()
+            if visible:
+                self._last = visible[-1]
+
+    def _decide(self, text: str) -> int:
+        """Read the start of the input up to what it is; the index where that was known."""
+        for i, ch in enumerate(text):
+            if self._matched == 0:
+                if ch.isspace():
+                    self._plain_lead = self._plain_lead and ch in _ASCII_BLANK
+                    continue
+                if ch == "/" or self._hmp_mode:
+                    self._kind = _ONE_LINE
+                elif ch == "{":
+                    self._kind = _JSON if self._multiline_json else _ONE_LINE
+                    return i
+                elif ch == "t" and self._plain_lead:
+                    self._matched = 1
+                    continue
+                else:
+                    self._kind = _ONE_LINE
+            elif self._matched < len(_TRANSACTION_WORD):
+                if ch == _TRANSACTION_WORD[self._matched]:
+                    self._matched += 1
+                    continue
+                self._kind = _ONE_LINE
+            elif ch in _ASCII_BLANK:
+                continue
+            elif ch == "(":
+                self._kind, self._last = _TRANSACTION_KIND, ch
+                return i + 1
+            else:
+                self._kind = _ONE_LINE
+            return len(text)
+        return len(text)
+
+    def _feed_json(self, text: str, i: int) -> None:
+        n = len(text)
+        if self._escaped and i < n:
+            self._escaped, i = False, i + 1
+        while True:
+            found = _JSON_MARK.search(text, i)
+            if found is None:
+                return
+            ch, i = found.group(), found.end()
+            if self._in_string:
+                if ch == "\\":
+                    if i == n:
+                        self._escaped = True
+                        return
+                    i += 1
+                elif ch == '"':
+                    self._in_string = False
+            elif ch == '"':
+                self._in_string = True
+            elif ch in "{[":
+                self._depth += 1
+            elif ch in "}]":
+                self._depth -= 1
 
 
 def _depths(text: str, start: int) -> Iterator[tuple[int, int]]:

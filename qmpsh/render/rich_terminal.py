@@ -23,6 +23,7 @@ from qmpsh.render.oneline import one_line
 from qmpsh.render.output import Relabel
 from qmpsh.render.plain import script_presence, tree_rows
 from qmpsh.render.renderer import JsonLines, Problems, Renderer, Span
+from qmpsh.render.table import flat_rows, table_lines
 from qmpsh.session.outcomes import HelpList
 from qmpsh.transport.interface import ServerInfo
 
@@ -115,15 +116,33 @@ class Consoles:
 
 
 class RichReplies:
-    """Results for a person: highlighted JSON, HMP's text, ``/help`` styled and in columns."""
+    """Results for a person: highlighted JSON, HMP's text, ``/help`` styled and in columns;
+    with ``tables``, an array of flat objects as a table (``render.table``)."""
 
-    def __init__(self, consoles: Consoles, *, pretty: bool = True) -> None:
+    def __init__(self, consoles: Consoles, *, pretty: bool = True, tables: bool = False) -> None:
         self.consoles = consoles
         self.indent = 2 if pretty else None
+        self.tables = tables
 
     def value(self, value: object) -> None:
+        if self.tables and self._table(value):
+            return
         # soft_wrap: the terminal wraps long lines; rich would insert newlines
         self.consoles.out.print(self._json(value), soft_wrap=True)
+
+    def _table(self, value: object) -> bool:
+        """``value`` as a table if it is one and fits the terminal's width: a wrapped
+        table is unreadable, so a wider one stays JSON."""
+        rows = flat_rows(value)
+        if rows is None:
+            return False
+        header, *body = table_lines(rows, terminal=True)
+        console = self.consoles.out
+        if max(len(line) for line in [header, *body]) > console.width:
+            return False
+        console.print(inert_text(header, "help.builtin"), soft_wrap=True)
+        console.print(inert_text("\n".join(body)), soft_wrap=True)
+        return True
 
     def _json(self, value: object) -> RenderableType:
         """A return value, highlighted; a big one (the schema) by the fast path."""
@@ -279,13 +298,14 @@ def rich_renderer(
     color: bool | None = None,
     pager: Callable[[str], bool] | None = None,
     syntax_style: str | None = None,
+    tables: bool = False,
 ) -> Renderer:
-    """A person at a terminal: highlighted JSON, styled errors, every event as it comes
-    (see ``Consoles`` for the rest)."""
+    """A person at a terminal: highlighted JSON (``tables``: arrays of flat objects as
+    tables), styled errors, every event as it comes (see ``Consoles`` for the rest)."""
     consoles = Consoles(file=file, width=width, color=color, pager=pager, syntax_style=syntax_style)
     return Renderer(
         writer=consoles,
-        replies=RichReplies(consoles, pretty=pretty),
+        replies=RichReplies(consoles, pretty=pretty, tables=tables),
         messages=TerminalMessages(consoles),
         problems=Problems(consoles),
         presence=TerminalPresence(consoles),

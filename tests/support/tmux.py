@@ -89,6 +89,12 @@ class Terminal:
         """Literal text, as typed."""
         self.tmux("send-keys", "-t", self.target, "-l", text)
 
+    def paste(self, text: str) -> None:
+        """``text`` pasted as a terminal pastes it: bracketed when the program asked for
+        it (prompt_toolkit does), each newline sent as a carriage return."""
+        self.tmux("set-buffer", "-b", "qmpsh-paste", "--", text)
+        self.tmux("paste-buffer", "-p", "-d", "-b", "qmpsh-paste", "-t", self.target)
+
     def press(self, *keys: str) -> None:
         """Named keys: ``Tab``, ``Enter``, ``C-d``."""
         self.tmux("send-keys", "-t", self.target, *keys)

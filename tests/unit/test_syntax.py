@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -19,6 +20,7 @@ from qmpsh.language.syntax import (
     Arg,
     Builtin,
     HmpLine,
+    OpenInput,
     QmpCall,
     RawJson,
     Transaction,
@@ -1018,6 +1020,81 @@ def test_raw_json_is_kept_as_written(
     assert same_json(parsed.message, message)
     assert parsed.command == name
     assert not is_incomplete(json.dumps(message, indent=indent))
+
+
+# Pieces that make the scanner's states: JSON brackets, strings and escapes, the
+# transaction word with ASCII and non-ASCII blanks around it, built-ins, plain words.
+_OPENING_PIECES = st.sampled_from(
+    [
+        "{", "}", "[", "]", '"', "\\", "\\\"", " ", "\n", "\t", "\r", "\f", "\u00a0", "\x1c",
+        "transaction", "transact", "ion", "t", "(", ")", "/", "x", "a=1", ":", ",",
+    ]
+)  # fmt: skip
+_TRANSACTION_START = re.compile(r"\s*transaction\s*\(", re.ASCII)
+
+
+def _depth_after(text: str) -> int:
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+    return depth
+
+
+def _reference_is_incomplete(text: str, *, multiline_json: bool, hmp_mode: bool) -> bool:
+    """The rule as written before it was a scanner: the whole text at once."""
+    stripped = text.strip()
+    if hmp_mode and not stripped.startswith("/"):
+        return False
+    if stripped.startswith("{"):
+        return multiline_json and _depth_after(stripped) > 0
+    if _TRANSACTION_START.match(text):
+        return not stripped.endswith(")")
+    return False
+
+
+@settings(max_examples=scaled(3000), deadline=None)
+@given(st.lists(_OPENING_PIECES, max_size=40).map("".join), st.data(), st.booleans(), st.booleans())
+def test_the_scanner_fed_in_pieces_agrees_with_the_whole_text(
+    text: str, data: st.DataObject, multiline_json: bool, hmp_mode: bool
+) -> None:
+    """However an input is split (a paste line by line, a read mid-escape), the scanner
+    says after each piece what ``is_incomplete`` (Enter's rule) says of the text so far."""
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=8)))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    scanner = OpenInput(multiline_json=multiline_json, hmp_mode=hmp_mode)
+    so_far = ""
+    for piece in pieces:
+        scanner.feed(piece)
+        so_far += piece
+        expected = is_incomplete(so_far, multiline_json=multiline_json, hmp_mode=hmp_mode)
+        assert scanner.incomplete is expected, pieces
+        assert expected is _reference_is_incomplete(
+            so_far, multiline_json=multiline_json, hmp_mode=hmp_mode
+        ), so_far
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [['{"\\', '"}'], ['{"a', "\\", '"', "}"], ["  transac", "tion ", "\n(", " x=1\n", ")"]],
+)
+def test_the_scanner_carries_an_escape_and_a_transaction_across_pieces(pieces: list[str]) -> None:
+    scanner = OpenInput()
+    for piece in pieces:
+        scanner.feed(piece)
+    text = "".join(pieces)
+    assert scanner.incomplete is is_incomplete(text) is (text != "  transaction \n( x=1\n)")
 
 
 def test_hmp_lines_are_never_incomplete() -> None:
