@@ -6,9 +6,10 @@ its size: 10 MB froze the prompt for about a minute. ``linear_pastes`` keeps the
 reads in a list and searches only the newest one (with the few characters
 before it), then hands the whole paste to prompt_toolkit's own code once. A
 paste longer than the session's input limit (``syntax.MAX_INPUT``, the limit of
-script lines too) is not inserted. A paste of several lines runs as a non-bracketed one does, each newline that ends
-an input an Enter (``line_by_line``), so a terminal's paste mode never changes what
-runs; it asks the syntax's ``OpenInput`` line by line, in time linear in the paste.
+script lines too) is not inserted. A paste of several lines runs as a
+non-bracketed one does, each newline that ends an input an Enter
+(``line_by_line``), so a terminal's paste mode never changes what runs; it asks
+the syntax's ``OpenInput`` line by line, in time linear in the paste.
 """
 
 from __future__ import annotations
