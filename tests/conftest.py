@@ -17,7 +17,7 @@ from hypothesis import settings
 from tests.support.fuzzcount import summary
 from tests.support.guest_agent import GuestAgent, running_guest_agent
 from tests.support.libvirt import Libvirt, libvirt_domain
-from tests.support.qemu import Qemu, start_qemu
+from tests.support.qemu import QEMU, QEMU_IMG, Qemu, start_qemu
 from tests.support.tmux import Terminal
 
 # The fuzz properties' profile (tests/support/fuzzcount.py registers "quick"); pytest's
@@ -35,6 +35,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["XDG_CONFIG_HOME"] = _EMPTY_CONFIG
     # Nor its history or schema cache: in-process sessions write to a directory of the run.
     os.environ["XDG_STATE_HOME"] = _STATE
+    # The QEMU under test is also the one qmpsh --launch starts, with its own qemu-img.
+    if os.environ.get("QMPSH_TEST_QEMU"):
+        os.environ["QMPSH_QEMU"] = QEMU
+    if os.environ.get("QMPSH_TEST_QEMU_IMG"):
+        os.environ["QMPSH_QEMU_IMG"] = QEMU_IMG
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

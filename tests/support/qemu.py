@@ -12,11 +12,16 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qmpsh.transport.launch import qemu_img_for
 from tests.support.places import short_tempdir
 from tests.support.rawqmp import RawQmp
 from tests.support.waiting import within
 
-QEMU = os.environ.get("QMPSH_QEMU", "qemu-system-x86_64")
+#: The QEMU under test and the qemu-img that goes with it: the system's unless
+#: QMPSH_TEST_QEMU (and QMPSH_TEST_QEMU_IMG) name others, e.g. a newer QEMU in a chroot
+#: (dev/qemu-chroots.sh). tests/conftest.py hands them on to the qmpsh a test starts.
+QEMU = os.environ.get("QMPSH_TEST_QEMU") or "qemu-system-x86_64"
+QEMU_IMG = os.environ.get("QMPSH_TEST_QEMU_IMG") or qemu_img_for(QEMU, {}) or "qemu-img"
 
 
 class QemuDidNotStart(Exception):
@@ -74,7 +79,7 @@ def start_qemu(
     image = None
     if disk:
         image = directory / "disk.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
+        subprocess.run([QEMU_IMG, "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
     command = [
         QEMU, "-machine", machine, "-accel", "tcg", "-nodefaults", "-display", "none",
         "-m", "64", "-name", name,
