@@ -17,7 +17,7 @@ from hypothesis import settings
 from tests.support.fuzzcount import summary
 from tests.support.guest_agent import GuestAgent, running_guest_agent
 from tests.support.libvirt import Libvirt, libvirt_domain
-from tests.support.qemu import QEMU, QEMU_IMG, Qemu, start_qemu
+from tests.support.qemu import QEMU, QEMU_IMG, Qemu, start_qemu, version
 from tests.support.tmux import Terminal
 
 # The fuzz properties' profile (tests/support/fuzzcount.py registers "quick"); pytest's
@@ -76,6 +76,16 @@ def terminal() -> Iterator[Terminal]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print how many cases the fuzz properties generated (``tests/support/fuzzcount.py``)."""
+    """Print how many cases the fuzz properties generated (``tests/support/fuzzcount.py``),
+    and, for dev/test.sh (QMPSH_TEST_SUMMARY names its file), the counts on this QEMU."""
     for line in summary():
         terminalreporter.write_line(line)
+    collected = os.environ.get("QMPSH_TEST_SUMMARY")
+    if collected:
+        stats = terminalreporter.stats
+        kinds = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+        counts = ", ".join(f"{len(stats[kind])} {kind}" for kind in kinds if stats.get(kind))
+        line = f"QEMU {version()} ({QEMU}): {counts or 'no tests'}"
+        terminalreporter.write_line(line)
+        with open(collected, "a") as out:
+            out.write(line + "\n")

@@ -29,6 +29,8 @@ from tests.support.qmpsh_process import (
     run_qmpsh,
 )
 
+pytestmark = pytest.mark.every_qemu
+
 
 @pytest.mark.qemu
 def test_a_plain_script_imports_neither_asyncio_nor_qemu_qmp(qemu: Qemu) -> None:

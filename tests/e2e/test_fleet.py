@@ -23,7 +23,7 @@ from tests.support.places import short_tempdir
 from tests.support.qemu import start_qemu
 from tests.support.qmpsh_process import PipedQmpsh, json_lines, no_traceback, run_qmpsh
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 class Fleet:

@@ -47,6 +47,8 @@ from tests.support.repldriver import menu as _menu
 from tests.support.stub_transport import StubTransport
 from tests.support.waiting import until, wait_until
 
+pytestmark = pytest.mark.every_qemu
+
 LATEST = "qemu-7.2.22-x86_64.json.gz"
 
 # Recorded from QEMU 7.2.22 (Debian 12), a q35 guest with a -blockdev qcow2 behind

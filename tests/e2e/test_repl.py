@@ -46,7 +46,7 @@ from tests.support.repldriver import (
     running_repl,
 )
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:

@@ -18,7 +18,7 @@ from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import out_lines, run_qmpsh
 from tests.support.rawqmp import RawQmp
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def compact(value: Any) -> str:

@@ -27,7 +27,7 @@ from tests.support.qemu import QEMU, QEMU_IMG, Qemu
 from tests.support.qmpsh_process import PipedQmpsh, compact, out_lines, run_plain
 from tests.support.rawqmp import RawQmp
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def running(raw: RawQmp) -> bool:

@@ -46,6 +46,8 @@ from tests.support.guest_agent import GuestAgent
 from tests.support.libvirt import Libvirt
 from tests.support.qemu import Qemu
 
+pytestmark = pytest.mark.every_qemu
+
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., None])
 

@@ -7,6 +7,7 @@ from ``tests.support.fakeserver`` instead. The benchmarks start theirs here too.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -111,3 +112,13 @@ def listening(*paths: Path) -> bool:
             if len(fields) >= 8 and int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON
                 wanted.discard(fields[7])
     return not wanted
+
+
+def version() -> str:
+    """The version QEMU under test says it is (``--version``), for the run's summary."""
+    try:
+        said = subprocess.run([QEMU, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return "(did not run)"
+    found = re.search(r"version (\S+)", said.stdout)
+    return found.group(1) if found else "(unknown version)"
