@@ -35,11 +35,12 @@ mount_chroot() {
     mountpoint -q "$r/proc" || mount -t proc proc "$r/proc"
     mountpoint -q "$r/sys" || mount -t sysfs sysfs "$r/sys"
     mountpoint -q "$r/dev" || mount --bind /dev "$r/dev"
+    mountpoint -q "$r/dev/pts" || mount --bind /dev/pts "$r/dev/pts"  # tests on a pty
 }
 
 umount_chroot() {
     local r=$1 m
-    for m in dev sys proc; do
+    for m in dev/pts dev sys proc; do
         if mountpoint -q "$r/$m"; then umount "$r/$m" || umount -l "$r/$m"; fi
     done
 }

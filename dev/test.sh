@@ -5,8 +5,9 @@
 # depend on QEMU's behaviour (marked every_qemu) again on each newer QEMU of
 # QMPSH_TEST_SUITES (default "trixie sid": QEMU 10.0 and 11.1, in Debian chroots that
 # dev/qemu-chroots.sh builds when run as root; without root, or without the archive,
-# the run says what it skipped). Extra arguments go to every pytest.
-# At the end: the counts on each QEMU, and how long each part took.
+# the run says what it skipped), and the pure, script and REPL tests under each chroot's
+# Python (3.13, 3.14; dev/chroot-pytest.sh). Extra arguments go to every pytest.
+# At the end: the counts on each QEMU and Python, and how long each part took.
 set -euo pipefail
 QMPSH_SETUP_TEST=1 QMPSH_EXTRA="[dev]" source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
@@ -49,13 +50,18 @@ for suite in ${QMPSH_TEST_SUITES-trixie sid}; do
         echo "$why"
         part "every_qemu tests, $suite's QEMU" env QMPSH_TEST_QEMU="/srv/bin/qemu-$suite" \
             QMPSH_TEST_QEMU_IMG="/srv/bin/qemu-img-$suite" "$VENV/bin/pytest" -q -m every_qemu "$@"
+        # qmpsh installed under the chroot's Python (3.13, 3.14), with its QEMU: the pure
+        # tests, scripts and the prompt.
+        part "pure, script and REPL tests, $suite's Python" "$ROOT/dev/chroot-pytest.sh" "$suite" \
+            -q tests/unit tests/e2e/test_script_qemu.py tests/e2e/test_script_files.py \
+            tests/e2e/test_script_ahead.py tests/e2e/test_repl.py "$@"
     else
-        echo "$suite's QEMU: skipped: ${why##*$'\n'}" >>"$QMPSH_TEST_SUMMARY"
+        echo "$suite's QEMU and Python: skipped: ${why##*$'\n'}" >>"$QMPSH_TEST_SUMMARY"
     fi
 done
 
 echo
-echo "== per QEMU"
+echo "== per QEMU and Python"
 cat "$QMPSH_TEST_SUMMARY"
 echo "== time"
 printf '%s\n' "${times[@]}"

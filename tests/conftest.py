@@ -7,6 +7,7 @@ fault QEMU cannot produce uses ``tests/support/fakeserver.py`` instead.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -77,7 +78,7 @@ def terminal() -> Iterator[Terminal]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print how many cases the fuzz properties generated (``tests/support/fuzzcount.py``),
-    and, for dev/test.sh (QMPSH_TEST_SUMMARY names its file), the counts on this QEMU."""
+    and, for dev/test.sh (QMPSH_TEST_SUMMARY names its file), the counts on this QEMU and Python."""
     for line in summary():
         terminalreporter.write_line(line)
     collected = os.environ.get("QMPSH_TEST_SUMMARY")
@@ -85,7 +86,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         stats = terminalreporter.stats
         kinds = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
         counts = ", ".join(f"{len(stats[kind])} {kind}" for kind in kinds if stats.get(kind))
-        line = f"QEMU {version()} ({QEMU}): {counts or 'no tests'}"
+        python = platform.python_version()
+        line = f"QEMU {version()} ({QEMU}), Python {python}: {counts or 'no tests'}"
         terminalreporter.write_line(line)
         with open(collected, "a") as out:
             out.write(line + "\n")
