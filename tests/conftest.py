@@ -7,6 +7,7 @@ fault QEMU cannot produce uses ``tests/support/fakeserver.py`` instead.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from hypothesis import settings
 from tests.support.fuzzcount import summary
 from tests.support.guest_agent import GuestAgent, running_guest_agent
 from tests.support.libvirt import Libvirt, libvirt_domain
-from tests.support.qemu import Qemu, start_qemu
+from tests.support.qemu import QEMU, QEMU_IMG, Qemu, start_qemu, version
 from tests.support.tmux import Terminal
 
 # The fuzz properties' profile (tests/support/fuzzcount.py registers "quick"); pytest's
@@ -35,6 +36,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["XDG_CONFIG_HOME"] = _EMPTY_CONFIG
     # Nor its history or schema cache: in-process sessions write to a directory of the run.
     os.environ["XDG_STATE_HOME"] = _STATE
+    # The QEMU under test is also the one qmpsh --launch starts, with its own qemu-img.
+    if os.environ.get("QMPSH_TEST_QEMU"):
+        os.environ["QMPSH_QEMU"] = QEMU
+    if os.environ.get("QMPSH_TEST_QEMU_IMG"):
+        os.environ["QMPSH_QEMU_IMG"] = QEMU_IMG
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -71,6 +77,17 @@ def terminal() -> Iterator[Terminal]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print how many cases the fuzz properties generated (``tests/support/fuzzcount.py``)."""
+    """Print how many cases the fuzz properties generated (``tests/support/fuzzcount.py``),
+    and, for dev/test.sh (QMPSH_TEST_SUMMARY names its file), the counts on this QEMU and Python."""
     for line in summary():
         terminalreporter.write_line(line)
+    collected = os.environ.get("QMPSH_TEST_SUMMARY")
+    if collected:
+        stats = terminalreporter.stats
+        kinds = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+        counts = ", ".join(f"{len(stats[kind])} {kind}" for kind in kinds if stats.get(kind))
+        python = platform.python_version()
+        line = f"QEMU {version()} ({QEMU}), Python {python}: {counts or 'no tests'}"
+        terminalreporter.write_line(line)
+        with open(collected, "a") as out:
+            out.write(line + "\n")

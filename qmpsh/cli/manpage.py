@@ -40,6 +40,7 @@ ENVIRONMENT = (
     ("PAGER", "pager for replies taller than the terminal (default: less -R)"),
     ("LESS", "set to FRX for the pager unless already set"),
     ("QMPSH_QEMU", "QEMU binary for --launch (default qemu-system-x86_64)"),
+    ("QMPSH_QEMU_IMG", "qemu-img for --launch's scratch disk (default: the one beside the QEMU)"),
     ("QMPSH_DEBUG", "show a traceback for an internal error"),
 )
 

@@ -59,6 +59,29 @@ def qemu_binary(env: os._Environ[str] | dict[str, str] = os.environ) -> str:
     return env.get("QMPSH_QEMU") or "qemu-system-x86_64"
 
 
+def qemu_img_for(binary: str, env: os._Environ[str] | dict[str, str] = os.environ) -> str | None:
+    """The qemu-img that belongs with QEMU ``binary``: ``QMPSH_QEMU_IMG``, else the one
+    beside it (``qemu-img-SUFFIX`` beside a wrapper ``qemu-SUFFIX``, then ``qemu-img``).
+
+    Never PATH's first: another QEMU's qemu-img may not run where this QEMU does (a
+    chroot, another prefix). None if there is none.
+    """
+    if env.get("QMPSH_QEMU_IMG"):
+        return env["QMPSH_QEMU_IMG"]
+    found = shutil.which(binary)
+    if found is None:
+        return None
+    path = Path(found)
+    names = ["qemu-img"]
+    if path.name.startswith("qemu-") and not path.name.startswith("qemu-system-"):
+        names.insert(0, "qemu-img-" + path.name.removeprefix("qemu-"))
+    for name in names:
+        beside = path.with_name(name)
+        if beside.is_file() and os.access(beside, os.X_OK):
+            return str(beside)
+    return None
+
+
 def launch(extra: list[str], *, timeout: float = 10.0) -> Launched:
     """Start QEMU and wait for its QMP socket; ``ConnectFailed`` if it cannot start."""
     binary = qemu_binary()
@@ -68,7 +91,7 @@ def launch(extra: list[str], *, timeout: float = 10.0) -> Launched:
     socket = directory / "qmp.sock"
     log = directory / "qemu.log"
     try:
-        scratch = [] if extra else _scratch_disk(directory)
+        scratch = [] if extra else _scratch_disk(directory, qemu_img_for(binary))
         args = list(extra) if extra else DEFAULT_MACHINE + scratch
         if not any(a in ("-display", "-nographic") for a in args):
             args += ["-display", "none"]
@@ -91,12 +114,14 @@ def launch(extra: list[str], *, timeout: float = 10.0) -> Launched:
     return launched
 
 
-def _scratch_disk(directory: Path) -> list[str]:
-    """A 64 MiB qcow2 as node 'scratch' on virtio disk 'disk0', if qemu-img exists."""
+def _scratch_disk(directory: Path, qemu_img: str | None) -> list[str]:
+    """A 64 MiB qcow2 as node 'scratch' on virtio disk 'disk0', if there is a qemu-img."""
+    if qemu_img is None:
+        return []
     image = directory / "scratch.qcow2"
     try:
         subprocess.run(
-            ["qemu-img", "create", "-q", "-f", "qcow2", str(image), "64M"],
+            [qemu_img, "create", "-q", "-f", "qcow2", str(image), "64M"],
             check=True,
             stdin=subprocess.DEVNULL,
             capture_output=True,

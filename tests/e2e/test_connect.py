@@ -43,7 +43,7 @@ from tests.support.qemu import Qemu, start_qemu
 from tests.support.qmpsh_process import json_lines, lines, no_traceback, run_qmpsh
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.every_qemu]
 
 #: What a failure that needs no waiting is given as --timeout: it must not wait for it.
 LONG = 30.0

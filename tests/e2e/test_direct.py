@@ -29,15 +29,14 @@ from tests.support.qmpsh_process import (
     run_qmpsh,
 )
 
+pytestmark = pytest.mark.every_qemu
+
 
 @pytest.mark.qemu
 def test_a_plain_script_imports_neither_asyncio_nor_qemu_qmp(qemu: Qemu) -> None:
     done = probe(str(qemu.qmp), input="query-status\nqom-get path=/machine property=type\n")
     assert done.returncode == 0, done
-    assert json_lines(done.stdout) == [
-        {"status": "running", "singlestep": False, "running": True},
-        "none-machine",
-    ]
+    assert json_lines(done.stdout) == [qemu.client().cmd("query-status"), "none-machine"]
     assert done.stderr == "imported:\n"
 
 
@@ -95,12 +94,10 @@ def test_out_of_band_is_negotiated_as_qemu_qmp_does(qemu: Qemu) -> None:
     """Both transports enable "oob" when QEMU offers it, so exec-oob reaches the command
     (migrate-pause runs out of band; it refuses here for want of a postcopy)."""
     line = '{"exec-oob": "migrate-pause", "id": "p"}\n'
+    refusal = qemu.client().call("migrate-pause")["error"]["desc"]  # QEMU's wording varies
     for done in (run_qmpsh(str(qemu.qmp), input=line), run_on_asyncio(str(qemu.qmp), input=line)):
         assert done.returncode == 1
-        assert done.stderr == (
-            "line 1: migrate-pause: GenericError: "
-            "migrate-pause is currently only supported during postcopy-active state\n"
-        )
+        assert done.stderr == f"line 1: migrate-pause: GenericError: {refusal}\n"
 
 
 def script_with_wait_and_many_lines(count: int) -> str:
@@ -116,7 +113,8 @@ def check_many(done: subprocess.CompletedProcess[str], count: int) -> None:
     assert shown[0] == {}
     assert shown[1]["event"] == "STOP"
     statuses = shown[2 : 2 + count]
-    assert statuses == [{"status": "paused", "singlestep": False, "running": False}] * count
+    assert len(statuses) == count
+    assert all((s["status"], s["running"]) == ("paused", False) for s in statuses), statuses[0]
     assert shown[2 + count :] == [{}, {"name": "testvm"}]
 
 

@@ -30,7 +30,7 @@ from tests.support.qmpsh_process import PipedQmpsh, out_lines, run_plain
 from tests.support.rawqmp import RawQmp
 from tests.support.repldriver import CTRL_D, ENTER, Repl, nonblank_lines, running_repl
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 MiB = 1024 * 1024
 

@@ -113,6 +113,7 @@ def kill(qemu: Qemu) -> None:
 # -- QEMU killed (SIGKILL) or gone
 
 
+@pytest.mark.every_qemu  # a fault real QEMU produces
 def test_qemu_killed_while_a_script_waits_for_an_event(vm: Qemu, spawn: Spawn) -> None:
     run = spawn(str(vm.qmp))
     run.send("query-status", "/wait NEVER_SENT timeout=30")
@@ -124,6 +125,7 @@ def test_qemu_killed_while_a_script_waits_for_an_event(vm: Qemu, spawn: Spawn) -
     assert statuses(run.stdout()) == ["running"]
 
 
+@pytest.mark.every_qemu  # a fault real QEMU produces
 def test_qemu_killed_while_a_slow_pipe_is_idle(vm: Qemu, spawn: Spawn) -> None:
     """No command in flight, stdin open and silent: qmpsh still notices and leaves."""
     run = spawn(str(vm.qmp))
@@ -423,6 +425,7 @@ def test_signal_during_a_command_in_a_script(sig: signal.Signals) -> None:
             run.close()
 
 
+@pytest.mark.every_qemu  # a fault real QEMU produces
 @pytest.mark.parametrize("waiting", ["next-line", "wait-event"])
 @pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
 def test_signal_to_a_script_on_real_qemu(
@@ -460,6 +463,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.every_qemu  # a fault real QEMU produces
 @pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
 def test_signal_stops_the_launched_qemu(sig: signal.Signals, spawn: Spawn) -> None:
     """``--launch`` under a signal: exit 130, and the QEMU it started is gone with its files."""
@@ -491,6 +495,7 @@ exec {qemu} "$@"
 """
 
 
+@pytest.mark.every_qemu  # a fault real QEMU produces
 @pytest.mark.parametrize("sig", SIGNALS[:2], ids=[s.name for s in SIGNALS[:2]])
 def test_signal_while_the_launched_qemu_starts_stops_it_too(
     sig: signal.Signals, spawn: Spawn, tmp_path: Path

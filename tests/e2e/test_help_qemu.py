@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import run_qmpsh
+
+pytestmark = pytest.mark.every_qemu
 
 
 def test_help_on_real_qemu(qemu: Qemu) -> None:

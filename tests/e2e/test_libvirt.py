@@ -169,7 +169,8 @@ def test_events_and_wait(libvirt: Libvirt) -> None:
     assert events == ["STOP", "RESUME"], shown  # /wait does not print RESUME again
     stop = next(msg for msg in shown if isinstance(msg, dict) and msg.get("event") == "STOP")
     assert set(stop["timestamp"]) == {"seconds", "microseconds"}
-    assert {"status": "paused", "singlestep": False, "running": False} in shown
+    statuses = [msg for msg in shown if isinstance(msg, dict) and "status" in msg]
+    assert [(s["status"], s["running"]) for s in statuses] == [("paused", False)]
     done = run_domain(libvirt.target, "--json", input="/wait RESUME timeout=0.5\n")
     assert done.returncode == ExitStatus.FAILED  # nothing happened after the start
 
@@ -344,7 +345,7 @@ def test_repl_through_libvirt(libvirt: Libvirt) -> None:
             assert shown.index("STOP") < shown.index("RESUME")
             await r.enter("/wait RESUME timeout=5", "RESUME")
             assert "VM status: running" in await r.enter("/hmp info status", "VM status")
-            assert "singlestep" in await r.enter("/help query-status", "returns:")
+            assert "running" in await r.enter("/help query-status", "returns:")
             r.keys.send_text("\x04")
             assert await asyncio.wait_for(r.task, DEADLINE) == ExitStatus.OK
 

@@ -17,6 +17,8 @@ from tests.support.corpus import index
 from tests.support.qemu import Qemu, start_qemu
 from tests.support.repldriver import Repl, running_repl
 
+pytestmark = pytest.mark.every_qemu
+
 LATEST = "qemu-7.2.22-x86_64.json.gz"
 
 # Recorded from QEMU 7.2.22, q35 with pcie-root-port rp1 and virtio-scsi-pci scsi0 on it;

@@ -18,7 +18,7 @@ import pytest
 from tests.support.qemu import Qemu
 from tests.support.repldriver import CTRL_D, TAB, Repl, running_repl
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:

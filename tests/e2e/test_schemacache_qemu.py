@@ -17,6 +17,8 @@ from tests.support.fakeserver import FakeServer
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import run_qmpsh
 
+pytestmark = pytest.mark.every_qemu
+
 
 def asked(log: Path) -> list[str]:
     """The commands qmpsh sent, in order, from its transcript; the file is emptied."""

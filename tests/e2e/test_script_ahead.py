@@ -18,7 +18,7 @@ from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import out_lines, run_qmpsh
 from tests.support.rawqmp import RawQmp
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def compact(value: Any) -> str:
@@ -67,13 +67,15 @@ def test_the_first_failure_still_stops_the_script(qemu: Qemu, tmp_path: Path) ->
 
 def test_keep_going_prints_every_reply_in_order(qemu: Qemu) -> None:
     script = "query-name\nquery-nosuch\nquery-status\nstop\nquery-status\n"
+    running_status = qemu.client().cmd("query-status")  # its members vary with QEMU
     res = run_qmpsh(str(qemu.qmp), "-k", input=script)
     assert res.returncode == 1, res
+    paused_status = qemu.client().cmd("query-status")
     assert res.stdout.splitlines() == [
         '{"name":"testvm"}',
-        '{"status":"running","singlestep":false,"running":true}',
+        compact(running_status),
         "{}",
-        '{"status":"paused","singlestep":false,"running":false}',
+        compact(paused_status),
     ]
     [line] = out_lines(res.stderr)  # and a suggestion: which, depends on QEMU's build
     assert line.startswith(

@@ -17,7 +17,7 @@ import pytest
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import Result, out_lines, run_plain, run_qmpsh
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def both_ways(qemu: Qemu, name: str, text: str | bytes, *options: str) -> Result:

@@ -23,11 +23,11 @@ import pytest
 import qmpsh
 from tests.support.places import short_tempdir
 from tests.support.pty_process import PtyProcess
-from tests.support.qemu import Qemu
+from tests.support.qemu import QEMU, QEMU_IMG, Qemu
 from tests.support.qmpsh_process import PipedQmpsh, compact, out_lines, run_plain
 from tests.support.rawqmp import RawQmp
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def running(raw: RawQmp) -> bool:
@@ -599,6 +599,40 @@ def test_launch_with_custom_qemu_args(tmp_root: Path) -> None:
     )
     assert res.code == 0, res
     assert (res.stdout, res.stderr) == ('"none-machine"\n[]\n', "")
+    assert_nothing_left(tmp_root)
+
+
+def executable(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("chosen", ["beside", "named", "variable"])
+def test_launch_makes_the_scratch_disk_with_the_qemu_img_of_its_qemu(
+    tmp_root: Path, tmp_path: Path, chosen: str
+) -> None:
+    """QMPSH_QEMU is a wrapper (as for a QEMU in a chroot): the scratch disk is made by
+    the qemu-img beside it (qemu-img-SUFFIX beside qemu-SUFFIX, or plain qemu-img) or
+    by QMPSH_QEMU_IMG, never by PATH's, which here fails."""
+    real_qemu, real_img = shutil.which(QEMU), shutil.which(QEMU_IMG)
+    assert real_qemu and real_img
+    wrappers, on_path = tmp_path / "wrappers", tmp_path / "path"
+    wrappers.mkdir()
+    on_path.mkdir()
+    executable(on_path / "qemu-img", "#!/bin/sh\nexit 1\n")
+    used = tmp_path / "used"
+    qemu = executable(wrappers / "qemu-probe", f'#!/bin/sh\nexec {real_qemu} "$@"\n')
+    img_name = {"beside": "qemu-img", "named": "qemu-img-probe", "variable": "my-img"}[chosen]
+    img = executable(wrappers / img_name, f'#!/bin/sh\ntouch {used}\nexec {real_img} "$@"\n')
+    path = f"{on_path}:{os.environ['PATH']}"
+    named = str(img) if chosen == "variable" else ""  # empty: unset
+    env = launch_env(tmp_root, QMPSH_QEMU=str(qemu), QMPSH_QEMU_IMG=named, PATH=path)
+    res = run_plain("--launch", "-c", "query-block", env=env)
+    assert res.code == 0, res
+    [disk] = json.loads(res.stdout)
+    assert disk["inserted"]["node-name"] == "scratch"
+    assert used.exists()
     assert_nothing_left(tmp_root)
 
 

@@ -18,7 +18,7 @@ import pytest
 from tests.support.qemu import Qemu
 from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 #: Wide enough that the whole blockdev-add line, with the image's path, never wraps.
 WIDTH = 220

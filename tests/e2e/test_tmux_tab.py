@@ -12,7 +12,7 @@ import pytest
 from tests.support.qemu import Qemu
 from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def _start(terminal: Terminal, qemu: Qemu, state: Path) -> None:

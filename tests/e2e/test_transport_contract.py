@@ -47,6 +47,8 @@ from tests.support.guest_agent import GuestAgent
 from tests.support.libvirt import Libvirt
 from tests.support.qemu import Qemu
 
+pytestmark = pytest.mark.every_qemu
+
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -537,7 +539,9 @@ def test_events_reach_observers_in_order_and_wake_wait(harness: Harness, server:
             await transport.execute(query("stop"))
             await until_event(transport, seen, "STOP")
             status = await transport.execute(query("query-status"))
-            assert status["return"] == {"status": "paused", "singlestep": False, "running": False}
+            paused = {"status": "paused", "running": False}
+            # "singlestep" was in it until QEMU 10.0.
+            assert status["return"] in ({**paused, "singlestep": False}, paused)
             await transport.execute(query("cont"))
             await until_event(transport, seen, "RESUME")
 
@@ -616,10 +620,11 @@ def test_exec_oob_reaches_qemu(harness: Harness, server: Server) -> None:
     pause, name = harness.run(body())
     # QEMU ran migrate-pause out of band (it is allowed there; it has nothing to pause)
     # and would not run query-name so; without oob negotiated, exec-oob is refused.
-    assert pause["error"] == {
-        "class": "GenericError",
-        "desc": "migrate-pause is currently only supported during postcopy-active state",
-    }
+    only = "migrate-pause is currently only supported during postcopy-active"
+    assert pause["error"] in (
+        {"class": "GenericError", "desc": f"{only} state"},
+        {"class": "GenericError", "desc": f"{only} or postcopy-recover state"},  # newer QEMU
+    )
     assert name["error"] == {
         "class": "GenericError",
         "desc": "The command query-name does not support OOB",

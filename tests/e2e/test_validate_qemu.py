@@ -9,7 +9,7 @@ import pytest
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import json_lines, no_traceback, run_qmpsh
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 
 def test_bare_number_for_a_string_member_is_sent_as_a_string(qemu: Qemu) -> None:

@@ -7,16 +7,22 @@ from ``tests.support.fakeserver`` instead. The benchmarks start theirs here too.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qmpsh.transport.launch import qemu_img_for
 from tests.support.places import short_tempdir
 from tests.support.rawqmp import RawQmp
 from tests.support.waiting import within
 
-QEMU = os.environ.get("QMPSH_QEMU", "qemu-system-x86_64")
+#: The QEMU under test and the qemu-img that goes with it: the system's unless
+#: QMPSH_TEST_QEMU (and QMPSH_TEST_QEMU_IMG) name others, e.g. a newer QEMU in a chroot
+#: (dev/qemu-chroots.sh). tests/conftest.py hands them on to the qmpsh a test starts.
+QEMU = os.environ.get("QMPSH_TEST_QEMU") or "qemu-system-x86_64"
+QEMU_IMG = os.environ.get("QMPSH_TEST_QEMU_IMG") or qemu_img_for(QEMU, {}) or "qemu-img"
 
 
 class QemuDidNotStart(Exception):
@@ -74,7 +80,7 @@ def start_qemu(
     image = None
     if disk:
         image = directory / "disk.qcow2"
-        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
+        subprocess.run([QEMU_IMG, "create", "-q", "-f", "qcow2", str(image), "16M"], check=True)
     command = [
         QEMU, "-machine", machine, "-accel", "tcg", "-nodefaults", "-display", "none",
         "-m", "64", "-name", name,
@@ -106,3 +112,13 @@ def listening(*paths: Path) -> bool:
             if len(fields) >= 8 and int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON
                 wanted.discard(fields[7])
     return not wanted
+
+
+def version() -> str:
+    """The version QEMU under test says it is (``--version``), for the run's summary."""
+    try:
+        said = subprocess.run([QEMU, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return "(did not run)"
+    found = re.search(r"version (\S+)", said.stdout)
+    return found.group(1) if found else "(unknown version)"

@@ -46,6 +46,15 @@ def transaction(text: str) -> Transaction:
     return parsed
 
 
+def json_says(text: str) -> tuple[int, str]:
+    """Where Python's json module places its complaint about ``text``, and its words:
+    qmpsh passes both on, and they change between Python versions (a trailing comma,
+    since 3.13)."""
+    with pytest.raises(json.JSONDecodeError) as info:
+        json.loads(text)
+    return info.value.pos, info.value.msg
+
+
 def error(text: str, *, hmp_mode: bool = False) -> InputError:
     with pytest.raises(InputError) as info:
         parse(text, hmp_mode=hmp_mode)
@@ -364,7 +373,11 @@ def test_a_command_name_may_contain_odd_characters() -> None:
         ("x a=1 foo b=2", 6, "expected key=value, found 'foo'"),
         ('x "foo"', 2, "expected key=value, found '\"foo\"'"),
         ("x # a comment", 2, "expected key=value, found '#'"),
-        ("x a=[1,]", 7, "invalid JSON in value of 'a': Expecting value"),
+        (
+            "x a=[1,]",
+            4 + json_says("[1,]")[0],
+            "invalid JSON in value of 'a': " + json_says("[1,]")[1],
+        ),
         ('x a={"a" 1}', 9, "invalid JSON in value of 'a': Expecting ':' delimiter"),
         ("x a={'a': 1}", 5, "invalid JSON in value of 'a': Expecting property name enclosed in"),
         ("x a=[NaN]", 4, "invalid JSON in value of 'a': NaN is not valid JSON"),
@@ -464,8 +477,16 @@ def test_raw_json_command_is_empty_without_a_name() -> None:
         ('{"execute": "x", "a": -Infinity}', 0, "invalid JSON: -Infinity is not valid JSON"),
         ('{"execute": "x", "a": 1e400}', 0, "invalid JSON: 1e400 is out of range"),
         (' {"execute": "x", "a": [-1E999]}', 1, "invalid JSON: -1E999 is out of range"),
-        ('{"execute": "x",}', 16, "invalid JSON: Expecting property name enclosed in double"),
-        ('   {"execute": "x",}', 19, "invalid JSON: Expecting property name enclosed in double"),
+        (
+            '{"execute": "x",}',
+            0 + json_says('{"execute": "x",}')[0],
+            "invalid JSON: " + json_says('{"execute": "x",}')[1],
+        ),
+        (
+            '   {"execute": "x",}',
+            3 + json_says('{"execute": "x",}')[0],
+            "invalid JSON: " + json_says('{"execute": "x",}')[1],
+        ),
         ('{"execute": "x"} extra', 17, "invalid JSON: Extra data"),
         ('{"execute": "x"', 15, "invalid JSON: Expecting ',' delimiter"),
         ("{'execute': 'x'}", 1, "invalid JSON: Expecting property name enclosed in double"),
@@ -480,11 +501,21 @@ def test_raw_json_errors(text: str, column: int, message: str) -> None:
     assert err.message.startswith(message), err.message
 
 
+def deep_error(text: str) -> InputError | None:
+    """The parser's error for ``text``, or None: Python 3.14's json takes nesting that
+    exhausts 3.11's stack (the checks after it then say it is too deep, also in one line)."""
+    try:
+        parse(text)
+    except InputError as err:
+        return err
+    return None
+
+
 def test_deeply_nested_raw_json_is_a_clean_error() -> None:
     depth = 10_000
     text = '{"execute": "x", "arguments": {"a": ' + "[" * depth + "]" * depth + "}}"
-    err = error(text)
-    assert (err.message, err.column) == ("invalid JSON: nested too deeply", 0)
+    err = deep_error(text)
+    assert err is None or (err.message, err.column) == ("invalid JSON: nested too deeply", 0)
     err = error("{" * depth + "}" * depth)
     assert err.column == 1
     assert err.message == "invalid JSON: Expecting property name enclosed in double quotes"
@@ -492,10 +523,11 @@ def test_deeply_nested_raw_json_is_a_clean_error() -> None:
 
 def test_deeply_nested_shorthand_json_is_a_clean_error() -> None:
     depth = 10_000
-    err = error("x a=" + "[" * depth + "]" * depth)
-    assert (err.message, err.column) == ("invalid JSON in value of 'a': nested too deeply", 4)
-    err = error("transaction( t a=" + '{"a":' * depth + "1" + "}" * depth + " )")
-    assert (err.message, err.column) == ("invalid JSON in value of 'a': nested too deeply", 17)
+    too_deep = "invalid JSON in value of 'a': nested too deeply"
+    err = deep_error("x a=" + "[" * depth + "]" * depth)
+    assert err is None or (err.message, err.column) == (too_deep, 4)
+    err = deep_error("transaction( t a=" + '{"a":' * depth + "1" + "}" * depth + " )")
+    assert err is None or (err.message, err.column) == (too_deep, 17)
 
 
 def test_deep_but_reasonable_nesting_is_fine() -> None:
