@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from qmpsh.language import progress
 from qmpsh.language.syntax import Arg
 
 #: Events kept for /events and /wait; older ones fall out.
@@ -98,33 +99,19 @@ class EventLog:
         return None
 
 
-#: Events that can end a job or a migration in failure: the data key that says so, and
-#: which of its values do (BLOCK_JOB_COMPLETED carries ``error`` only when the job failed).
-_FAILURES: dict[str, tuple[str, Callable[[object], bool]]] = {
-    "BLOCK_JOB_COMPLETED": ("error", lambda value: True),
-    "JOB_STATUS_CHANGE": ("status", lambda value: value == "aborting"),
-    "MIGRATION": ("status", lambda value: value == "failed"),
-}
-
-
 def failure(logged: Logged, match: Match) -> str | None:
-    """What failed, if ``logged`` ends a job or a migration in failure and ``match``
-    did not ask for exactly that (a condition on the key that says so): a script
-    waiting for a job to end must not go on as if it had succeeded."""
-    rule = _FAILURES.get(logged.name)
+    """What failed, if ``logged`` ends a job or a migration in failure (the rule is
+    ``progress.failed``) and ``match`` did not ask for exactly that (a condition on the
+    key that says so): a script waiting for a job to end must not go on as if it had
+    succeeded."""
     data = logged.message.get("data")
-    if rule is None or not isinstance(data, Mapping):
+    if not isinstance(data, Mapping):
         return None
-    key, failed = rule
-    if key not in data or not failed(data[key]):
+    said = progress.failed(logged.name, data)
+    key = progress.FAILING[logged.name][0] if said is not None else ""
+    if said is None or any(cond.path[0] == key for cond in match.conditions):
         return None
-    if any(cond.path[0] == key for cond in match.conditions):
-        return None
-    if logged.name == "BLOCK_JOB_COMPLETED":
-        return f"job {_text(data.get('device'))} failed: {_text(data[key])}"
-    if logged.name == "JOB_STATUS_CHANGE":
-        return f"job {_text(data.get('id'))} is aborting"
-    return "migration failed"
+    return said
 
 
 def names(events: Iterable[Logged]) -> list[str]:
