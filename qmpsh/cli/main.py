@@ -124,11 +124,16 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _internal_error(err: Exception) -> int:
-    """A bug in qmpsh: still one line, unless debugging."""
+    """A bug in qmpsh: still one line, unless debugging. The exception's text may
+    quote a server's, so it is shortened and escaped as all server text is."""
     if os.environ.get("QMPSH_DEBUG"):
         raise err
+    from qmpsh.render.escape import escaped, is_terminal  # see main(): only when needed
+    from qmpsh.render.oneline import one_line
+
+    said = escaped(one_line(str(err)), terminal=is_terminal(sys.stderr))
     print(
-        f"qmpsh: internal error: {type(err).__name__}: {err} (QMPSH_DEBUG=1 shows where)",
+        f"qmpsh: internal error: {type(err).__name__}: {said} (QMPSH_DEBUG=1 shows where)",
         file=sys.stderr,
     )
     return ExitStatus.FAILED

@@ -3,8 +3,9 @@
 A signal that lands in a window of milliseconds (while modules import; after the
 prompt's banner, before it reads keys) cannot be aimed at from outside by timing.
 With ``QMPSH_TEST_PARK=POINT:FILE`` qmpsh creates FILE on reaching POINT and waits
-there for SIGINT, SIGTERM or SIGHUP, which is then handled as if it had just come;
-without it, a point costs one dictionary lookup.
+there for SIGINT, SIGTERM or SIGHUP, which is then handled as if it had just come,
+or for SIGUSR1, which only lets it go on (to see what happens to what was done
+meanwhile, such as keys typed); without it, a point costs one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import os
 import signal
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+#: The signal that releases a parked qmpsh and is then forgotten.
+GO_ON = signal.SIGUSR1
 
 
 def park(point: str) -> None:
@@ -23,11 +26,13 @@ def park(point: str) -> None:
     if where != point:
         return
     # Blocked before FILE exists, so a signal sent as soon as it does is not missed.
-    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    waited = {*_SIGNALS, GO_ON}
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)
     try:
         with open(path, "w"):
             pass
-        got = signal.sigwaitinfo(_SIGNALS).si_signo
+        got = signal.sigwaitinfo(waited).si_signo
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-    signal.raise_signal(got)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+    if got != GO_ON:
+        signal.raise_signal(got)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from qmpsh.files import append_private, ensure_private_file, history_entry
 from qmpsh.interactive.completer import make_completer, press_tab
+from qmpsh.interactive.inert_line import inert_line
 from qmpsh.interactive.lexer import make_lexer
 from qmpsh.interactive.lookups import Lookups
 from qmpsh.interactive.paste import as_lines, line_by_line, linear_pastes, too_long
@@ -156,6 +157,7 @@ def make_prompt(
 
     return PromptSession(
         lexer=PygmentsLexer(make_lexer(lookups.known_commands, lambda: session.hmp_mode)),
+        input_processors=[inert_line()],
         message=lambda: prompt_message(session),
         history=_history(history, renderer, session),
         completer=make_completer(lookups),

@@ -160,7 +160,7 @@ class BlockingTransport:
             sent = dict(message)
         elif quiet:
             self._quiet += 1
-            sent = {**message, "id": f"qmpsh-{self._quiet}"}
+            sent = {**message, "id": messages.quiet_id(self._quiet)}
         else:
             sent = {**message, "id": f"__qmp#{self._next_id:05d}"}
             self._next_id += 1
@@ -239,7 +239,7 @@ class BlockingTransport:
             self._end()
             raise ConnectionLost(self._closed_message()) from None
         msg_id = msg.get("id")
-        quiet = isinstance(msg_id, str) and msg_id.startswith("qmpsh-")
+        quiet = messages.is_quiet(msg_id)
         self._observers.notify("recv", msg, quiet=quiet)
         return msg
 

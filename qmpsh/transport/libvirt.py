@@ -261,7 +261,7 @@ class LibvirtTransport:
         }
         if details is not None:
             try:
-                msg["data"] = json.loads(details)
+                msg["data"] = messages.parse(details)
             except ValueError:
                 msg["data"] = details
         self._soon(self._notify, "recv", msg, False)
@@ -317,10 +317,15 @@ class LibvirtTransport:
         dom, qemu = self._dom, self._qemu
         try:
             async with asyncio.timeout(timeout):
-                reply = await in_thread(lambda: json.loads(qemu.qemuMonitorCommand(dom, text, 0)))
+                answer = await in_thread(lambda: str(qemu.qemuMonitorCommand(dom, text, 0)))
+            # What libvirt returns is QEMU's reply text: read by the rule every transport reads by.
+            reply = messages.decode(answer.encode(errors="surrogatepass"))
         except TimeoutError:
             command = message.get("execute") or message.get("exec-oob")
             raise NoReply(failures.no_reply(self.target, command, timeout or 0)) from None
+        except messages.BadMessage as bad:  # nothing after it can be trusted: the end
+            self._set_closed(f"{self.target}: {bad}")
+            raise ConnectionLost(self._reason) from None
         except self._libvirt.libvirtError as err:
             if _quits(sent) and _MONITOR_GONE.search(_first_line(err)):
                 # QEMU answers quit and closes the monitor at once; libvirt reports the
@@ -328,8 +333,6 @@ class LibvirtTransport:
                 reply = {"return": "" if sent.get("execute") != "quit" else {}}
             else:
                 raise await self._failure(err) from None
-        if not isinstance(reply, dict):  # pragma: no cover - libvirt passes QEMU's reply on
-            raise QmpshError(f"{self.target}: libvirt returned {reply!r:.60}")
         if own_id is not None:
             reply["id"] = own_id
         self._notify("recv", reply, quiet)

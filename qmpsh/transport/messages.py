@@ -23,6 +23,9 @@ from qmpsh.transport import failures
 
 #: How qmpsh (and qemu.qmp) number the commands they send; a user's id must not look so.
 OWN_ID_PREFIX = "__qmp#"
+#: How qmpsh numbers its own quiet questions (the schema, completion values, kept from
+#: ``-v`` and ``--json``): under the same prefix, so ``check_own_id`` covers them too.
+QUIET_ID_PREFIX = f"{OWN_ID_PREFIX}qmpsh-"
 
 _DECODER = json.JSONDecoder(parse_constant=lambda name: None)
 
@@ -70,6 +73,16 @@ def _shown(line: bytes) -> str:
 
 def _ended(what: str) -> str:
     return f"QEMU sent {what}; qmpsh ended the connection"
+
+
+def quiet_id(number: int) -> str:
+    """The id of qmpsh's ``number``-th quiet question."""
+    return f"{QUIET_ID_PREFIX}{number}"
+
+
+def is_quiet(msg_id: object) -> bool:
+    """Whether ``msg_id`` is one of qmpsh's quiet questions (no user's id can be)."""
+    return isinstance(msg_id, str) and msg_id.startswith(QUIET_ID_PREFIX)
 
 
 def check_own_id(message: Mapping[str, object]) -> None:

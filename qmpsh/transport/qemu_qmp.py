@@ -40,6 +40,13 @@ class _Client(QMPClient):
         self.observers = Observers()
         self.quiet_ids: set[object] = set()
 
+    async def ask_quietly(self, msg: Mapping[str, object]) -> Message:
+        """One of qmpsh's quiet questions, sent as ``_raw`` sends, but with its own
+        id: ``_raw`` refuses every id under qemu.qmp's prefix, which qmpsh's share."""
+        msg_id = str(msg["id"])
+        await self._issue(Message(msg))
+        return await self._reply(msg_id)
+
     async def _event_dispatch(self, msg: Message) -> None:
         """Events reach observers through _cb_inbound, in socket order; qemu.qmp's
         default listener would otherwise queue every event forever."""
@@ -185,9 +192,8 @@ class QmpTransport:
         assign_id = "id" not in message
         if quiet:
             self._quiet_count += 1
-            message = {**message, "id": f"qmpsh-{self._quiet_count}"}
+            message = {**message, "id": messages.quiet_id(self._quiet_count)}
             client.quiet_ids.add(message["id"])
-            assign_id = False
         if fd >= 0:
             try:
                 client.send_fd_scm(fd)
@@ -198,7 +204,10 @@ class QmpTransport:
             # more; qemu.qmp drops it, as the QMP spec asks of clients.
             # asyncio.timeout, not wait_for: no extra task per command (P2 benchmark).
             async with asyncio.timeout(timeout):
-                reply = await client._raw(message, assign_id=assign_id)
+                if quiet:
+                    reply = await client.ask_quietly(message)
+                else:
+                    reply = await client._raw(message, assign_id=assign_id)
         except TimeoutError:
             command = message.get("execute") or message.get("exec-oob")
             raise NoReply(failures.no_reply(self.target, command, timeout or 0)) from None

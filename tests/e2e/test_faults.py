@@ -30,6 +30,7 @@ from unittest import mock
 
 import pytest
 
+from qmpsh.cli import parking
 from qmpsh.cli.run import drive as finish
 from qmpsh.errors import ConnectionLost, ExitStatus
 from qmpsh.session.session import Session
@@ -776,3 +777,23 @@ def test_ctrl_c_before_the_prompt_reads_keys_only_clears_them(
     term.expect('"testvm"', start)
     assert term.finish() == 0
     assert "junk" not in term.text()[start:]
+
+
+def test_keys_typed_before_the_prompt_reads_them_reach_it(
+    shared_vm: Qemu, on_terminal: Callable[..., PtyProcess], tmp_path: Path
+) -> None:
+    """A command typed (Enter included) after the banner, before the prompt reads keys,
+    is not lost: it runs once the prompt reads, as if typed there."""
+    park = parked_at("prompt", tmp_path)
+    term = on_terminal(str(shared_vm.qmp), QMPSH_TEST_PARK=park["QMPSH_TEST_PARK"])
+    wait_until(
+        lambda: term.process.poll() is not None or Path(park["file"]).exists(), "qmpsh parked"
+    )
+    assert not term.reading()
+    start = len(term.text())
+    term.type("query-name\r")  # the terminal, in line mode, holds the line
+    wait_until(lambda: "query-name" in term.text()[start:], "the terminal's echo")
+    os.kill(term.process.pid, parking.GO_ON)
+    term.expect('"testvm"', start)
+    assert term.finish() == 0
+    assert term.text()[start:].count('"testvm"') == 1  # run once

@@ -39,7 +39,8 @@ from tests.support.pty_process import PtyProcess, colour_codes, plain
 from tests.support.qemu import Qemu, start_qemu
 from tests.support.qmpsh_process import run_qmpsh
 from tests.support.rawqmp import RawQmp
-from tests.support.repldriver import TAB, repl_over
+from tests.support.repldriver import ENTER, TAB, repl_over
+from tests.support.tmux import PROMPT, Terminal, prompt_line
 
 pytestmark = pytest.mark.qemu
 
@@ -450,3 +451,65 @@ def test_completion_menu_shows_server_names_and_live_values_escaped() -> None:
 
     with FakeServer(commands=commands) as server:
         asyncio.run(asyncio.wait_for(body(server), DEADLINE))
+
+
+def test_a_completed_server_name_is_drawn_escaped_and_sent_exactly() -> None:
+    """Tab puts a QOM path holding bidi and zero-width characters into the line: the
+    line draws them as the menu does, the cursor after them, and Enter sends the
+    server's exact name."""
+    path = "/" + HIDING_CHILDREN[0]
+    commands = {
+        "query-qmp-schema": hiding_schema(),
+        "query-commands": [{"name": n} for n in (*HIDING_COMMANDS, "qom-list")],
+        "qom-list": [{"name": n, "type": "child<t>"} for n in HIDING_CHILDREN],
+    }
+
+    async def body(server: FakeServer) -> None:
+        transport = QmpTransport(str(server.path))
+        await transport.connect(5)
+        session = Session(transport)
+        await session.learn()
+        async with repl_over(session) as repl:
+            await repl.until(repl.at_prompt, "the prompt")
+            repl.type("qom-list path=/" + TAB)
+            await repl.until(lambda: repl.line == f"qom-list path={path}", "Tab's completion")
+            content = repl.prompt.app.layout.current_control.create_content(200, 5)
+            # (prompt_toolkit ends each drawn line with a space, for the cursor)
+            drawn = "".join(text for _, text, *_ in content.get_line(0)).removesuffix(" ")
+            assert drawn == "qom-list path=/a\\u202e\\u2066\\u200b\\u200e\\u2060\\ufeff\\u2028\\xad"
+            assert content.cursor_position.x == len(drawn)
+            repl.type("\x02")  # Ctrl-B: one character back, over the soft hyphen's escape
+            buffer = repl.prompt.default_buffer
+            await repl.until(lambda: buffer.cursor_position == len(buffer.text) - 1, "Ctrl-B")
+            content = repl.prompt.app.layout.current_control.create_content(200, 5)
+            assert content.cursor_position.x == len(drawn) - len("\\xad")
+            repl.type("\x1b" + ENTER)  # Escape closes the menu; Enter sends the line
+            await repl.until(lambda: "qom-list" in repl.sent_commands(), "qom-list sent")
+            [sent] = [msg for msg in repl.sent if msg.get("execute") == "qom-list"]
+            assert sent["arguments"] == {"path": path}
+
+    with FakeServer(commands=commands) as server:
+        asyncio.run(asyncio.wait_for(body(server), DEADLINE))
+
+
+def test_a_completed_chardev_id_is_drawn_escaped_in_a_real_terminal(
+    qemu: Qemu, terminal: Terminal, tmp_path: Path
+) -> None:
+    """Real QEMU takes a chardev id holding bidi and zero-width characters: Tab puts it
+    in the line, which the terminal shows escaped, and Enter removes that very chardev."""
+    name = "zz\u202e\u200bq\u2060r"
+    raw = qemu.client()
+    raw.cmd("chardev-add", id=name, backend={"type": "null", "data": {}})
+    terminal.start_qmpsh(str(qemu.qmp), env={"XDG_STATE_HOME": str(tmp_path)})
+    terminal.wait_for(lambda s: prompt_line(s) == PROMPT.rstrip(), "the prompt")
+    terminal.type("chardev-remove id=zz")
+    terminal.press("Tab")
+    shown = PROMPT + "chardev-remove id=zz\\u202e\\u200bq\\u2060r"
+    terminal.wait_for(lambda s: prompt_line(s) == shown, "the completed id, escaped")
+    terminal.press("Enter")
+    terminal.wait_for(
+        lambda s: "{}" in s and prompt_line(s) == PROMPT.rstrip(), "the reply, the next prompt"
+    )
+    assert name not in [chardev["label"] for chardev in raw.cmd("query-chardev")]
+    terminal.press("C-d")
+    assert terminal.exit_status() == 0

@@ -88,7 +88,7 @@ def test_qmpshs_own_questions_are_in_the_transcript_too(qemu: Qemu, tmp_path: Pa
     found = records(log)
     asked = [r["message"]["execute"] for r in found if r["dir"] == "out"]
     assert asked == ["query-qmp-schema", "qom-get"]
-    [schema] = [r for r in found if r["dir"] == "in" and r["message"]["id"] == "qmpsh-1"]
+    [schema] = [r for r in found if r["dir"] == "in" and r["message"]["id"] == "__qmp#qmpsh-1"]
     assert isinstance(schema["message"]["return"], list)
 
 

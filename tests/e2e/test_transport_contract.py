@@ -28,7 +28,7 @@ import pytest
 
 from qmpsh.cli.run import drive
 from qmpsh.errors import ConnectFailed, ConnectionLost, InputError, NoReply
-from qmpsh.transport import failures
+from qmpsh.transport import failures, messages
 from qmpsh.transport.blocking import BlockingTransport
 from qmpsh.transport.interface import ServerInfo, Transport
 from qmpsh.transport.qemu_qmp import QmpTransport
@@ -471,6 +471,28 @@ def test_an_id_that_looks_like_ours_is_refused(harness: Harness, server: Server)
         "own commands; choose another"
     )
     assert after["return"] == server.answers["query-name"]
+
+
+@transports()
+def test_only_our_prefix_marks_our_own_questions(harness: Harness, server: Server) -> None:
+    """qmpsh's quiet questions are numbered under the prefix ``check_own_id`` refuses, so
+    no id a user may send (``qmpsh-1`` included) passes for one: its reply is the user's,
+    shown as any other."""
+    seen, quietly = Seen(), Seen()
+
+    async def body() -> dict[str, object]:
+        async with connection(harness, server.target, seen=seen, quietly=quietly) as transport:
+            before = len(quietly.messages)
+            await transport.execute(query("query-status"), quiet=True)
+            asked = [msg.get("id") for _, msg in quietly.messages[before:]]
+            if harness.kind != LIBVIRT:  # libvirt numbers what it sends itself
+                assert [str(msg_id)[:6] for msg_id in asked] == [messages.OWN_ID_PREFIX] * 2
+            return await transport.execute({"execute": "query-name", "id": "qmpsh-1"})
+
+    reply = harness.run(body())
+    assert reply["id"] == "qmpsh-1" and reply["return"] == server.answers["query-name"]
+    assert [d for d, _ in seen.messages] == ["send", "recv"]
+    assert seen.messages[-1][1] == reply
 
 
 @transports(not_libvirt="libvirt numbers the commands it sends itself (libvirt-N)")
