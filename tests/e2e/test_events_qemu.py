@@ -110,7 +110,7 @@ def jobs(raw: RawQmp) -> dict[str, str]:
 
 
 COMMIT = """\
-# commit the active layer (and mid) into base, then pivot (job-complete: 11.1 deprecates block-job-complete)
+# commit the active layer (and mid) into base, then pivot (job-complete: not deprecated)
 block-commit job-id=j0 device=top top-node=top base-node=base
 /wait BLOCK_JOB_READY timeout=30 device=j0
 job-complete id=j0
