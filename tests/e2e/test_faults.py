@@ -670,6 +670,7 @@ def test_a_failing_observer_costs_a_warning_not_the_connection(
 UNPARSABLE = '{"execute": "qom-get", "arguments": {"path": "\\ud800", "property": "type"}}'
 
 
+@pytest.mark.every_qemu  # what QEMU answers to what it cannot parse
 def test_what_qemu_cannot_parse_is_its_error_in_a_script(shared_vm: Qemu) -> None:
     started = time.monotonic()
     res = run_qmpsh(
@@ -682,6 +683,7 @@ def test_what_qemu_cannot_parse_is_its_error_in_a_script(shared_vm: Qemu) -> Non
     assert json_lines(res.stdout) == [{"name": "testvm"}]  # the connection goes on
 
 
+@pytest.mark.every_qemu  # what QEMU answers to what it cannot parse
 def test_what_qemu_cannot_parse_is_its_error_at_the_prompt(shared_vm: Qemu) -> None:
     async def body() -> None:
         async with running_repl(shared_vm) as r:
