@@ -109,11 +109,12 @@ def jobs(raw: RawQmp) -> dict[str, str]:
 # --------------------------------------------------------------------------- /wait in scripts
 
 
+#: job-complete, not block-job-complete: QEMU 11.1 deprecates that, and qmpsh warns of it.
 COMMIT = """\
 # commit the active layer (and mid) into base, then pivot
 block-commit job-id=j0 device=top top-node=top base-node=base
 /wait BLOCK_JOB_READY timeout=30 device=j0
-block-job-complete device=j0
+job-complete id=j0
 /wait BLOCK_JOB_COMPLETED timeout=30 device=j0
 query-block-jobs
 """
@@ -150,7 +151,7 @@ def test_wait_whose_condition_never_matches_times_out_with_one_line(qemu: Qemu) 
     script = (
         "block-commit job-id=j0 device=top top-node=top base-node=base\n"
         "/wait BLOCK_JOB_READY device=j9 timeout=1\n"
-        "block-job-complete device=j0\n"
+        "job-complete id=j0\n"
     )
     started = time.monotonic()
     res = run_plain(str(qemu.qmp), input=script)
@@ -163,7 +164,7 @@ def test_wait_whose_condition_never_matches_times_out_with_one_line(qemu: Qemu) 
     )
     assert 1 <= elapsed < 10, elapsed
     # A READY for j0 did come (QEMU's own record), only the condition did not hold; and the
-    # script stopped: block-job-complete never ran, so j0 is still there, ready.
+    # script stopped: job-complete never ran, so j0 is still there, ready.
     assert jobs(raw) == {"j0": "ready"}
 
 
