@@ -51,10 +51,10 @@ for suite in ${QMPSH_TEST_SUITES-trixie sid}; do
         part "every_qemu tests, $suite's QEMU" env QMPSH_TEST_QEMU="/srv/bin/qemu-$suite" \
             QMPSH_TEST_QEMU_IMG="/srv/bin/qemu-img-$suite" "$VENV/bin/pytest" -q -m every_qemu "$@"
         # qmpsh installed under the chroot's Python (3.13, 3.14), with its QEMU: the pure
-        # tests, scripts and the prompt.
+        # tests, scripts, the prompt, and input past every limit (Python's own limits differ).
         part "pure, script and REPL tests, $suite's Python" "$ROOT/dev/chroot-pytest.sh" "$suite" \
             -q tests/unit tests/e2e/test_script_qemu.py tests/e2e/test_script_files.py \
-            tests/e2e/test_script_ahead.py tests/e2e/test_repl.py "$@"
+            tests/e2e/test_script_ahead.py tests/e2e/test_repl.py tests/e2e/test_files_limits.py "$@"
     else
         echo "$suite's QEMU and Python: skipped: ${why##*$'\n'}" >>"$QMPSH_TEST_SUMMARY"
     fi

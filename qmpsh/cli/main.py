@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     the window before this line is short) is the same one line and 130 as later."""
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stopped)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored (nohup)
+        signal.signal(signal.SIGINT, _ctrl_c)
     try:
         streams.mend()  # `>&-`, `2>&-`, `<&-`: before anything opens a file on their numbers
         parking.park("imports")
@@ -86,6 +88,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("qmpsh: interrupted")
     return ExitStatus.INTERRUPTED
+
+
+class _CtrlC(KeyboardInterrupt):
+    """SIGINT, as a KeyboardInterrupt of qmpsh's own class.
+
+    CPython marks a KeyboardInterrupt of exactly Python's class that leaves an
+    ``exec()`` of a string (a dataclass being made while a module imports) as one
+    nothing handled, and ``python -m`` then kills itself with SIGINT after ``main``
+    has said its line and returned 130. A subclass is handled alike everywhere else.
+    """
+
+
+def _ctrl_c(signum: int, frame: FrameType | None) -> None:
+    raise _CtrlC
 
 
 def _stopped(signum: int, frame: FrameType | None) -> None:
@@ -120,6 +136,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return _internal_error(err)
         return status
     except Exception as err:
+        # A signal while a class is made (a module imported late) comes wrapped: Python
+        # 3.11 raises what __set_name__ raised as the cause of a RuntimeError. Main says it.
+        if isinstance(err.__cause__, (Interrupted, KeyboardInterrupt)):
+            raise err.__cause__ from None
         return _internal_error(err)
 
 

@@ -52,6 +52,10 @@ def run(args: argparse.Namespace, qemu_args: list[str]) -> int:
     # Imported only here: a script never pays for asyncio (20 ms of its 50: benchmarks, P1).
     import asyncio
 
+    # asyncio.run takes SIGINT over (it cancels the run) only from Python's own handler;
+    # main's, there for the blocking path, goes back for it.
+    if callable(signal.getsignal(signal.SIGINT)):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return asyncio.run(_on_loop(args, qemu_args))
 
 

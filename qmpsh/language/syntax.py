@@ -34,6 +34,14 @@ _UNDECIDED, _ONE_LINE, _JSON, _TRANSACTION_KIND = "undecided", "one line", "json
 #: the prompt's editor lays a line out on every key: a longer one is most likely a mistake.
 MAX_INPUT = 1 << 20
 
+#: How deep JSON in an input may nest. Python's parser goes as deep as its stack lets
+#: it, which differs by version (3.14 takes 10,000 levels, 3.11 under 1,000): a limit
+#: of qmpsh's own gives the same answer on every Python, and leaves the checks after
+#: the parser room. No QMP command's arguments come near it.
+MAX_NESTING = 512
+#: What nesting is counted by in valid JSON: brackets, and strings to skip over.
+_NESTING_TOKEN = re.compile(r'"(?:[^"\\]+|\\.)*"|[\[\]{}]', re.DOTALL)
+
 
 def over_limit(size: int, limit: int) -> str:
     """What refusing an input of ``size`` characters says."""
@@ -322,13 +330,31 @@ def _loads(text: str, offset: int, what: str) -> object:
         return value
 
     try:
-        return json.loads(text, parse_constant=no_constant, parse_float=finite)
+        value = json.loads(text, parse_constant=no_constant, parse_float=finite)
     except json.JSONDecodeError as err:
         raise InputError(f"invalid {what}: {err.msg}", offset + err.pos) from None
     except ValueError as err:
         raise InputError(f"invalid {what}: {err}", offset) from None
-    except RecursionError:
+    except RecursionError:  # deeper than this Python's stack: past MAX_NESTING too
         raise InputError(f"invalid {what}: nested too deeply", offset) from None
+    if _nested_too_deeply(text):
+        raise InputError(f"invalid {what}: nested too deeply", offset)
+    return value
+
+
+def _nested_too_deeply(text: str) -> bool:
+    """Whether the valid JSON ``text`` nests deeper than ``MAX_NESTING``."""
+    if text.count("[") + text.count("{") <= MAX_NESTING:  # the usual case: no scan
+        return False
+    depth = 0
+    for token in _NESTING_TOKEN.findall(text):
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+        elif token in ("]", "}"):
+            depth -= 1
+    return False
 
 
 def _parse_raw_json(stripped: str, offset: int) -> dict[str, object]:

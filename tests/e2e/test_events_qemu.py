@@ -109,8 +109,9 @@ def jobs(raw: RawQmp) -> dict[str, str]:
 # --------------------------------------------------------------------------- /wait in scripts
 
 
+#: job-complete, not block-job-complete: QEMU 11.1 deprecates that, and qmpsh warns of it.
 COMMIT = """\
-# commit the active layer (and mid) into base, then pivot (job-complete: not deprecated)
+# commit the active layer (and mid) into base, then pivot
 block-commit job-id=j0 device=top top-node=top base-node=base
 /wait BLOCK_JOB_READY timeout=30 device=j0
 job-complete id=j0

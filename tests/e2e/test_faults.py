@@ -442,6 +442,46 @@ def test_signal_to_a_script_on_real_qemu(
     assert (run.stderr(), statuses(run.stdout())) == (interrupted(sig), ["running"])
 
 
+#: Python run at start-up (``sitecustomize``): SIGNAL arrives while ``qmpsh.session.builtins``
+#: imports, inside an ``exec()`` of a string (as when a dataclass is made), or inside a
+#: ``__set_name__`` (as when a dataclass's field is), which Python 3.11 wraps in RuntimeError.
+SIGNAL_IN_CLASS_MAKING = """
+import signal, sys
+
+def hook(event, args):
+    if event == "import" and args[0] == "qmpsh.session.builtins":
+        exec(CODE, dict(signal=signal))
+
+CODE = {code!r}
+sys.addaudithook(hook)
+"""
+IN_EXEC = "signal.raise_signal(signal.SIGNAL)"
+IN_SET_NAME = """
+class Field:
+    def __set_name__(self, owner, name):
+        signal.raise_signal(signal.SIGNAL)
+class Made:
+    field = Field()
+"""
+
+
+@pytest.mark.parametrize("code", [IN_EXEC, IN_SET_NAME], ids=["exec", "set_name"])
+@pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
+def test_a_signal_while_a_late_import_makes_a_class_is_the_one_line_and_130(
+    shared_vm: Qemu, tmp_path: Path, sig: signal.Signals, code: str
+) -> None:
+    """A signal that lands while a module qmpsh imports late makes its classes still ends
+    in the one line and 130: not an internal error, and not, under ``python -m``, death
+    by SIGINT (CPython takes a KeyboardInterrupt leaving an ``exec()`` as unhandled)."""
+    program = SIGNAL_IN_CLASS_MAKING.format(code=code.replace("SIGNAL", sig.name))
+    (tmp_path / "sitecustomize.py").write_text(program)
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    script = "query-status\n/wait NEVER_SENT timeout=30\n"
+    done = run_qmpsh(str(shared_vm.qmp), input=script, env={"PYTHONPATH": path})
+    assert (done.returncode, done.stderr) == (INTERRUPTED, interrupted(sig))
+    assert statuses(done.stdout) == ["running"]
+
+
 def child_processes(pid: int) -> list[int]:
     """Direct children of ``pid``, from /proc."""
     found = []
@@ -671,6 +711,7 @@ def test_a_failing_observer_costs_a_warning_not_the_connection(
 UNPARSABLE = '{"execute": "qom-get", "arguments": {"path": "\\ud800", "property": "type"}}'
 
 
+@pytest.mark.every_qemu  # what QEMU answers to what it cannot parse
 def test_what_qemu_cannot_parse_is_its_error_in_a_script(shared_vm: Qemu) -> None:
     started = time.monotonic()
     res = run_qmpsh(
@@ -683,6 +724,7 @@ def test_what_qemu_cannot_parse_is_its_error_in_a_script(shared_vm: Qemu) -> Non
     assert json_lines(res.stdout) == [{"name": "testvm"}]  # the connection goes on
 
 
+@pytest.mark.every_qemu  # what QEMU answers to what it cannot parse
 def test_what_qemu_cannot_parse_is_its_error_at_the_prompt(shared_vm: Qemu) -> None:
     async def body() -> None:
         async with running_repl(shared_vm) as r:

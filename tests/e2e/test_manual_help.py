@@ -17,6 +17,9 @@ from tests.support.qmpsh_process import run_qmpsh
 from tests.support.repldriver import TAB, Repl, running_repl
 from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
 
+# Not every_qemu: the subject is the manual installed here (the system QEMU's, 7.2) set
+# against the QEMU that answers; on a newer QEMU the installed manual is another
+# version's, which is a different case (and tested as one).
 MAN7 = Path("/usr/share/man/man7")
 TRIXIE = Path("/srv/trixie/usr/share/man")
 

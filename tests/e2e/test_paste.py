@@ -22,7 +22,7 @@ from tests.support.qemu import Qemu
 from tests.support.repldriver import CTRL_D, Repl, running_repl
 from tests.support.tmux import PROMPT, Terminal, prompt_line
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
 THREE = "query-name\nquery-status\nqom-get path=/machine property=type\n"

@@ -18,7 +18,7 @@ from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import run_qmpsh
 from tests.support.tmux import PROMPT
 
-pytestmark = pytest.mark.qemu
+pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
 DRAWN_PROMPT = PROMPT.rstrip()
 LINE = "qom-list path=/"
@@ -34,7 +34,9 @@ def started() -> Iterator[list[PtyProcess]]:
 
 def at_prompt(started: list[PtyProcess], qemu: Qemu, tmp_path: Path, *args: str) -> str:
     """What ``LINE`` shows at the prompt of ``qmpsh ARGS SOCK`` on a pty, after its echo."""
-    term = PtyProcess.qmpsh(*args, str(qemu.qmp), env={"XDG_STATE_HOME": str(tmp_path)})
+    # Tall enough for the reply whatever QEMU lists under / (11.1 lists more than 7.2),
+    # so it is printed, not paged.
+    term = PtyProcess.qmpsh(*args, str(qemu.qmp), env={"XDG_STATE_HOME": str(tmp_path)}, rows=100)
     started.append(term)
     term.expect("testvm>")
     shown = term.enter(LINE, "machine", DRAWN_PROMPT)

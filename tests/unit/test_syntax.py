@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from qmpsh.errors import InputError
 from qmpsh.language.builtin_registry import BUILTINS
 from qmpsh.language.syntax import (
+    MAX_NESTING,
     Arg,
     Builtin,
     HmpLine,
@@ -501,21 +502,11 @@ def test_raw_json_errors(text: str, column: int, message: str) -> None:
     assert err.message.startswith(message), err.message
 
 
-def deep_error(text: str) -> InputError | None:
-    """The parser's error for ``text``, or None: Python 3.14's json takes nesting that
-    exhausts 3.11's stack (the checks after it then say it is too deep, also in one line)."""
-    try:
-        parse(text)
-    except InputError as err:
-        return err
-    return None
-
-
 def test_deeply_nested_raw_json_is_a_clean_error() -> None:
     depth = 10_000
     text = '{"execute": "x", "arguments": {"a": ' + "[" * depth + "]" * depth + "}}"
-    err = deep_error(text)
-    assert err is None or (err.message, err.column) == ("invalid JSON: nested too deeply", 0)
+    err = error(text)
+    assert (err.message, err.column) == ("invalid JSON: nested too deeply", 0)
     err = error("{" * depth + "}" * depth)
     assert err.column == 1
     assert err.message == "invalid JSON: Expecting property name enclosed in double quotes"
@@ -524,10 +515,26 @@ def test_deeply_nested_raw_json_is_a_clean_error() -> None:
 def test_deeply_nested_shorthand_json_is_a_clean_error() -> None:
     depth = 10_000
     too_deep = "invalid JSON in value of 'a': nested too deeply"
-    err = deep_error("x a=" + "[" * depth + "]" * depth)
-    assert err is None or (err.message, err.column) == (too_deep, 4)
-    err = deep_error("transaction( t a=" + '{"a":' * depth + "1" + "}" * depth + " )")
-    assert err is None or (err.message, err.column) == (too_deep, 17)
+    err = error("x a=" + "[" * depth + "]" * depth)
+    assert (err.message, err.column) == (too_deep, 4)
+    err = error("transaction( t a=" + '{"a":' * depth + "1" + "}" * depth + " )")
+    assert (err.message, err.column) == (too_deep, 17)
+
+
+def test_nesting_limit_is_qmpshs_own_whatever_the_python() -> None:
+    """MAX_NESTING levels are taken and one more is refused, on every Python (whose json
+    alone goes to different depths); brackets inside strings do not nest."""
+    inner = MAX_NESTING - 2  # under {"execute": ..., "arguments": {"a": ...}}
+    text = '{"execute": "x", "arguments": {"a": ' + "[" * inner + "]" * inner + "}}"
+    assert isinstance(parse(text), RawJson)
+    err = error(text.replace("[", "[[", 1).replace("]", "]]", 1))
+    assert (err.message, err.column) == ("invalid JSON: nested too deeply", 0)
+    assert isinstance(parse("x a=" + "[" * MAX_NESTING + "]" * MAX_NESTING), QmpCall)
+    err = error("x a=" + '{"k":' * (MAX_NESTING + 1) + "1" + "}" * (MAX_NESTING + 1))
+    assert (err.message, err.column) == ("invalid JSON in value of 'a': nested too deeply", 4)
+    in_a_string = "[{" * 1000 + '\\"]}'
+    call = parse("x a=" + json.dumps([in_a_string]))
+    assert isinstance(call, QmpCall) and call.args[0].value == [in_a_string]
 
 
 def test_deep_but_reasonable_nesting_is_fine() -> None:
