@@ -2,7 +2,7 @@
 # libvirt_setup.sh WORKDIR DOMAIN... - a real libvirtd (QEMU driver) for the tests, as root,
 # without systemd or KVM; then one tiny TCG domain per DOMAIN, defined and started.
 #
-# Adapted from the tested ../shared/libvirt/setup.sh (see its pitfalls, repeated below).
+# Its pitfalls, found the hard way, are noted below.
 # Installs nothing: dev/setup.sh (QMPSH_SETUP_TEST=1) installs libvirt-daemon,
 # libvirt-daemon-driver-qemu and libvirt-clients. Daemons already running (another test
 # run, a developer's own) are used as they are. The ones this script starts keep their

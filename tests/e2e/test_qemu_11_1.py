@@ -1,5 +1,5 @@
 """What QEMU 11.1 deprecates, against the real 11.1 (Debian sid's, in a chroot behind the
-``/srv/bin/qemu-sid`` wrapper ``../shared/qemu-chroots/setup.sh`` makes): a script is
+``/srv/bin/qemu-sid`` wrapper ``dev/qemu-chroots.sh`` makes): a script is
 warned once per command on stderr and goes on; at the prompt the completion menu marks
 the deprecated command and Enter warns once (in tmux, and in a real PromptSession
 driven through a pipe). Skipped where the wrapper is absent;
@@ -34,7 +34,7 @@ SID = Path("/srv/bin/qemu-sid")
 def sid() -> Iterator[Path]:
     """QEMU 11.1 (``-machine none``, TCG) with its QMP socket; yields the socket."""
     if not SID.exists():
-        pytest.skip(f"{SID} is absent: ../shared/qemu-chroots/setup.sh sid makes it (as root)")
+        pytest.skip(f"{SID} is absent: dev/qemu-chroots.sh sid makes it (as root)")
     directory = short_tempdir()  # under /tmp, which the wrapper shows the chroot
     socket = directory / "qmp.sock"
     command = [

@@ -1,4 +1,7 @@
-"""The recorded QMP conversations in ``../shared/corpus`` (QEMU 2.12 -> 11.1), as test data."""
+"""Recorded QMP conversations of real QEMU builds (2.12 -> 11.1), as test data.
+
+Where each comes from: ``tests/data/corpus/README.md``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Any
 
 from qmpsh.language.schema import SchemaIndex
 
-# A copy of ../shared/corpus (see its README for provenance), so any clone can run the tests.
+# In the repository, so any clone can run the tests; QMPSH_CORPUS reads another folder.
 CORPUS = Path(
     os.environ.get("QMPSH_CORPUS", Path(__file__).resolve().parents[1] / "data" / "corpus")
 )

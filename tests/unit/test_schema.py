@@ -20,7 +20,7 @@ def call(text: str) -> QmpCall:
 
 
 def test_corpus_is_present() -> None:
-    assert len(NAMES) == 10
+    assert len(NAMES) == 11
 
 
 @pytest.mark.parametrize("name", NAMES)
