@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from qmpsh.transport.messages import is_quiet
 from tests.support.qemu import Qemu
 from tests.support.qmpsh_process import out_lines, run_plain
 
@@ -43,7 +44,7 @@ def users(found: list[dict[str, Any]]) -> list[tuple[str, Any]]:
         message = r["message"]
         if r["dir"] == "event":
             shown.append(("event", message["event"]))
-        elif str(message.get("id", "")).startswith("__qmp#"):  # not qmpsh's own questions
+        elif str(message.get("id")).startswith("__qmp#") and not is_quiet(message.get("id")):
             shown.append((r["dir"], message.get("execute", message.get("return"))))
     return shown
 
