@@ -7,8 +7,10 @@ between them, so they follow the job's pace now, not its average since it began.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+from qmpsh.language.job_ends import failed
 
 #: A line as spans of (text, role in the palette; "" for none).
 Styled = tuple[tuple[str, str], ...]
@@ -206,39 +208,6 @@ def line(shown: Progress) -> str:
 def lines(before: Sample | None, now: Sample) -> tuple[str, ...]:
     """The progress lines for ``now``: one per running job, then the migration."""
     return tuple(line(shown) for shown in progress(before, now))
-
-
-#: Events that can end a job or a migration in failure: the data key that says so, and
-#: which of its values do (BLOCK_JOB_COMPLETED carries ``error`` only when the job failed).
-#: ``/wait`` fails on them and ``/jobs`` reports them: one rule for both.
-FAILING: dict[str, tuple[str, Callable[[object], bool]]] = {
-    "BLOCK_JOB_COMPLETED": ("error", lambda value: True),
-    "JOB_STATUS_CHANGE": ("status", lambda value: value == "aborting"),
-    "MIGRATION": ("status", lambda value: value == "failed"),
-}
-
-
-def failed(name: str, data: Mapping[str, object]) -> str | None:
-    """What failed, in a few words, if the event ``name`` with ``data`` ends a job or the
-    migration in failure; None if it does not."""
-    rule = FAILING.get(name)
-    if rule is None:
-        return None
-    key, says_failed = rule
-    if key not in data or not says_failed(data[key]):
-        return None
-    if name == "BLOCK_JOB_COMPLETED":
-        return f"job {_word(data.get('device'))} failed: {_word(data[key])}"
-    if name == "JOB_STATUS_CHANGE":
-        return f"job {_word(data.get('id'))} is aborting"
-    return "migration failed"
-
-
-def _word(value: object) -> str:
-    """A JSON scalar as it was written (``true``, ``null``), anything else as Python says it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else str(value)
 
 
 #: How a job ended, once said: later status changes (concluded, null) do not undo it.

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from qmpsh.language import progress
+from qmpsh.language import job_ends
 from qmpsh.language.syntax import Arg
 
 #: Events kept for /events and /wait; older ones fall out.
@@ -101,14 +101,14 @@ class EventLog:
 
 def failure(logged: Logged, match: Match) -> str | None:
     """What failed, if ``logged`` ends a job or a migration in failure (the rule is
-    ``progress.failed``) and ``match`` did not ask for exactly that (a condition on the
+    ``job_ends.failed``) and ``match`` did not ask for exactly that (a condition on the
     key that says so): a script waiting for a job to end must not go on as if it had
     succeeded."""
     data = logged.message.get("data")
     if not isinstance(data, Mapping):
         return None
-    said = progress.failed(logged.name, data)
-    key = progress.FAILING[logged.name][0] if said is not None else ""
+    said = job_ends.failed(logged.name, data)
+    key = job_ends.FAILING[logged.name][0] if said is not None else ""
     if said is None or any(cond.path[0] == key for cond in match.conditions):
         return None
     return said
