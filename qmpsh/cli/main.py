@@ -75,10 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The entry point. Signals are handled from its first line: a SIGINT, SIGTERM or
     SIGHUP while the rest of qmpsh is imported (this module imports little, so that
     the window before this line is short) is the same one line and 130 as later."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _stopped)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not if ignored (nohup)
-        signal.signal(signal.SIGINT, _ctrl_c)
+    handle_signals()
     try:
         streams.mend()  # `>&-`, `2>&-`, `<&-`: before anything opens a file on their numbers
         parking.park("imports")
@@ -88,6 +85,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("qmpsh: interrupted")
     return ExitStatus.INTERRUPTED
+
+
+def handle_signals() -> None:
+    """SIGTERM and SIGHUP raise ``Interrupted``, SIGINT a ``KeyboardInterrupt`` (unless
+    it was ignored, as under nohup), and one swallowed where Python cannot raise it is
+    raised again (``_raise_again``)."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stopped)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _ctrl_c)
+    sys.unraisablehook = _raise_again
+
+
+def _raise_again(unraisable: sys.UnraisableHookArgs) -> None:
+    """A signal whose handler ran inside a weakref callback (importlib's module locks
+    use them) or a ``__del__`` raised there, where Python only prints "Exception
+    ignored" and goes on: qmpsh would wait on as if nothing had come. The same
+    exception is raised again a millisecond later, from SIGALRM, in qmpsh's own code."""
+    interruption = unraisable.exc_value
+    if not isinstance(interruption, (Interrupted, KeyboardInterrupt)):
+        sys.__unraisablehook__(unraisable)
+        return
+
+    def again(signum: int, frame: FrameType | None) -> None:
+        raise interruption
+
+    signal.signal(signal.SIGALRM, again)
+    signal.setitimer(signal.ITIMER_REAL, 0.001)
 
 
 class _CtrlC(KeyboardInterrupt):
