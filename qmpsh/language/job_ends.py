@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from qmpsh.language.syntax import as_written
+
 #: Events that can end a job or a migration in failure: the data key that says so, and
 #: which of its values do (BLOCK_JOB_COMPLETED carries ``error`` only when the job failed).
 FAILING: dict[str, tuple[str, Callable[[object], bool]]] = {
@@ -28,14 +30,7 @@ def failed(name: str, data: Mapping[str, object]) -> str | None:
     if key not in data or not says_failed(data[key]):
         return None
     if name == "BLOCK_JOB_COMPLETED":
-        return f"job {_word(data.get('device'))} failed: {_word(data[key])}"
+        return f"job {as_written(data.get('device'))} failed: {as_written(data[key])}"
     if name == "JOB_STATUS_CHANGE":
-        return f"job {_word(data.get('id'))} is aborting"
+        return f"job {as_written(data.get('id'))} is aborting"
     return "migration failed"
-
-
-def _word(value: object) -> str:
-    """A JSON scalar as it was written (``true``, ``null``), anything else as Python says it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else str(value)

@@ -508,3 +508,12 @@ def build_arguments(args: Sequence[Arg]) -> dict[str, object]:
             raise InputError(f"duplicate argument {arg.key!r}", arg.column)
         node[leaf] = arg.value
     return root
+
+
+def as_written(value: object) -> str:
+    """A JSON scalar as it is written (``true``, ``null``, ``5``, ``drive0``): how a
+    condition typed as ``k=v`` compares with an event's data, and how qmpsh quotes a
+    value in its own sentences."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)

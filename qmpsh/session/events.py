@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from qmpsh.language import job_ends
-from qmpsh.language.syntax import Arg
+from qmpsh.language.syntax import Arg, as_written
 
 #: Events kept for /events and /wait; older ones fall out.
 CAPACITY = 10_000
@@ -52,13 +52,7 @@ def _holds(data: object, cond: Arg) -> bool:
     # But not flag=1 against true, nor 0 against false (Python's True == 1).
     if data == cond.value and isinstance(data, bool) == isinstance(cond.value, bool):
         return True
-    return not isinstance(data, (dict, list)) and _text(data) == cond.raw.strip("\"'")
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "null" if value is None else str(value)
+    return not isinstance(data, (dict, list)) and as_written(data) == cond.raw.strip("\"'")
 
 
 class EventLog:
