@@ -164,24 +164,19 @@ class SchemaIndex:
 
     def object_type(self, type_name: str) -> str | None:
         """The object type behind ``type_name``: itself, or an alternate's object branch."""
-        meta = self.meta(type_name)
-        if meta == "object":
-            return type_name
-        if meta == "alternate":
-            for alt in self.alternatives(type_name):
-                if self.meta(alt) == "object":
-                    return alt
-        return None
+        return self._branch(type_name, "object")
 
     def array_type(self, type_name: str) -> str | None:
         """The array type behind ``type_name``: itself, or an alternate's array branch."""
-        meta = self.meta(type_name)
-        if meta == "array":
+        return self._branch(type_name, "array")
+
+    def _branch(self, type_name: str, meta: str) -> str | None:
+        if self.meta(type_name) == meta:
             return type_name
-        if meta == "alternate":
-            for alt in self.alternatives(type_name):
-                if self.meta(alt) == "array":
-                    return alt
+        if self.meta(type_name) == "alternate":
+            return next(
+                (alt for alt in self.alternatives(type_name) if self.meta(alt) == meta), None
+            )
         return None
 
     def members(self, type_name: str, given: Mapping[str, object] | None = None) -> list[Member]:
