@@ -8,12 +8,29 @@ moves stands out in a tree that does not.
 
 from __future__ import annotations
 
+import json
+
 from qmpsh.language.progress import Styled
 
 #: How often ``/watch`` runs its query when no ``interval=`` says (watch(1)'s default).
 DEFAULT_INTERVAL = 2.0
 #: The shortest ``interval=``: QEMU answers queries from its main loop.
 MIN_INTERVAL = 0.1
+
+
+def reply_lines(value: object = None, error: tuple[str, str] | None = None) -> tuple[str, ...]:
+    """A reply as ``/watch`` compares it run to run: its value as indented JSON, or
+    QEMU's error in one line."""
+    if error is not None:
+        return (f"{error[0]}: {error[1]}",)
+    return tuple(json.dumps(value, indent=2, ensure_ascii=False).splitlines())
+
+
+def screen(
+    heading: str, before: tuple[str, ...] | None, now: tuple[str, ...]
+) -> tuple[Styled, ...]:
+    """The whole screen: ``heading`` (the query, how often, when), then ``now`` marked."""
+    return (((heading, "help.builtin"),), *marked(before, now))
 
 
 def marked(before: tuple[str, ...] | None, now: tuple[str, ...]) -> tuple[Styled, ...]:

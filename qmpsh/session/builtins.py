@@ -8,7 +8,6 @@ prints. ``/wait`` is what makes scripts like ``block-commit ...`` /
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import re
 import time
@@ -238,12 +237,9 @@ async def _watch(session: Session, argument: str) -> Outcome:
             dict(message), quiet=True, timeout=session.reply_timeout
         )
         reply = Reply(item.command, answer)
-        if reply.ok:
-            now = tuple(json.dumps(reply.value, indent=2, ensure_ascii=False).splitlines())
-        else:
-            now = ("{}: {}".format(*reply.error),)
-        head = f"every {every:g} s: {argument}  ({time.strftime('%H:%M:%S')})"
-        show((((head, "help.builtin"),), *watch.marked(before, now)))
+        now = watch.reply_lines(reply.value) if reply.ok else watch.reply_lines(error=reply.error)
+        heading = f"every {every:g} s: {argument}  ({time.strftime('%H:%M:%S')})"
+        show(watch.screen(heading, before, now))
         before = now
         deadline = time.monotonic() + every
         while (left := deadline - time.monotonic()) > 0:
