@@ -101,6 +101,8 @@ class BlockingTransport:
     def _handshake_line(self, deadline: float, timeout: float, *, greeted: bool) -> bytes:
         try:
             line = self._line(deadline)
+            while messages.is_handshake_event(line):
+                line = self._line(deadline)
         except TimeoutError:
             arrived = bool(self._buffer)
             message = failures.no_greeting(self.target, timeout, greeted=greeted, arrived=arrived)

@@ -105,13 +105,32 @@ def launch(extra: list[str], *, timeout: float = 10.0) -> Launched:
         raise ConnectFailed(f"{binary}: could not start QEMU: {err}") from None
     launched = Launched(process, directory, socket, log, command, bool(scratch))
     deadline = time.monotonic() + timeout
-    while not socket.exists():
+    while not listening(socket):
         if process.poll() is not None or time.monotonic() > deadline:
             reason = _last_line(log) or f"no QMP socket after {timeout:g} s"
             launched.stop()
             raise ConnectFailed(f"{binary}: QEMU did not start: {reason}")
         time.sleep(0.01)
     return launched
+
+
+def listening(*paths: Path) -> bool:
+    """Whether every one of ``paths`` is a unix socket that accepts connections.
+
+    Not just that the file exists: QEMU creates it (bind) a moment before it
+    listens, and a client that connects in between is refused. Where the kernel's
+    table cannot be read (not Linux), the file's existence is all there is.
+    """
+    wanted = {str(path) for path in paths}
+    try:
+        with open("/proc/net/unix") as table:
+            next(table)  # the header
+            for fields in map(str.split, table):
+                if len(fields) >= 8 and int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON
+                    wanted.discard(fields[7])
+    except OSError:
+        return all(path.exists() for path in paths)
+    return not wanted
 
 
 def _scratch_disk(directory: Path, qemu_img: str | None) -> list[str]:

@@ -67,6 +67,22 @@ def decode(line: bytes) -> dict[str, object]:
     return msg
 
 
+def is_handshake_event(line: bytes) -> bool:
+    """Whether ``line``, read while greeting or negotiating, is an event to pass over.
+
+    QEMU may send an event to a client it has just accepted before it greets it
+    (its monitor joins the event list before the connection's greeting is sent):
+    not meant for the client, which reads on for the greeting.
+    """
+    if b'"event"' not in line:
+        return False
+    try:
+        msg = parse(line)
+    except ValueError:
+        return False
+    return isinstance(msg, dict) and "event" in msg and not msg.keys() & {"QMP", "return", "error"}
+
+
 def _shown(line: bytes) -> str:
     return failures.what_was_sent(line).removeprefix("it sent ")
 

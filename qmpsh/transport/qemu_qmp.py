@@ -89,14 +89,10 @@ class _Client(QMPClient):
         await super()._on_message(msg)
 
     async def _do_recv(self) -> Message:
-        try:
-            line = await self._readline()
-        except (ValueError, asyncio.LimitOverrunError):  # StreamReader's limit, not EOF
-            self.failure = failures.too_big(MAX_MESSAGE)
-            raise
-        # qemu-ga sends 0xFF (never valid UTF-8) before its guest-sync-delimited reply.
-        line = line.lstrip(b"\xff")
+        line = await self._line()
         if self.runstate is not Runstate.RUNNING:  # the greeting: qemu.qmp's own checks
+            while messages.is_handshake_event(line):
+                line = await self._line()
             try:
                 return Message(line, eager=True)
             except RecursionError:  # json.loads inside Message: messages.parse's rule
@@ -108,6 +104,15 @@ class _Client(QMPClient):
         except BadMessage as bad:
             self.failure = str(bad)
             raise
+
+    async def _line(self) -> bytes:
+        try:
+            line = await self._readline()
+        except (ValueError, asyncio.LimitOverrunError):  # StreamReader's limit, not EOF
+            self.failure = failures.too_big(MAX_MESSAGE)
+            raise
+        # qemu-ga sends 0xFF (never valid UTF-8) before its guest-sync-delimited reply.
+        return line.lstrip(b"\xff")
 
     def _cb_inbound(self, msg: Message) -> Message:
         self._notify("recv", msg)

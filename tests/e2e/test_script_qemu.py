@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -633,6 +634,43 @@ def test_launch_makes_the_scratch_disk_with_the_qemu_img_of_its_qemu(
     [disk] = json.loads(res.stdout)
     assert disk["inserted"]["node-name"] == "scratch"
     assert used.exists()
+    assert_nothing_left(tmp_root)
+
+
+#: A "QEMU" that binds its QMP socket half a second before it listens (QEMU's own gap
+#: between the two, stretched so that a client connecting on the file's existence is
+#: refused every time), then answers every command with an empty return.
+BIND_THEN_LISTEN = """#!{python}
+import json, socket, sys, time
+path = next(a for a in sys.argv if a.startswith("unix:"))[5:].split(",")[0]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+time.sleep(0.5)
+server.listen()
+conn, _ = server.accept()
+conn.sendall(b'{{"QMP": {{"version": {{"qemu": {{"major": 9, "minor": 2, "micro": 0}}, '
+             b'"package": ""}}, "capabilities": []}}}}\\n')
+text, decoder = "", json.JSONDecoder()
+while data := conn.recv(4096):  # a stream of JSON values, as QEMU reads it: no newlines
+    text = (text + data.decode()).lstrip()
+    while text:
+        try:
+            request, end = decoder.raw_decode(text)
+        except ValueError:
+            break
+        text = text[end:].lstrip()
+        reply = {{"return": {{}}, "id": request.get("id")}}
+        conn.sendall(json.dumps(reply).encode() + b"\\n")
+"""
+
+
+def test_launch_connects_once_qemu_listens_not_once_its_socket_exists(
+    tmp_root: Path, tmp_path: Path
+) -> None:
+    qemu = executable(tmp_path / "qemu-slow-listen", BIND_THEN_LISTEN.format(python=sys.executable))
+    env = launch_env(tmp_root, QMPSH_QEMU=str(qemu))
+    res = run_plain("--launch", "-c", "query-name", "--", "-machine", "none", env=env)
+    assert (res.code, res.stdout, res.stderr) == (0, "{}\n", ""), res
     assert_nothing_left(tmp_root)
 
 

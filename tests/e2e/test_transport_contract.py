@@ -361,6 +361,22 @@ def test_negotiation_enables_oob_only_when_offered(
     assert command["execute"] == "query-name"
 
 
+@transports(not_libvirt="libvirtd negotiates with QEMU itself", qemu=False)
+def test_an_event_before_the_greeting_is_passed_over(harness: Harness) -> None:
+    """QEMU can send an event to a client it has just accepted before greeting it."""
+
+    async def body(target: str) -> tuple[ServerInfo, dict[str, object]]:
+        async with connection(harness, target) as transport:
+            return transport.info, await transport.execute(query("query-name"))
+
+    commands = {"query-name": {"name": "fake"}}
+    with FakeServer(Behaviour.EVENT_FIRST, commands=commands) as fake:
+        info, reply = harness.run(body(str(fake.path)))
+    assert info.version  # the greeting after the event was read
+    assert reply["return"] == {"name": "fake"}
+    assert [request["execute"] for request in fake.received] == ["qmp_capabilities", "query-name"]
+
+
 @transports(not_libvirt="-N is for a guest agent's own socket; libvirt reaches only the monitor")
 def test_no_negotiation_with_a_guest_agent(harness: Harness, guest_agent: GuestAgent) -> None:
     seen = Seen()

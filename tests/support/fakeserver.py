@@ -59,6 +59,7 @@ class Behaviour(enum.Enum):
     QMP = "qmp"  # a well-behaved QMP monitor answering from ``commands``
     GUEST_AGENT = "guest_agent"  # qemu-ga: no greeting, no negotiation
     DRIP = "drip"  # a right greeting, a byte every 50 ms: slow, never silent
+    EVENT_FIRST = "event_first"  # an event before the greeting (QEMU can), then QMP
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,10 @@ class FakeServer:
                 await self._qmp(conn)
             case Behaviour.GUEST_AGENT:
                 await self._guest_agent(conn)
+            case Behaviour.EVENT_FIRST:
+                await conn.event("RTC_CHANGE", {"offset": 0, "qom-path": "/machine/unattached"})
+                await self._greet(conn)
+                await self._qmp(conn)
             case Behaviour.DRIP:
                 greeting = {"QMP": {"version": self.version, "capabilities": []}}
                 for byte in json.dumps(greeting).encode() + b"\r\n":

@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qmpsh.transport.launch import qemu_img_for
+from qmpsh.transport.launch import listening, qemu_img_for
 from tests.support.places import short_tempdir
 from tests.support.rawqmp import RawQmp
 from tests.support.waiting import within
@@ -97,21 +97,6 @@ def start_qemu(
         output = (directory / "qemu.log").read_text(errors="replace")
         raise QemuDidNotStart(f"QEMU did not start: {output}")
     return Qemu(process, directory, qmp, spare, image)
-
-
-def listening(*paths: Path) -> bool:
-    """Whether every one of ``paths`` is a unix socket that accepts connections.
-
-    Not just that the file exists: QEMU creates it (bind) a moment before it
-    listens, and a client that connects in between is refused.
-    """
-    wanted = {str(path) for path in paths}
-    with open("/proc/net/unix") as table:
-        next(table)  # the header
-        for fields in map(str.split, table):
-            if len(fields) >= 8 and int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON
-                wanted.discard(fields[7])
-    return not wanted
 
 
 def version() -> str:
