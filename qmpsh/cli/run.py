@@ -13,6 +13,7 @@ which says it last.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from collections.abc import Coroutine
@@ -164,14 +165,16 @@ async def _run(args: argparse.Namespace, qemu_args: list[str], *, blocking: bool
         renderer.problem(f"qmpsh: {err}")
         return err.status
     finally:
-        if session is not None:
-            await session.transport.close()
-        if transcript is not None:
-            transcript.close()
-        if launched is not None:  # launched: on the loop already
-            import asyncio
-
-            await asyncio.to_thread(launched.stop)
+        # Every step runs, even when a signal cancels this task while the connection
+        # closes (a terminal closed: SIGHUP, the end of the input and a dead stdout at
+        # once); QEMU is stopped last and here, not in a thread a cancel would leave.
+        with contextlib.ExitStack() as cleanup:
+            if launched is not None:
+                cleanup.callback(launched.stop)
+            if transcript is not None:
+                cleanup.callback(transcript.close)
+            if session is not None:
+                await session.transport.close()
 
 
 async def _script(session: Session, renderer: Output, args: argparse.Namespace) -> int:

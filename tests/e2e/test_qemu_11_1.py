@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from qmpsh.session.session import Session
+from qmpsh.transport.launch import listening
 from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.support.places import short_tempdir
-from tests.support.qemu import listening
 from tests.support.qmpsh_process import run_plain
 from tests.support.repldriver import CTRL_D, repl_over
 from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line

@@ -42,10 +42,11 @@ from qmpsh.language.schema import SchemaIndex
 from qmpsh.render.rich_terminal import rich_renderer
 from qmpsh.session.session import Session
 from qmpsh.transport.interface import Transport
+from qmpsh.transport.launch import listening
 from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.support.fakeserver import Behaviour, Connection, FakeServer
 from tests.support.places import short_tempdir
-from tests.support.qemu import QEMU, listening, start_qemu
+from tests.support.qemu import QEMU, start_qemu
 from tests.support.qmpsh_process import no_traceback, run_qmpsh
 from tests.support.repldriver import Repl, repl_over
 from tests.support.tmux import PROMPT, Terminal, prompt_line

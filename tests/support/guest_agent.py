@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from qmpsh.transport.launch import listening
 from tests.support.places import short_tempdir
-from tests.support.qemu import listening
 from tests.support.waiting import within
 
 #: Debian's qemu-guest-agent, run on this machine in unix-listen mode (no guest needed).
