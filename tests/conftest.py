@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 
@@ -41,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["QMPSH_QEMU"] = QEMU
     if os.environ.get("QMPSH_TEST_QEMU_IMG"):
         os.environ["QMPSH_QEMU_IMG"] = QEMU_IMG
+    # A run started in the background by a shell without job control (``... &`` in a
+    # script) inherits SIGINT ignored, and so would every qmpsh it starts, which then
+    # rightly ignores Ctrl-C as under nohup: the tests that press it need qmpsh to get
+    # it as from a terminal. Caught here, it is the default again in every child.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
