@@ -176,6 +176,17 @@ def job_ids(reply: object) -> list[Value]:
     )
 
 
+def iothread_ids(reply: object) -> list[Value]:
+    """query-iothreads: ids, with the host thread each runs on."""
+    found = []
+    for thread in _dicts(reply):
+        tid = thread.get("thread-id")
+        meta = f"iothread, host thread {tid}" if isinstance(tid, int) else "iothread"
+        if name := _str(thread, "id"):
+            found.append((name, meta))
+    return sorted(found)
+
+
 _HMP_LINE = re.compile(r"([a-z_][\w|?-]*)(?:\s.*?)?(?:\s--\s+(.*))?", re.ASCII)
 
 
@@ -270,6 +281,7 @@ QOM_TYPES = _types(None, abstract=True)  # qom-list-properties takes abstract ty
 BUSES = _fixed(Question("human-monitor-command", (("command-line", "info qtree"),)), qtree_buses)
 CHARDEVS = _fixed(Question("query-chardev"), chardev_labels)
 JOBS = _fixed(Question("query-jobs"), job_ids)
+IOTHREADS = _fixed(Question("query-iothreads"), iothread_ids)
 QOM_PATHS: Source = _qom_paths
 HMP_COMMANDS = _hmp_help("help")
 HMP_INFO = _hmp_help("help info", "info ")
@@ -299,6 +311,7 @@ VALUE_RULES: tuple[tuple[str, str, tuple[Source, ...]], ...] = (
     (_TRAY + " block_set_io_throttle block-latency-histogram-set", "id", (GUEST_BLOCK,)),
     (_TRAY + " block_set_io_throttle", "device", (BACKENDS,)),
     ("blockdev-backup blockdev-mirror", "target", (NODES,)),
+    ("*", "iothread iothread.*", (IOTHREADS,)),  # a device's, an export's, a node's
     ("*", "device", (BACKENDS, NODES)),  # block commands: a backend or a node name
     ("*", "node-name node base-node top-node overlay replaces parent", (NODES,)),
 )

@@ -126,6 +126,11 @@ def test_attachments_name_the_device_using_a_backend_or_root_node() -> None:
     assert live.attachments(used) == [("#block5", note), ("drv2", note)]
 
 
+def test_iothreads_with_their_host_threads() -> None:
+    reply = [{"id": "io1", "thread-id": 4242, "poll-max-ns": 32768}, {"id": "io0"}]
+    assert live.iothread_ids(reply) == [("io0", "iothread"), ("io1", "iothread, host thread 4242")]
+
+
 def test_jobs_and_chardevs() -> None:
     assert live.job_ids(JOBS) == [("job0", "mirror job, ready")]
     chardevs = recording(LATEST)["replies"]["query-chardev"]
@@ -179,6 +184,7 @@ JSONISH = st.recursive(
 EXTRACTORS: list[Callable[[object], list[live.Value]]] = [
     live.node_names, live.block_backends, live.guest_block_devices, live.qom_properties,
     live.type_names, live.device_properties, live.chardev_labels, live.job_ids, live.hmp_names,
+    live.iothread_ids,
     lambda r: live.qom_children(r, "/"),
 ]  # fmt: skip
 
@@ -203,6 +209,7 @@ MODELS_Q: Asked = ("qom-list-types", {"implements": "device", "abstract": False}
 TYPES_Q: Asked = ("qom-list-types", {"implements": "user-creatable", "abstract": False})
 PROPS_Q: Asked = ("device-list-properties", {"typename": "virtio-blk-pci"})
 PERIPHERAL_Q: Asked = ("qom-list", {"path": "/machine/peripheral"})
+IOTHREADS_Q: Asked = ("query-iothreads", {})
 
 
 def _asks(
@@ -238,6 +245,9 @@ def _asks(
         ("device_add ", False, []),
         ("device_add driver=x file.", False, []),
         ("object-add qom-type=", False, [TYPES_Q]),
+        ("x-blockdev-set-iothread node-name=n0 iothread=", False, [IOTHREADS_Q]),
+        ("device_add driver=virtio-blk-pci iothread=", False, [IOTHREADS_Q]),
+        ("block-export-add type=nbd iothread=", False, [IOTHREADS_Q]),
         ("qom-list path=", False, [("qom-list", {"path": "/"})]),
         ("qom-list path=/machine/per", False, [("qom-list", {"path": "/machine"})]),
         ('qom-get path="/machine/peripheral/', False, [PERIPHERAL_Q]),
@@ -472,7 +482,8 @@ def test_cancelling_the_completion_leaves_the_request_to_finish() -> None:
 @pytest.fixture(scope="module")
 def guest() -> Iterator[Qemu]:
     """q35 with a qcow2 node behind virtio-blk-pci disk0, a -drive backend drv1, a
-    chardev ch0, a hot-added memory backend mem1 and a mirror job job0 (it stays ready)."""
+    chardev ch0, an iothread io0, a hot-added memory backend mem1 and a mirror job job0
+    (it stays ready)."""
     directory = short_tempdir()
     images = [str(directory / name) for name in ("a.qcow2", "b.qcow2")]
     for image in images:
@@ -483,6 +494,7 @@ def guest() -> Iterator[Qemu]:
         "-device", "virtio-blk-pci,drive=node0,id=disk0",
         "-drive", f"if=none,id=drv1,file={images[1]},format=qcow2",
         "-chardev", "null,id=ch0",
+        "-object", "iothread,id=io0",
         machine="q35",
     )  # fmt: skip
     try:
@@ -559,6 +571,8 @@ LIVE_CASES: list[tuple[str, bool, list[str]]] = [
     ("chardev-remove id=ch", False, ["ch0"]),
     ("ringbuf-read device=c", False, ["ch0", "compat_monitor0", "compat_monitor1"]),
     ("job-cancel id=", False, ["job0"]),
+    ("x-blockdev-set-iothread node-name=tgt iothread=", False, ["io0"]),
+    ("device_add driver=virtio-blk-pci iothread=i", False, ["io0"]),
     ("block-job-complete device=", False, ["job0"]),
     ("info bl", True, ["block", "block-jobs", "blockstats"]),
     ("/hmp info bl", False, ["block", "block-jobs", "blockstats"]),
