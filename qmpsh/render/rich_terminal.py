@@ -23,7 +23,7 @@ from qmpsh.render.oneline import one_line
 from qmpsh.render.output import Relabel
 from qmpsh.render.plain import script_presence, tree_rows
 from qmpsh.render.renderer import JsonLines, Problems, Renderer, Span
-from qmpsh.render.table import flat_rows, table_lines
+from qmpsh.render.table import flat_rows, table_lines, width
 from qmpsh.session.outcomes import HelpList
 from qmpsh.transport.interface import ServerInfo
 
@@ -138,7 +138,7 @@ class RichReplies:
             return False
         header, *body = table_lines(rows, terminal=True)
         console = self.consoles.out
-        if max(len(line) for line in [header, *body]) > console.width:
+        if max(width(line) for line in [header, *body]) > console.width:
             return False
         console.print(inert_text(header, "help.builtin"), soft_wrap=True)
         console.print(inert_text("\n".join(body)), soft_wrap=True)

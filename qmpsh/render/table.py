@@ -6,7 +6,8 @@ way. A table shows only what reads on one line: every value a scalar (a string
 without line breaks or tabs, a number, a bool, null); anything else stays JSON.
 Columns come in the order their keys are first seen; a row without a key shows
 ``-``. Cells are escaped (``render.escape``) before they are measured, so a control
-character a server sent cannot shift the columns.
+character a server sent cannot shift the columns, and measured in terminal columns,
+so a name in CJK characters does not either.
 """
 
 from __future__ import annotations
@@ -58,11 +59,22 @@ def table_lines(
         header = [labels[0], *columns]
         cells = [[label, *line] for label, line in zip(labels[1], cells, strict=True)]
     lines = [[escaped(cell, terminal=terminal) for cell in line] for line in [header, *cells]]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    measured = [[(cell, width(cell)) for cell in line] for line in lines]
+    widths = [max(line[i][1] for line in measured) for i in range(len(header))]
     return [
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in lines
+        "  ".join(
+            cell + " " * (column - used) for (cell, used), column in zip(line, widths, strict=True)
+        ).rstrip()
+        for line in measured
     ]
+
+
+def width(text: str) -> int:
+    """The columns ``text`` takes on a terminal: two for a wide (East Asian) character,
+    none for a combining one, as rich counts them."""
+    from rich.cells import cell_len  # 8 ms: only once a table is drawn
+
+    return cell_len(text)
 
 
 def _cell(row: Row, key: str) -> str:

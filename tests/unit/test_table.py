@@ -69,6 +69,18 @@ def test_server_text_is_escaped_before_the_columns_are_measured() -> None:
     assert "\x1b" not in "".join(lines)
 
 
+def test_columns_are_measured_in_terminal_columns() -> None:
+    """A wide character takes two columns, a combining accent none (as the terminal shows)."""
+    lines = shown([{"name": "日本", "type": "t"}, {"name": "e\u0301t\u00e9", "type": "u"}])
+    assert lines.splitlines() == ["name  type", "日本  t", "e\u0301t\u00e9   u"]
+
+
+def test_a_table_of_wide_characters_wider_than_the_terminal_stays_json() -> None:
+    wide = [{"name": "名" * 20, "type": "t"}]  # the header: 40 columns, 2, "type"
+    assert shown(wide, width=46).startswith("name")
+    assert shown(wide, width=45).lstrip().startswith("[")
+
+
 def test_a_table_wider_than_the_terminal_stays_json() -> None:
     wide = [{"name": "n" * 30, "type": "t" * 30}]
     assert shown(wide, width=80).startswith("name")
