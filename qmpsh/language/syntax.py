@@ -23,7 +23,7 @@ _TRANSACTION = re.compile(r"\s*transaction\s*\(", re.ASCII)
 _UNSENDABLE = re.compile("[\x00\ud800-\udfff]")
 _WORD_END = frozenset(" \t\r\n")
 _BANGS = re.compile(r"(?:\s*!)+")
-# OpenInput: what ``re.ASCII``'s \s is (``_TRANSACTION``), the characters JSON nests by.
+# OpenInput: what ``re.ASCII``'s \s is (``_TRANSACTION``); _Brackets: what it looks at.
 _ASCII_BLANK = frozenset(" \t\n\r\f\v")
 _TRANSACTION_WORD = "transaction"
 _JSON_MARK = re.compile(r'[\\"{}\[\]]')
@@ -39,8 +39,6 @@ MAX_INPUT = 1 << 20
 #: of qmpsh's own gives the same answer on every Python, and leaves the checks after
 #: the parser room. No QMP command's arguments come near it.
 MAX_NESTING = 512
-#: What nesting is counted by in valid JSON: brackets, and strings to skip over.
-_NESTING_TOKEN = re.compile(r'"(?:[^"\\]+|\\.)*"|[\[\]{}]', re.DOTALL)
 
 
 def over_limit(size: int, limit: int) -> str:
@@ -190,10 +188,8 @@ class OpenInput:
     """
 
     __slots__ = (
-        "_depth",
-        "_escaped",
+        "_brackets",
         "_hmp_mode",
-        "_in_string",
         "_kind",
         "_last",
         "_matched",
@@ -207,13 +203,13 @@ class OpenInput:
         self._kind = _UNDECIDED
         self._plain_lead = True  # only ASCII blanks so far: "transaction(" may still start
         self._matched = 0  # characters of "transaction" seen
-        self._depth, self._in_string, self._escaped = 0, False, False
+        self._brackets = _Brackets()
         self._last = ""
 
     @property
     def incomplete(self) -> bool:
         if self._kind is _JSON:
-            return self._depth > 0
+            return self._brackets.depth > 0
         if self._kind is _TRANSACTION_KIND:
             return self._last != ")"
         return False
@@ -222,7 +218,8 @@ class OpenInput:
         """Take the next piece of the input (a line break is a character like any other)."""
         i = self._decide(text) if self._kind is _UNDECIDED else 0
         if self._kind is _JSON:
-            self._feed_json(text, i)
+            for _ in self._brackets.scan(text, i):
+                pass
         elif self._kind is _TRANSACTION_KIND:
             visible = text[i:].rstrip()
             if visible:
@@ -260,7 +257,20 @@ class OpenInput:
             return len(text)
         return len(text)
 
-    def _feed_json(self, text: str, i: int) -> None:
+
+class _Brackets:
+    """JSON's brackets outside its strings, read piece by piece: the one scan behind
+    whether an input is complete, where a JSON value typed in shorthand ends, and how
+    deep valid JSON nests. Each character is looked at once (a regular expression
+    finds the next one that matters)."""
+
+    __slots__ = ("_escaped", "_in_string", "depth")
+
+    def __init__(self) -> None:
+        self.depth, self._in_string, self._escaped = 0, False, False
+
+    def scan(self, text: str, i: int = 0) -> Iterator[int]:
+        """The index of each bracket of ``text`` from ``i``; ``depth`` is after it."""
         n = len(text)
         if self._escaped and i < n:
             self._escaped, i = False, i + 1
@@ -280,31 +290,11 @@ class OpenInput:
             elif ch == '"':
                 self._in_string = True
             elif ch in "{[":
-                self._depth += 1
-            elif ch in "}]":
-                self._depth -= 1
-
-
-def _depths(text: str, start: int) -> Iterator[tuple[int, int]]:
-    """(index, depth after it) at each bracket outside JSON strings, from ``start``."""
-    depth, in_string, escaped = 0, False, False
-    for j in range(start, len(text)):
-        ch = text[j]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-            yield j, depth
-        elif ch in "}]":
-            depth -= 1
-            yield j, depth
+                self.depth += 1
+                yield i - 1
+            elif ch != "\\":  # a closing bracket (a backslash outside strings is no mark)
+                self.depth -= 1
+                yield i - 1
 
 
 def _parse_builtin(stripped: str, offset: int) -> Parsed:
@@ -346,15 +336,8 @@ def _nested_too_deeply(text: str) -> bool:
     """Whether the valid JSON ``text`` nests deeper than ``MAX_NESTING``."""
     if text.count("[") + text.count("{") <= MAX_NESTING:  # the usual case: no scan
         return False
-    depth = 0
-    for token in _NESTING_TOKEN.findall(text):
-        if token in ("[", "{"):
-            depth += 1
-            if depth > MAX_NESTING:
-                return True
-        elif token in ("]", "}"):
-            depth -= 1
-    return False
+    brackets = _Brackets()
+    return any(brackets.depth > MAX_NESTING for _ in brackets.scan(text))
 
 
 def _parse_raw_json(stripped: str, offset: int) -> dict[str, object]:
@@ -465,8 +448,9 @@ def _parse_arg(text: str, key_start: int, key: str, i: int, separators: str) -> 
 
 
 def _bracket_end(text: str, i: int) -> int:
-    for j, depth in _depths(text, i):
-        if depth == 0:
+    brackets = _Brackets()
+    for j in brackets.scan(text, i):
+        if brackets.depth == 0:
             return j + 1
     raise InputError(f"unbalanced {text[i]!r}", i)
 
