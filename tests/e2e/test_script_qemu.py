@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import re
-import shlex
 import shutil
 import signal
 import sys
@@ -24,12 +23,11 @@ import pytest
 
 import qmpsh
 from tests.support.places import short_tempdir
+from tests.support.processes import processes_mentioning
 from tests.support.pty_process import PtyProcess
 from tests.support.qemu import QEMU, QEMU_IMG, Qemu
 from tests.support.qmpsh_process import PipedQmpsh, compact, out_lines, run_plain
 from tests.support.rawqmp import RawQmp
-from tests.support.tmux import Terminal
-from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.qemu, pytest.mark.every_qemu]
 
@@ -493,25 +491,6 @@ def tmp_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def processes_mentioning(path: Path, *, environment: bool = False) -> list[int]:
-    """Pids of live processes whose command line (or ``environment``) contains ``path``."""
-    needle = str(path).encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            if environment:
-                cmdline += (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in cmdline and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
 def launch_env(root: Path, **extra: str) -> dict[str, str]:
     return {"TMPDIR": str(root), **extra}
 
@@ -562,37 +541,6 @@ def test_launch_cleans_up_the_qemu_and_files_it_made(tmp_root: Path, end: str) -
     }
     assert (res.stdout, res.stderr) == ("", said[end])
     assert_nothing_left(tmp_root)
-
-
-@pytest.mark.parametrize("stderr", ["piped", "to a file"])
-def test_launch_stops_its_qemu_when_the_terminal_is_closed(
-    tmp_root: Path, tmp_path: Path, stderr: str
-) -> None:
-    """A terminal closed under a script (its output piped on): qmpsh gets SIGHUP, reads
-    the end of its input and finds its output gone at once; its QEMU must still stop,
-    and what stderr still takes is at most the one line."""
-    term = Terminal()
-    qmpsh = shlex.join([sys.executable, "-m", "qmpsh", "--launch"])
-    said = tmp_path / "stderr"
-    redirect = "2>&1" if stderr == "piped" else f"2>{shlex.quote(str(said))}"
-    try:
-        term.start(f"{qmpsh} {redirect} | cat", env=launch_env(tmp_root))
-        term.type("query-name\n")  # typed before qmpsh reads it: the terminal keeps it
-        term.wait_for(lambda screen: "{}" in screen.splitlines(), "the reply to query-name")
-        assert processes_mentioning(tmp_root) != []
-        term.tmux("kill-server")
-        # qmpsh too (its TMPDIR names tmp_root): then stderr holds all it will.
-        wait_until(
-            lambda: processes_mentioning(tmp_root, environment=True) == [],
-            "qmpsh and the QEMU it launched to end",
-        )
-        assert list(tmp_root.iterdir()) == []
-        if stderr == "to a file":
-            assert said.read_text() in ("", "qmpsh: interrupted (SIGHUP)\n")
-    finally:
-        term.close()
-        for pid in processes_mentioning(tmp_root):
-            os.kill(pid, signal.SIGKILL)
 
 
 def test_launch_banner_says_the_vm_is_throwaway_and_names_its_scratch_disk(

@@ -9,13 +9,21 @@ shows, with a deadline.
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
+import signal
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.places import short_tempdir
+from tests.support.processes import processes_mentioning
 from tests.support.qemu import Qemu
 from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.qemu
 
@@ -91,3 +99,35 @@ def test_completion_reply_and_event_above_the_prompt_in_a_real_terminal(
     history = (state / "qmpsh" / "history").read_text()
     assert "+query-status" in history and "+query-name" in history
     assert "+stop" not in history  # the cleared line was never entered
+
+
+@pytest.mark.every_qemu
+@pytest.mark.parametrize("stderr", ["piped", "to a file"])
+def test_launch_stops_its_qemu_when_the_terminal_is_closed(tmp_path: Path, stderr: str) -> None:
+    """A terminal closed under a script (its output piped on): qmpsh gets SIGHUP, reads
+    the end of its input and finds its output gone at once; its QEMU must still stop,
+    and what stderr still takes is at most the one line."""
+    tmp_root = short_tempdir()  # qmpsh's TMPDIR: what --launch makes is under it alone
+    term = Terminal()
+    qmpsh = shlex.join([sys.executable, "-m", "qmpsh", "--launch"])
+    said = tmp_path / "stderr"
+    redirect = "2>&1" if stderr == "piped" else f"2>{shlex.quote(str(said))}"
+    try:
+        term.start(f"{qmpsh} {redirect} | cat", env={"TMPDIR": str(tmp_root)})
+        term.type("query-name\n")  # typed before qmpsh reads it: the terminal keeps it
+        term.wait_for(lambda screen: "{}" in screen.splitlines(), "the reply to query-name")
+        assert processes_mentioning(tmp_root) != []
+        term.tmux("kill-server")
+        # qmpsh too (its TMPDIR names tmp_root): then stderr holds all it will.
+        wait_until(
+            lambda: processes_mentioning(tmp_root, environment=True) == [],
+            "qmpsh and the QEMU it launched to end",
+        )
+        assert list(tmp_root.iterdir()) == []
+        if stderr == "to a file":
+            assert said.read_text() in ("", "qmpsh: interrupted (SIGHUP)\n")
+    finally:
+        term.close()
+        for pid in processes_mentioning(tmp_root, environment=True):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(tmp_root, ignore_errors=True)
