@@ -36,7 +36,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO, TypeVar
 
-from qmpsh.interactive.completer import complete, scalar_values
+from qmpsh.interactive.completer import complete
+from qmpsh.language.candidates import scalar_values
 from qmpsh.language.schema import SchemaIndex
 from tests.support.corpus import recording
 

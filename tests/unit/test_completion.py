@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qmpsh.interactive.completer import Candidate, complete, rank
+from qmpsh.interactive.completer import complete
 from qmpsh.language import completion as c
+from qmpsh.language.candidates import Candidate, rank
 from qmpsh.language.completion import context, split_tokens
 from qmpsh.language.schema import SchemaIndex
 from tests.support.corpus import FILES, index, version

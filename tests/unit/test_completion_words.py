@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qmpsh.interactive.completer import META_WIDTH, complete
+from qmpsh.interactive.completer import complete
+from qmpsh.language.candidates import META_WIDTH
 from qmpsh.language.manual import parse_manual
 from qmpsh.language.schema import SchemaIndex
 from tests.support.corpus import index

@@ -35,8 +35,9 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from qmpsh.errors import InputError
-from qmpsh.interactive.completer import Candidate, complete
+from qmpsh.interactive.completer import complete
 from qmpsh.language import completion as ctx
+from qmpsh.language.candidates import Candidate
 from qmpsh.language.completion import Context, context
 from qmpsh.language.helptext import describe
 from qmpsh.language.redact import redact_input, redact_message
