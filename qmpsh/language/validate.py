@@ -13,10 +13,14 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from qmpsh.errors import InputError
-from qmpsh.language.schema import Member, SchemaIndex, is_index
 from qmpsh.language.syntax import Arg, QmpCall, RawJson, Transaction, build_arguments
+
+if TYPE_CHECKING:  # the index module loads with the first schema: a script of plain
+    # commands never builds one (benchmarks/README.md, P1)
+    from qmpsh.language.schema import Member, SchemaIndex
 
 _RANGES = {
     "int8": (-(2**7), 2**7 - 1),
@@ -87,6 +91,8 @@ def _arrays(
     it cannot say (``any``, device properties) the object stays as typed."""
     if not isinstance(value, dict) or path not in dotted:
         return value
+    from qmpsh.language.schema import is_index  # loaded with ``index`` already
+
     array = index.array_type(type_name)
     object_type = index.object_type(type_name)
     if path and array is not None and (object_type is None or all(map(is_index, value))):
