@@ -118,19 +118,21 @@ def listening(*paths: Path) -> bool:
     """Whether every one of ``paths`` is a unix socket that accepts connections.
 
     Not just that the file exists: QEMU creates it (bind) a moment before it
-    listens, and a client that connects in between is refused. Where the kernel's
-    table cannot be read (not Linux), the file's existence is all there is.
+    listens, and a client that connects in between is refused. A socket the
+    kernel's table does not list at all (a QEMU in another network namespace; not
+    Linux) has only its file's existence to go by.
     """
-    wanted = {str(path) for path in paths}
+    listed: dict[str, bool] = {}
     try:
         with open("/proc/net/unix") as table:
             next(table)  # the header
             for fields in map(str.split, table):
-                if len(fields) >= 8 and int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON
-                    wanted.discard(fields[7])
+                if len(fields) >= 8:  # accepted connections share the path: any listens
+                    accepts = bool(int(fields[3], 16) & 0x10000)  # __SO_ACCEPTCON
+                    listed[fields[7]] = listed.get(fields[7], False) or accepts
     except OSError:
-        return all(path.exists() for path in paths)
-    return not wanted
+        pass
+    return all(listed.get(str(path), path.exists()) for path in paths)
 
 
 def _scratch_disk(directory: Path, qemu_img: str | None) -> list[str]:

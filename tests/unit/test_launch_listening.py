@@ -30,3 +30,11 @@ def test_every_path_must_listen(tmp_path: Path) -> None:
         sock.listen()
         assert listening(one)
         assert not listening(one, other)
+
+
+def test_a_socket_the_kernel_does_not_list_goes_by_its_file(tmp_path: Path) -> None:
+    """A QEMU in another network namespace: its socket is not in this one's table."""
+    path = tmp_path / "elsewhere.sock"
+    assert not listening(path)
+    path.touch()  # a file the table does not list
+    assert listening(path)
