@@ -138,7 +138,10 @@ class Session:
     async def run_command(self, item: QmpCall | RawJson | HmpLine | Transaction) -> Reply:
         """Check and send one QMP command or HMP line; its reply."""
         if isinstance(item, HmpLine):
-            return await self.send("human-monitor-command", item.message(), hmp=True)
+            reply = await self.send("human-monitor-command", item.message(), hmp=True)
+            if reply.not_found:  # the monitor of a qemu-storage-daemon
+                reply = replace(reply, hint="this server has no HMP; it speaks only QMP")
+            return reply
         message = await self.checked_message(item)
         if item.checked:
             self._warn_deprecated(message)
