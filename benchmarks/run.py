@@ -14,7 +14,9 @@ prints, from one run, medians and ratios for
 * P2 5,000 x ``query-status`` piped: the per-command cost of qmpsh, qmp-shell
   and a raw lock-step socket client (``benchmarks.rawclient``), each tool's
   start-up taken out (runs of 5,001 commands less P1's runs of one); wall time
-  (the goals) and the processes' own CPU time;
+  (the goals) and the processes' own CPU time; and QEMU's own pace (every command
+  written at once while the replies are read: no client can go faster), which bounds
+  how much faster than qmp-shell any client can be;
 * P3 completion latency (``benchmarks.completion``: 500 inputs, median, p99);
 * P4 rendering the whole ``query-qmp-schema`` reply: pretty (``rich_renderer``)
   to a pty, compact (``plain_renderer``) to a pipe, each drained by ``cat``;
@@ -48,9 +50,11 @@ import os
 import re
 import shlex
 import signal
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -339,6 +343,9 @@ class Bench:
         def spread(tool: str) -> str:
             return f"{per[tool]:.3f} ms ({wall[tool][0]:.3f}-{wall[tool][-1]:.3f})"
 
+        paces = sorted(qemu_pace(self.qemu.qmp, n) for _ in range(reps))
+        pace = median(paces)
+
         self.rows += [
             Row(
                 "P2",
@@ -355,6 +362,12 @@ class Bench:
                 f"qmpsh {speedup:.2f} x faster",
                 ">= 2.5 x",
                 verdict(speedup >= 2.5),
+            ),
+            Row(
+                "P2",
+                "  (QEMU's own pace: all sent at once)",
+                f"{pace:.3f} ms ({paces[0]:.3f}-{paces[-1]:.3f})",
+                f"at most {per['qmp-shell'] / pace:.2f} x faster",
             ),
             Row(
                 "P2",
@@ -748,6 +761,26 @@ def count_replies(tool: str, stdout: bytes) -> int:
     if tool == "qmp-shell":
         return stdout.count(b'{"return": ')
     return sum(1 for line in stdout.splitlines() if line.strip())
+
+
+def qemu_pace(path: Path, count: int) -> float:
+    """Milliseconds per ``query-status`` when ``count`` are written at once (by a thread)
+    while the replies are read: how fast QEMU itself answers, the bound of every client."""
+    message = b'{"execute": "query-status"}\n'
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        replies = sock.makefile("rb")
+        replies.readline()  # the greeting
+        sock.sendall(b'{"execute": "qmp_capabilities"}\n')
+        replies.readline()
+        start = time.perf_counter()
+        writer = threading.Thread(target=sock.sendall, args=(message * count,))
+        writer.start()
+        answered = 0
+        while answered < count:
+            answered += b'"return"' in replies.readline()  # events do not count
+        writer.join()
+        return (time.perf_counter() - start) / count * 1e3
 
 
 def timed_call(call: Callable[[], object]) -> float:
