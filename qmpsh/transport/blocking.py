@@ -10,7 +10,6 @@ session and script runner over it without an event loop.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import socket
@@ -95,8 +94,7 @@ class BlockingTransport:
         except ValueError:
             reply = None
         if not isinstance(reply, dict) or "return" not in reply:
-            shown = failures.what_was_sent(raw)
-            raise ConnectFailed(f"{self.target}: QMP capabilities negotiation failed ({shown})")
+            raise ConnectFailed(failures.negotiation_failed(self.target, raw))
 
     def _handshake_line(self, deadline: float, timeout: float, *, greeted: bool) -> bytes:
         try:
@@ -108,9 +106,7 @@ class BlockingTransport:
             message = failures.no_greeting(self.target, timeout, greeted=greeted, arrived=arrived)
             raise ConnectFailed(message) from None
         except ConnectionLost:
-            if greeted:
-                raise ConnectFailed(f"{self.target}: connection closed by QEMU") from None
-            raise ConnectFailed(failures.closed_early(self.target)) from None
+            raise ConnectFailed(failures.closed_early(self.target, greeted=greeted)) from None
         return line
 
     # -- commands -----------------------------------------------------------------
@@ -166,10 +162,7 @@ class BlockingTransport:
         else:
             sent = {**message, "id": f"__qmp#{self._next_id:05d}"}
             self._next_id += 1
-        try:
-            data = json.dumps(sent, separators=(",", ":"), allow_nan=False).encode() + b"\n"
-        except (TypeError, ValueError) as err:
-            raise InputError(f"cannot send: {err}") from None
+        data = messages.encode(sent).encode() + b"\n"
         self._observers.notify("send", sent, quiet=quiet)
         self._held.append(data)
         return sent["id"]

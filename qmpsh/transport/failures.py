@@ -61,8 +61,17 @@ def not_qmp(target: str, raw: bytes) -> str:
     return f"{target}: not a QMP server ({what_was_sent(raw)})"
 
 
-def closed_early(target: str) -> str:
+def closed_early(target: str, *, greeted: bool = False) -> str:
+    """The server hung up before the session began: before its greeting (not QMP,
+    most likely), or after it, on ``qmp_capabilities``."""
+    if greeted:
+        return f"{target}: connection closed by QEMU"
     return f"{target}: the server closed the connection before greeting (not QMP?)"
+
+
+def negotiation_failed(target: str, raw: bytes) -> str:
+    """The answer to ``qmp_capabilities`` was no ``return``: what it was instead."""
+    return f"{target}: QMP capabilities negotiation failed ({what_was_sent(raw)})"
 
 
 def not_utf8(target: str) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -309,10 +308,7 @@ class LibvirtTransport:
         messages.check_own_id(message)  # libvirt numbers what it sends; the rule is still one
         own_id = message.get("id")
         sent = {key: value for key, value in message.items() if key != "id"}
-        try:
-            text = json.dumps(sent)
-        except (TypeError, ValueError) as err:
-            raise InputError(f"cannot send: {err}") from None
+        text = messages.encode(sent)
         self._notify("send", sent, quiet)
         dom, qemu = self._dom, self._qemu
         try:

@@ -7,7 +7,8 @@ one runs, and those words say what was wrong with the message (qmpsh ends the
 connection over it, so "closed by QEMU" would blame the wrong side). JSON nested
 deeper than Python's decoder goes (about 1,000 levels; QEMU never sends more than a
 few) is what a hostile server sends to crash its client: one line too. And what
-qmpsh sends: a user's id must not pass for one of qmpsh's own (``check_own_id``).
+qmpsh sends: a user's id must not pass for one of qmpsh's own (``check_own_id``), and
+what JSON cannot hold is refused before it is sent (``encode``).
 ``NaN`` and ``Infinity`` are not JSON, though Python reads and writes them; read
 as ``null`` (as JavaScript's ``JSON.stringify`` writes them), every output stays
 JSON that ``jq`` takes.
@@ -65,6 +66,16 @@ def decode(line: bytes) -> dict[str, object]:
     if "return" not in msg and "error" not in msg and "event" not in msg:
         raise BadMessage(_ended(f"a message with no return, error or event ({_shown(line)})"))
     return msg
+
+
+def encode(message: Mapping[str, object]) -> str:
+    """``message`` as the compact JSON that is sent; ``InputError`` if JSON cannot hold
+    it (NaN and the infinities, which Python writes but QEMU and libvirt refuse; a value
+    that is not JSON at all), before anything reaches the server."""
+    try:
+        return json.dumps(message, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"cannot send: {err}") from None
 
 
 def is_handshake_event(line: bytes) -> bool:

@@ -38,6 +38,8 @@ class _Client(QMPClient):
         self.failure = ""
         self.observers = Observers()
         self.quiet_ids: set[object] = set()
+        #: The last line read while greeting or negotiating.
+        self.handshake_line = b""
 
     async def ask_quietly(self, msg: Mapping[str, object]) -> Message:
         """One of qmpsh's quiet questions, sent as ``_raw`` sends, but with its own
@@ -92,6 +94,7 @@ class _Client(QMPClient):
         if self.runstate is not Runstate.RUNNING:  # the greeting: qemu.qmp's own checks
             while messages.is_handshake_event(line):
                 line = await self._line()
+            self.handshake_line = line  # what a failed negotiation got instead
             try:
                 return Message(line, eager=True)
             except RecursionError:  # json.loads inside Message: messages.parse's rule
@@ -169,14 +172,14 @@ class QmpTransport:
         target = self.target
         if isinstance(exc, GreetingError):
             return f"{target}: not a QMP server ({_what_was_sent(exc.exc)})"
-        if isinstance(exc, NegotiationError):
-            return f"{target}: QMP capabilities negotiation failed ({_what_was_sent(exc.exc)})"
+        if isinstance(exc, NegotiationError) and not isinstance(exc.exc, EOFError):
+            return failures.negotiation_failed(target, self._client.handshake_line)
         if isinstance(exc, messages.TooDeep):
             return failures.greeting_too_deep(target)
         if isinstance(exc, UnicodeDecodeError):  # json.loads() of a line that is not UTF-8
             return failures.not_utf8(target)
-        if isinstance(exc, EOFError):
-            return failures.closed_early(target)
+        if isinstance(exc, NegotiationError | EOFError):  # hung up, before or after greeting
+            return failures.closed_early(target, greeted=self._client.greeting is not None)
         if isinstance(exc, OSError):
             return failures.os_failure(target, self.address, exc)
         return f"{target}: could not connect ({type(exc).__name__})"
@@ -193,6 +196,7 @@ class QmpTransport:
         if client.runstate != Runstate.RUNNING:
             raise ConnectionLost(self._closed_message())
         messages.check_own_id(message)  # before qemu.qmp's own check, in the shared words
+        messages.encode(message)  # qemu.qmp would write NaN, which QEMU cannot read
         assign_id = "id" not in message
         if quiet:
             self._quiet_count += 1

@@ -835,18 +835,7 @@ def test_an_error_without_an_id_among_many_in_flight_ends_the_connection(
     assert "cannot tell which" in said and "\n" not in said
 
 
-NAN_GOES_OUT = (
-    "json.dumps writes NaN, which is not JSON, and {} (the language refuses "
-    "non-finite numbers: only a caller of the transport can send one)"
-)
-
-
-@transports(
-    xfail={
-        QEMU_QMP: NAN_GOES_OUT.format("QEMU answers with a parse error"),
-        LIBVIRT: NAN_GOES_OUT.format("libvirt fails the command ('cannot parse json')"),
-    }
-)
+@transports()
 def test_a_number_json_cannot_hold_is_an_input_error(harness: Harness, server: Server) -> None:
     async def body() -> dict[str, object]:
         async with connection(harness, server.target) as transport:
@@ -1185,29 +1174,12 @@ def test_a_busy_monitor_is_said_in_one_line(harness: Harness, qemu: Qemu) -> Non
 
 @pytest.mark.parametrize(
     "behaviour",
-    [
-        pytest.param(
-            Behaviour.REFUSE_NEGOTIATION,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="qemu.qmp says 'negotiation failed (unexpected greeting: "
-                "AssertionError)', the blocking transport shows the start of the error reply",
-            ),
-            id="refuses",
-        ),
-        pytest.param(
-            Behaviour.CLOSE_AFTER_GREETING,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="qemu.qmp says 'closed the connection before greeting (not QMP?)' "
-                "though it greeted, the blocking transport 'connection closed by QEMU'",
-            ),
-            id="hangs up",
-        ),
-    ],
+    [Behaviour.REFUSE_NEGOTIATION, Behaviour.CLOSE_AFTER_GREETING],
+    ids=["refuses", "hangs up"],
 )
 def test_a_failed_negotiation_is_said_alike(behaviour: Behaviour) -> None:
-    """Both socket transports at once: they agree on no words yet, only on failing."""
+    """Both socket transports at once, in the same words (``failures``): what the server
+    answered instead of a ``return``, or that it hung up after greeting."""
     with FakeServer(behaviour) as fake:
         said = {
             kind: HARNESSES[kind].run(failure(HARNESSES[kind], str(fake.path), 2))
