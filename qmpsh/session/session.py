@@ -138,10 +138,9 @@ class Session:
     async def run_command(self, item: QmpCall | RawJson | HmpLine | Transaction) -> Reply:
         """Check and send one QMP command or HMP line; its reply."""
         if isinstance(item, HmpLine):
-            reply = await self.send("human-monitor-command", item.message(), hmp=True)
-            if reply.not_found:  # the monitor of a qemu-storage-daemon
-                reply = replace(reply, hint="this server has no HMP; it speaks only QMP")
-            return reply
+            return await self.explained(
+                await self.send("human-monitor-command", item.message(), hmp=True)
+            )
         message = await self.checked_message(item)
         if item.checked:
             self._warn_deprecated(message)
@@ -174,9 +173,12 @@ class Session:
         it. A command without arguments goes unchecked when the schema is not fetched
         (a script's fast path), so the names are asked for here, on this error only
         (not for ``!``: sent as typed, answered as QEMU answers). Nothing else may be
-        due: the question is answered in turn."""
+        due: the question is answered in turn. An HMP line's carrier not found is a
+        server without HMP (a qemu-storage-daemon's monitor): nothing to suggest."""
         if not reply.not_found or reply.hint:
             return reply
+        if reply.hmp:
+            return replace(reply, hint="this server has no HMP; it speaks only QMP")
         if not self.commands:
             with contextlib.suppress(QmpshError):
                 self.commands = tuple(sorted(_names(await self.ask("query-commands"), "name")))
