@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import TypeGuard, cast
+from unicodedata import combining, east_asian_width
 
 from qmpsh.render.escape import escaped
 
@@ -71,10 +72,11 @@ def table_lines(
 
 def width(text: str) -> int:
     """The columns ``text`` takes on a terminal: two for a wide (East Asian) character,
-    none for a combining one, as rich counts them."""
-    from rich.cells import cell_len  # 8 ms: only once a table is drawn
-
-    return cell_len(text)
+    none for a combining one (Unicode's own tables, as wcwidth reads them; rich, which
+    counts alike, is not for ``--all``'s script path). Cells come escaped: no controls."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if combining(ch) else 2 if east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _cell(row: Row, key: str) -> str:
