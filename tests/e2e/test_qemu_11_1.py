@@ -20,6 +20,7 @@ from qmpsh.session.session import Session
 from qmpsh.transport.launch import listening
 from qmpsh.transport.qemu_qmp import QmpTransport
 from tests.support.places import short_tempdir
+from tests.support.processes import end
 from tests.support.qmpsh_process import run_plain
 from tests.support.repldriver import CTRL_D, repl_over
 from tests.support.tmux import PROMPT, Terminal, below_prompt, prompt_line
@@ -52,12 +53,7 @@ def sid() -> Iterator[Path]:
         assert process.poll() is None, (directory / "qemu.log").read_text(errors="replace")
         yield socket
     finally:
-        process.terminate()  # the wrapper execs QEMU: this is QEMU's own PID
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end(process)  # the wrapper execs QEMU: this is QEMU's own PID
         shutil.rmtree(directory, ignore_errors=True)
 
 

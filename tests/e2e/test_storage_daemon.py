@@ -15,6 +15,7 @@ import pytest
 
 from qmpsh.transport.launch import listening
 from tests.support.places import short_tempdir
+from tests.support.processes import end
 from tests.support.qmpsh_process import out_lines, run_plain
 from tests.support.waiting import wait_until
 
@@ -42,8 +43,7 @@ def storage_daemon() -> Iterator[Path]:
         assert process.poll() is None, "qemu-storage-daemon exited"
         yield sock
     finally:
-        process.kill()
-        process.wait()
+        end(process)
         shutil.rmtree(directory, ignore_errors=True)
 
 

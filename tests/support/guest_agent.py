@@ -13,6 +13,7 @@ import pytest
 
 from qmpsh.transport.launch import listening
 from tests.support.places import short_tempdir
+from tests.support.processes import end
 from tests.support.waiting import within
 
 #: Debian's qemu-guest-agent, run on this machine in unix-listen mode (no guest needed).
@@ -54,10 +55,5 @@ def running_guest_agent() -> Iterator[GuestAgent]:
         pytest.fail(f"qemu-ga did not start: {log}")
     agent = GuestAgent(process, sock, directory, blocked)
     yield agent
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    end(process)
     shutil.rmtree(directory, ignore_errors=True)

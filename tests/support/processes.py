@@ -1,9 +1,23 @@
-"""Which processes are still alive: what a test checks after qmpsh should have stopped
-everything it started (``--launch``'s QEMU, qmpsh itself)."""
+"""The processes a test starts and checks: stopping one (QEMU, qemu-ga, sshd) politely
+and then for sure, and which are still alive after qmpsh should have stopped everything it
+started (``--launch``'s QEMU, qmpsh itself)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+
+
+def end(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """SIGTERM, and SIGKILL if ``process`` has not exited within ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def processes_mentioning(path: Path, *, environment: bool = False) -> list[int]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from qmpsh.transport.launch import listening, qemu_img_for
 from tests.support.places import short_tempdir
+from tests.support.processes import end
 from tests.support.rawqmp import RawQmp
 from tests.support.waiting import within
 
@@ -51,13 +52,7 @@ class Qemu:
         """End QEMU (SIGTERM, then SIGKILL) and remove its directory."""
         for raw in self._clients:
             raw.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

@@ -25,6 +25,7 @@ import pytest
 
 from tests.support.fakeserver import unused_tcp_port
 from tests.support.places import short_tempdir
+from tests.support.processes import end
 from tests.support.waiting import wait_until
 
 SSHD = "/usr/sbin/sshd"
@@ -121,6 +122,5 @@ def running_sshd() -> Iterator[Sshd]:
         wait_until(listening, "sshd to listen")
         yield Sshd(port, directory, process)
     finally:
-        process.terminate()
-        process.wait(10)
+        end(process)
         shutil.rmtree(directory, ignore_errors=True)
